@@ -1,0 +1,32 @@
+"""The Celery application shared by the web process, workers and beat."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "julesweb.settings")
+
+app = Celery("julesweb")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    # Unacknowledged until done, and re-queued when a worker dies, so that a killed worker
+    # loses no sync or action; every task is idempotent, so a re-run is harmless.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    task_time_limit=900,
+    task_soft_time_limit=840,
+    task_default_queue="sync",
+    # Two queues, so that a large sync never delays a person's approval or message.
+    task_routes={
+        "sessions_app.tasks.deliver_action": {"queue": "actions"},
+        "sessions_app.tasks.sweep_outbox": {"queue": "actions"},
+        "sessions_app.tasks.*": {"queue": "sync"},
+    },
+    worker_hijack_root_logger=False,
+    broker_connection_timeout=3,
+)
+app.autodiscover_tasks()

@@ -1,0 +1,43 @@
+"""Sign-in events go to the audit history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from sessions_app import audit
+
+
+@receiver(user_logged_in)
+def on_sign_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    audit.record("auth.sign_in", actor=user, request=request)
+
+
+@receiver(user_login_failed)
+def on_sign_in_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    # The password is never recorded: django already masks it, and only the name is kept.
+    username = str(credentials.get("username", ""))[:150]
+    audit.record(
+        "auth.sign_in_failed",
+        actor_label=username,
+        details={"username": username},
+        request=request,
+    )
+
+
+@receiver(user_locked_out)
+def on_locked_out(
+    sender: Any, request: HttpRequest, username: str | None, ip_address: str | None, **kwargs: Any
+) -> None:
+    audit.record(
+        "auth.locked_out",
+        actor_label=(username or "")[:150],
+        details={"username": username or ""},
+        ip_address=ip_address,
+    )
