@@ -29,4 +29,10 @@ app.conf.update(
     worker_hijack_root_logger=False,
     broker_connection_timeout=3,
 )
+app.conf.beat_schedule = {
+    # The scheduler runs often and cheaply; each connection's own cadences (in settings)
+    # decide whether a sync is due, so the beat schedule needs no per-connection entries.
+    "schedule-syncs": {"task": "sessions_app.tasks.schedule_syncs", "schedule": 5.0},
+    "sweep-outbox": {"task": "sessions_app.tasks.sweep_outbox", "schedule": 30.0},
+}
 app.autodiscover_tasks()

@@ -1,0 +1,79 @@
+"""Browser tests: Chromium driven through Playwright, against a live server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.services import browser_problem, skip_or_fail
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(autouse=True)
+def _require_browser() -> None:
+    skip_or_fail(browser_problem(), "REQUIRE_BROWSER", "Browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser" in str(item.path):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    problem = browser_problem()
+    if problem:
+        skip_or_fail(problem, "REQUIRE_BROWSER", "Browser")
+    from playwright.sync_api import sync_playwright
+
+    # Django refuses database access from an async context, and Playwright's sync API
+    # runs an event loop in the test thread; this lets the live server's ORM calls pass.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def screenshot(page: Any) -> Any:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
