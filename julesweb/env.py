@@ -37,12 +37,16 @@ def envlist(name: str, default: str = "") -> list[str]:
 
 
 def secret(name: str, default: str = "") -> str:
-    """Read a secret from NAME, or from the file that NAME_FILE points at.
+    """Read a secret from NAME, or else from the file that NAME_FILE points at.
 
     The file form lets Docker and Kubernetes secrets be mounted instead of being placed in
-    the environment, where `ps` and crash reports could show them.
+    the environment, where `ps` and crash reports could show them. NAME wins when both are
+    set, so an operator's explicit value overrides a generated file.
     """
+    value = os.environ.get(name, "")
+    if value:
+        return value
     path = os.environ.get(f"{name}_FILE")
-    if path:
+    if path and Path(path).exists():
         return Path(path).read_text().strip()
-    return os.environ.get(name, default)
+    return default

@@ -74,6 +74,7 @@ class JulesConnection(models.Model):
     sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)
     last_sync_started_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
+    last_list_at = models.DateTimeField(null=True, blank=True)
     last_full_sync_at = models.DateTimeField(null=True, blank=True)
     last_sources_sync_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

@@ -1,0 +1,462 @@
+"""The sync engine: reconcile what the Jules API says into the cache tables.
+
+One pass over a connection (`sync_connection`):
+
+1. claims the connection by conditional update, so two workers never sync it at once;
+2. lists sessions newest first, stopping once past the newest known createTime, or to the
+   end (archived included) on a full pass, which also catches revived old sessions and
+   notices deletions;
+3. re-reads the sessions whose own cadence is due (fast while they can move, slowly for a
+   while after they rest);
+4. reads new activities incrementally with the `create_time >` filter for every session
+   whose updateTime moved, several requests in flight, and writes them in bulk;
+5. refreshes sources when due, and records every observed change as a transition.
+
+Every write is an idempotent upsert keyed on the remote ids: a second pass over unchanged
+data writes nothing. The pages only ever read the tables this module writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from sessions_app import crypto
+from sessions_app.jules import errors as jerrors
+from sessions_app.jules import resources as jr
+from sessions_app.jules.client import JulesClient
+from sessions_app.models import (
+    JulesConnection,
+    Session,
+    Source,
+)
+from sessions_app.models.jules import SyncStatus
+from sessions_app.sync.writers import (
+    SyncReport,
+    mark_deleted,
+    mark_missing_deleted,
+    reschedule,
+    upsert_sessions,
+    write_activities,
+    write_sources,
+)
+
+logger = logging.getLogger(__name__)
+
+# How long a claim lasts before another worker may take over a connection whose worker
+# died; a live sync extends it with every progress report.
+CLAIM_SECONDS = 600
+# Sessions per batch of activity reads and bulk writes.
+BATCH = 50
+
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+class ConnectionUnusable(Exception):
+    """The connection cannot sync until a person acts (a rejected or undecryptable key)."""
+
+
+def make_client(connection: JulesConnection) -> JulesClient:
+    try:
+        key = connection.get_api_key()
+    except crypto.DecryptionError as exc:
+        raise ConnectionUnusable(str(exc)) from exc
+    return JulesClient(
+        key,
+        connection.base_url,
+        connect_timeout=settings.JULES_CONNECT_TIMEOUT,
+        read_timeout=settings.JULES_READ_TIMEOUT,
+        retry_budget=settings.JULES_RETRY_BUDGET,
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """Words a person understands for what went wrong talking to Jules."""
+    if isinstance(exc, jerrors.AuthError):
+        return (
+            "Jules rejected this connection's API key (it may be revoked, deleted or mistyped). "
+            "A team admin can rotate the key on the team page; syncing is paused until then."
+        )
+    if isinstance(exc, jerrors.PermissionDeniedError):
+        return "Jules denied access with this API key. Check the account's access in Jules."
+    if isinstance(exc, jerrors.RateLimitedError):
+        return "Jules is limiting the rate of requests; the portal backs off and tries again."
+    if isinstance(exc, jerrors.TransientServerError):
+        return (
+            "Jules could not be reached or answered with a server error; "
+            "the portal tries again shortly."
+        )
+    if isinstance(exc, jerrors.MalformedResponseError):
+        return "Jules sent a response the portal could not read; the portal tries again shortly."
+    if isinstance(exc, ConnectionUnusable):
+        return str(exc)
+    if isinstance(exc, jerrors.JulesError):
+        return f"Jules answered with an error: {exc}"
+    return f"The sync failed unexpectedly ({exc.__class__.__name__}); see the worker log."
+
+
+def _pivot(session: Session) -> str | None:
+    """The incremental filter's pivot, a little before the newest stored activity.
+
+    The filter is exclusive, so an activity sharing the newest one's timestamp could be
+    missed; a millisecond earlier pivot re-reads it, and the unique key drops duplicates.
+    """
+    if session.last_activity_at is None:
+        return None
+    earlier = session.last_activity_at - dt.timedelta(milliseconds=1)
+    return earlier.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _fetch_activities(client: JulesClient, session: Session) -> list[jr.Activity]:
+    return list(
+        client.iter_activities(session.remote_id, page_size=100, create_time_after=_pivot(session))
+    )
+
+
+def sync_activities(
+    client: JulesClient,
+    connection: JulesConnection,
+    sessions: Sequence[Session],
+    *,
+    report: SyncReport,
+    first_sight: set[int] | None = None,
+    workers: int = 4,
+) -> None:
+    """Read new activities for the sessions given, several requests in flight."""
+    first_sight = first_sight or set()
+    for start in range(0, len(sessions), BATCH):
+        batch = sessions[start : start + BATCH]
+        fetched: list[tuple[Session, list[jr.Activity]]] = []
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [(s, pool.submit(_fetch_activities, client, s)) for s in batch]
+            for session, future in futures:
+                try:
+                    fetched.append((session, future.result()))
+                except jerrors.NotFoundError:
+                    # A just-created session's activities answer 404 for a few seconds
+                    # (spec §7 case 5); the next pass reads them.
+                    continue
+                except jerrors.AuthError:
+                    raise
+                except jerrors.JulesError as exc:
+                    report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
+        write_activities(connection, fetched, report, first_sight)
+
+
+def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:
+    """Take the connection's sync claim; None when another worker holds it."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = (
+        JulesConnection.objects.filter(pk=connection_id, enabled=True)
+        .filter(Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lt=now))
+        .update(
+            sync_claimed_until=now + dt.timedelta(seconds=seconds),
+            sync_claim_token=token,
+        )
+    )
+    return token if claimed == 1 else None
+
+
+def _extend(connection_id: int, token: str) -> None:
+    JulesConnection.objects.filter(pk=connection_id, sync_claim_token=token).update(
+        sync_claimed_until=timezone.now() + dt.timedelta(seconds=CLAIM_SECONDS)
+    )
+
+
+def _progress(
+    connection_id: int,
+    token: str,
+    phase: str,
+    done: int,
+    total: int,
+    callback: ProgressCallback | None,
+) -> None:
+    JulesConnection.objects.filter(pk=connection_id, sync_claim_token=token).update(
+        sync_phase=phase,
+        sync_done=done,
+        sync_total=total,
+        sync_claimed_until=timezone.now() + dt.timedelta(seconds=CLAIM_SECONDS),
+    )
+    if callback is not None:
+        callback(phase, done, total)
+
+
+def _list_pages(client: JulesClient, *, archived: bool | None) -> Iterator[list[jr.Session]]:
+    token: str | None = None
+    while True:
+        page = client.list_sessions(page_size=100, page_token=token, archived=archived)
+        yield page.items
+        token = page.next_page_token
+        if not token:
+            return
+
+
+def sync_connection(
+    connection_id: int,
+    *,
+    full: bool = False,
+    client: JulesClient | None = None,
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+) -> SyncReport:
+    """One sync pass over a connection. Returns what it did; never raises for Jules errors."""
+    report = SyncReport()
+    token = claim(connection_id)
+    if token is None:
+        report.skipped = True
+        return report
+    connection = JulesConnection.objects.select_related("team").get(pk=connection_id)
+    now = timezone.now()
+    JulesConnection.objects.filter(pk=connection_id).update(
+        sync_status=SyncStatus.SYNCING
+        if connection.last_success_at is None
+        else connection.sync_status,
+        last_sync_started_at=now,
+        sync_phase="starting",
+        sync_done=0,
+        sync_total=0,
+    )
+    workers = workers or settings.JULES_SYNC_CONCURRENCY
+    full_pass = False
+    try:
+        client = client or make_client(connection)
+        full_pass = _run_pass(
+            client, connection, token, full=full, report=report, progress=progress, workers=workers
+        )
+    except (jerrors.AuthError, jerrors.PermissionDeniedError, ConnectionUnusable) as exc:
+        _fail(connection_id, token, SyncStatus.BROKEN, exc, report)
+        return report
+    except jerrors.JulesError as exc:
+        _fail(connection_id, token, SyncStatus.ERROR, exc, report)
+        return report
+    except Exception as exc:
+        _fail(connection_id, token, SyncStatus.ERROR, exc, report)
+        logger.exception("Sync of connection %s failed unexpectedly", connection_id)
+        raise
+    finally:
+        report.requests = getattr(client, "request_count", 0)
+    _finish(connection_id, token, status=SyncStatus.OK, error="", full=full_pass)
+    return report
+
+
+def _fail(
+    connection_id: int, token: str, status: str, exc: BaseException, report: SyncReport
+) -> None:
+    message = describe_error(exc)
+    _finish(connection_id, token, status=status, error=message)
+    report.errors.append(message)
+    logger.warning("Sync of connection %s failed: %s", connection_id, exc.__class__.__name__)
+
+
+def _due(now: dt.datetime, last: dt.datetime | None, seconds: int) -> bool:
+    return last is None or now - last >= dt.timedelta(seconds=seconds)
+
+
+def _run_pass(
+    client: JulesClient,
+    connection: JulesConnection,
+    token: str,
+    *,
+    full: bool,
+    report: SyncReport,
+    progress: ProgressCallback | None,
+    workers: int,
+) -> bool:
+    """Run the phases that are due; return whether this was a full pass."""
+    now = timezone.now()
+    full = full or _due(now, connection.last_full_sync_at, settings.SYNC_FULL_SECONDS)
+    list_due = full or _due(now, connection.last_list_at, settings.SYNC_LIST_SECONDS)
+    if full or _due(now, connection.last_sources_sync_at, settings.SYNC_SOURCES_SECONDS):
+        _progress(connection.pk, token, "sources", 0, 0, progress)
+        report.sources = write_sources(connection, client)
+    repos = {s.name: s.full_name for s in Source.objects.filter(connection=connection)}
+
+    needs_activities: list[int] = []
+    first_sight: set[int] = set()
+    seen_ids: set[str] = set()
+    if list_due:
+        newest_known = Session.objects.filter(connection=connection).aggregate(
+            m=Max("create_time")
+        )["m"]
+        for items in _list_pages(client, archived=None if full else False):
+            results = upsert_sessions(connection, items, report=report, repos=repos)
+            report.sessions_seen += len(items)
+            for result in results:
+                seen_ids.add(result.session.remote_id)
+                if result.created:
+                    first_sight.add(result.session.pk)
+                if result.changed:
+                    needs_activities.append(result.session.pk)
+            _progress(connection.pk, token, "sessions", report.sessions_seen, 0, progress)
+            # Newest first: once a whole page is older than the newest session already
+            # known, the rest is known too; the due re-reads and full passes cover changes.
+            if (
+                not full
+                and newest_known
+                and items
+                and all(s.create_time is not None and s.create_time < newest_known for s in items)
+            ):
+                break
+        JulesConnection.objects.filter(pk=connection.pk).update(last_list_at=timezone.now())
+        if full:
+            report.sessions_deleted += mark_missing_deleted(connection, seen_ids)
+
+    # Sessions due on their own cadence. Those the listing just read are only rescheduled.
+    due = list(
+        Session.objects.filter(
+            connection=connection, deleted_remotely=False, next_poll_at__lte=timezone.now()
+        )
+        .only("id", "remote_id", "state", "update_time", "next_poll_at")
+        .order_by("next_poll_at")[:500]
+    )
+    reschedule([s for s in due if s.remote_id in seen_ids])
+    to_read = [s for s in due if s.remote_id not in seen_ids]
+    if to_read:
+        _refresh_due(client, connection, to_read, report, repos, needs_activities, workers)
+
+    total = len(needs_activities)
+    for start in range(0, total, BATCH * 4):
+        chunk_ids = needs_activities[start : start + BATCH * 4]
+        sessions = list(
+            Session.objects.filter(pk__in=chunk_ids).only(
+                "id",
+                "remote_id",
+                "team_id",
+                "state",
+                "title",
+                "prompt",
+                "last_activity_at",
+                "last_activity_time_raw",
+                "activity_count",
+            )
+        )
+        sync_activities(
+            client, connection, sessions, report=report, first_sight=first_sight, workers=workers
+        )
+        _progress(
+            connection.pk, token, "activities", min(total, start + len(chunk_ids)), total, progress
+        )
+    return full
+
+
+def _refresh_due(
+    client: JulesClient,
+    connection: JulesConnection,
+    due: list[Session],
+    report: SyncReport,
+    repos: dict[str, str],
+    needs_activities: list[int],
+    workers: int,
+) -> None:
+    def get(session: Session) -> jr.Session | None:
+        try:
+            return client.get_session(session.remote_id)
+        except jerrors.NotFoundError:
+            return None
+
+    fetched: list[jr.Session] = []
+    gone: list[Session] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [(s, pool.submit(get, s)) for s in due]
+        for session, future in futures:
+            try:
+                remote = future.result()
+            except (jerrors.AuthError, jerrors.PermissionDeniedError):
+                raise
+            except jerrors.JulesError as exc:
+                report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
+                continue
+            if remote is None:
+                gone.append(session)
+            else:
+                fetched.append(remote)
+    for start in range(0, len(fetched), 100):
+        results = upsert_sessions(
+            connection, fetched[start : start + 100], report=report, repos=repos
+        )
+        needs_activities.extend(r.session.pk for r in results if r.changed)
+        reschedule([r.session for r in results if not r.changed])
+    if gone:
+        report.sessions_deleted += mark_deleted(connection, [s.pk for s in gone])
+
+
+def _finish(connection_id: int, token: str, *, status: str, error: str, full: bool = False) -> None:
+    now = timezone.now()
+    updates: dict[str, Any] = {
+        "sync_claimed_until": None,
+        "sync_claim_token": "",
+        "sync_phase": "",
+    }
+    if status == SyncStatus.OK:
+        updates.update(
+            sync_status=SyncStatus.OK, last_success_at=now, last_error="", consecutive_failures=0
+        )
+        if full:
+            updates["last_full_sync_at"] = now
+        JulesConnection.objects.filter(pk=connection_id, sync_claim_token=token).update(**updates)
+        return
+    connection = (
+        JulesConnection.objects.filter(pk=connection_id).only("consecutive_failures").first()
+    )
+    failures = (connection.consecutive_failures if connection else 0) + 1
+    updates.update(
+        sync_status=status, last_error=error, last_error_at=now, consecutive_failures=failures
+    )
+    JulesConnection.objects.filter(pk=connection_id, sync_claim_token=token).update(**updates)
+
+
+def sync_sources(connection_id: int) -> int:
+    """Refresh one connection's sources now (the task behind the team page's button)."""
+    connection = JulesConnection.objects.get(pk=connection_id)
+    return write_sources(connection, make_client(connection))
+
+
+def sync_one_session(session_id: int, *, client: JulesClient | None = None) -> SyncReport:
+    """Re-read one session and its new activities now."""
+    report = SyncReport()
+    session = Session.objects.select_related("connection").filter(pk=session_id).first()
+    if session is None:
+        return report
+    connection = session.connection
+    try:
+        client = client or make_client(connection)
+        repos = {s.name: s.full_name for s in Source.objects.filter(connection=connection)}
+        needs: list[int] = []
+        _refresh_due(client, connection, [session], report, repos, needs, 1)
+        fresh = Session.objects.get(pk=session_id)
+        sync_activities(client, connection, [fresh], report=report, workers=1)
+    except (jerrors.JulesError, ConnectionUnusable) as exc:
+        report.errors.append(describe_error(exc))
+    return report
+
+
+def schedule_due_syncs(now: dt.datetime | None = None) -> list[int]:
+    """Enqueue a sync for every enabled connection whose next pass is due."""
+    from sessions_app import tasks
+
+    now = now or timezone.now()
+    queued = []
+    for connection in JulesConnection.objects.filter(enabled=True).exclude(
+        sync_status=SyncStatus.BROKEN
+    ):
+        if connection.sync_claimed_until and connection.sync_claimed_until > now:
+            continue
+        # Failures back off exponentially, capped at ten minutes.
+        interval = min(
+            settings.SYNC_ACTIVE_SECONDS * (2 ** min(connection.consecutive_failures, 10)), 600
+        )
+        started = connection.last_sync_started_at
+        if started is None or (now - started).total_seconds() >= interval:
+            tasks.sync_connection.delay(connection.pk)
+            queued.append(connection.pk)
+    return queued

@@ -1,0 +1,193 @@
+"""Mapping the client's typed resources onto cache rows; pure functions, no queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+
+from sessions_app.jules import resources as jr
+from sessions_app.models import (
+    Activity,
+    Session,
+    SessionOutput,
+    SessionState,
+)
+from sessions_app.models.jules import ATTENTION_STATES, BUSY_STATES
+
+# Resting sessions are re-read for this long after their last change, to catch revivals.
+REVIVAL_WINDOW = dt.timedelta(hours=6)
+KNOWN_STATES = frozenset(SessionState.values)
+
+SESSION_FIELDS = [
+    "name",
+    "prompt",
+    "title",
+    "state",
+    "state_raw",
+    "source_name",
+    "repo",
+    "starting_branch",
+    "working_branch",
+    "environment_variables_enabled",
+    "require_plan_approval",
+    "automation_mode",
+    "create_time",
+    "update_time",
+    "url",
+    "archived",
+    "pr_url",
+    "raw",
+    "next_poll_at",
+    "synced_at",
+    "deleted_remotely",
+]
+
+
+def repo_label(source_name: str, known: dict[str, str] | None = None) -> str:
+    if not source_name:
+        return ""
+    if known and source_name in known:
+        return known[source_name]
+    rest = source_name.removeprefix("sources/")
+    if rest.startswith("github/"):
+        return rest.removeprefix("github/")
+    return rest
+
+
+def next_poll_for(
+    state: str, update_time: dt.datetime | None, now: dt.datetime
+) -> dt.datetime | None:
+    """When a session is due to be re-read on its own, following its state."""
+    if state in BUSY_STATES or state in ATTENTION_STATES or state == SessionState.STATE_UNSPECIFIED:
+        return now + dt.timedelta(seconds=settings.SYNC_ACTIVE_SECONDS)
+    if state == SessionState.PAUSED:
+        return now + dt.timedelta(seconds=settings.SYNC_IDLE_SECONDS)
+    # COMPLETED and FAILED rest, but COMPLETED sessions revive: re-read them slowly for a
+    # while; after that only the periodic full pass looks at them.
+    if update_time is not None and now - update_time < REVIVAL_WINDOW:
+        return now + dt.timedelta(seconds=settings.SYNC_IDLE_SECONDS)
+    return None
+
+
+def session_values(
+    remote: jr.Session, now: dt.datetime, repos: dict[str, str] | None = None
+) -> dict[str, Any]:
+    state = remote.state if remote.state in KNOWN_STATES else SessionState.STATE_UNSPECIFIED
+    pr_url = next((o.pull_request.url for o in remote.outputs if o.pull_request), "")
+    return {
+        "name": remote.name or f"sessions/{remote.id}",
+        "prompt": remote.prompt or "",
+        "title": (remote.title or "")[:500],
+        "state": state,
+        "state_raw": str(remote.raw.get("state", ""))[:64],
+        "source_name": remote.source or "",
+        "repo": repo_label(remote.source or "", repos)[:300],
+        "starting_branch": (remote.starting_branch or "")[:250],
+        "working_branch": (remote.working_branch or "")[:250],
+        "environment_variables_enabled": bool(remote.environment_variables_enabled),
+        "require_plan_approval": remote.require_plan_approval,
+        "automation_mode": (remote.automation_mode or "")[:40],
+        "create_time": remote.create_time,
+        "update_time": remote.update_time,
+        "url": (remote.url or "")[:300],
+        "archived": bool(remote.archived),
+        "pr_url": (pr_url or "")[:500],
+        "raw": remote.raw,
+        "next_poll_at": next_poll_for(state, remote.update_time, now),
+        "synced_at": now,
+        "deleted_remotely": False,
+    }
+
+
+def output_rows(session: Session, remote: jr.Session) -> list[SessionOutput]:
+    rows = []
+    for position, output in enumerate(remote.outputs):
+        row = SessionOutput(session=session, position=position, raw=output.raw)
+        if output.pull_request is not None:
+            pr = output.pull_request
+            row.kind = SessionOutput.Kind.PULL_REQUEST
+            row.url = (pr.url or "")[:500]
+            row.title = (pr.title or "")[:500]
+            row.description = pr.description or ""
+            row.base_ref = (pr.base_ref or "")[:250]
+            row.head_ref = (pr.head_ref or "")[:250]
+        elif output.change_set is not None:
+            cs = output.change_set
+            row.kind = SessionOutput.Kind.CHANGE_SET
+            row.source = (cs.source or "")[:300]
+            row.patch = cs.unidiff_patch or ""
+            row.base_commit_id = (cs.base_commit_id or "")[:64]
+            row.suggested_commit_message = cs.suggested_commit_message or ""
+        else:
+            row.kind = SessionOutput.Kind.UNKNOWN
+        rows.append(row)
+    return rows
+
+
+def artifact_dicts(artifacts: Sequence[jr.Artifact]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for artifact in artifacts:
+        if artifact.change_set is not None:
+            cs = artifact.change_set
+            out.append(
+                {
+                    "kind": "changeSet",
+                    "source": cs.source or "",
+                    "patch": cs.unidiff_patch or "",
+                    "base_commit_id": cs.base_commit_id or "",
+                    "suggested_commit_message": cs.suggested_commit_message or "",
+                }
+            )
+        elif artifact.media is not None:
+            out.append(
+                {
+                    "kind": "media",
+                    "mime_type": artifact.media.mime_type or "",
+                    "data": artifact.media.data or "",
+                }
+            )
+        elif artifact.bash_output is not None:
+            bo = artifact.bash_output
+            out.append(
+                {
+                    "kind": "bashOutput",
+                    "command": bo.command or "",
+                    "output": bo.output or "",
+                    "exit_code": bo.exit_code or 0,
+                }
+            )
+        else:
+            out.append({"kind": "unknown", "raw": artifact.raw})
+    return out
+
+
+def activity_row(session_id: int, remote: jr.Activity) -> Activity:
+    plan = remote.plan
+    return Activity(
+        session_id=session_id,
+        remote_id=remote.id[:64],
+        name=(remote.name or "")[:200],
+        kind=remote.kind[:32],
+        originator=(remote.originator or "system")[:32],
+        description=remote.description or "",
+        create_time=remote.create_time,
+        create_time_raw=(remote.create_time_raw or "")[:40],
+        message=remote.agent_message or remote.user_message or "",
+        plan_id=((plan.id if plan else remote.approved_plan_id) or "")[:64],
+        plan_steps=(
+            [
+                {"id": s.id, "title": s.title, "description": s.description, "index": s.index}
+                for s in plan.steps
+            ]
+            if plan
+            else []
+        ),
+        progress_title=remote.progress_title or "",
+        progress_description=remote.progress_description or "",
+        failure_reason=remote.failure_reason or "",
+        artifacts=artifact_dicts(remote.artifacts),
+        raw=remote.raw,
+    )

@@ -1,0 +1,446 @@
+"""Idempotent bulk writes of remote data into the cache, and the transitions they observe."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from sessions_app import audit
+from sessions_app.audit import Target
+from sessions_app.jules import resources as jr
+from sessions_app.jules.client import JulesClient
+from sessions_app.models import (
+    Activity,
+    JulesConnection,
+    Session,
+    SessionOutput,
+    SessionTransition,
+    Source,
+)
+from sessions_app.sync.mapping import (
+    SESSION_FIELDS,
+    activity_row,
+    next_poll_for,
+    output_rows,
+    session_values,
+)
+
+
+@dataclass
+class SyncReport:
+    sessions_seen: int = 0
+    sessions_created: int = 0
+    sessions_updated: int = 0
+    sessions_deleted: int = 0
+    activities_created: int = 0
+    sources: int = 0
+    transitions: int = 0
+    requests: int = 0
+    errors: list[str] = field(default_factory=list)
+    skipped: bool = False
+
+    def summary(self) -> str:
+        return (
+            f"sessions seen {self.sessions_seen}, new {self.sessions_created}, "
+            f"changed {self.sessions_updated}, deleted {self.sessions_deleted}; "
+            f"activities new {self.activities_created}; sources {self.sources}; "
+            f"transitions {self.transitions}; requests {self.requests}; "
+            f"errors {len(self.errors)}"
+        )
+
+
+@dataclass
+class _Upserted:
+    session: Session
+    created: bool
+    changed: bool
+    previous_state: str
+    previous_update_time: dt.datetime | None
+
+
+def upsert_sessions(
+    connection: JulesConnection,
+    remotes: Sequence[jr.Session],
+    *,
+    report: SyncReport,
+    repos: dict[str, str] | None = None,
+    launched_by: Any = None,
+) -> list[_Upserted]:
+    """Write a page of remote sessions; unchanged ones cost one read and no write."""
+    if not remotes:
+        return []
+    now = timezone.now()
+    by_id = {r.id: r for r in remotes if r.id}
+    existing = {
+        s.remote_id: s
+        for s in Session.objects.filter(connection=connection, remote_id__in=list(by_id))
+    }
+    results: list[_Upserted] = []
+    to_create: list[Session] = []
+    to_update: list[Session] = []
+    transitions: list[SessionTransition] = []
+    for remote_id, remote in by_id.items():
+        values = session_values(remote, now, repos)
+        current = existing.get(remote_id)
+        if current is None:
+            session = Session(
+                team_id=connection.team_id,
+                connection=connection,
+                remote_id=remote_id,
+                launched_by=launched_by,
+                **values,
+            )
+            to_create.append(session)
+            results.append(_Upserted(session, True, True, "", None))
+            continue
+        previous_state, previous_update = current.state, current.update_time
+        if current.raw == remote.raw and not current.deleted_remotely:
+            # Nothing the service says has changed. Only move the poll time forward, which
+            # the caller batches; the row itself is not rewritten.
+            results.append(_Upserted(current, False, False, previous_state, previous_update))
+            continue
+        for name, value in values.items():
+            setattr(current, name, value)
+        to_update.append(current)
+        results.append(_Upserted(current, False, True, previous_state, previous_update))
+        if previous_state != current.state:
+            transitions.append(
+                SessionTransition(
+                    team_id=connection.team_id,
+                    session=current,
+                    kind=SessionTransition.Kind.STATE_CHANGED,
+                    from_state=previous_state,
+                    to_state=current.state,
+                    observed_at=now,
+                )
+            )
+    with transaction.atomic():
+        if to_create:
+            Session.objects.bulk_create(to_create, ignore_conflicts=True)
+            # ignore_conflicts does not return primary keys on every database; read them
+            # back, which also resolves a race with a launch that inserted the same session.
+            ids = dict(
+                Session.objects.filter(
+                    connection=connection, remote_id__in=[s.remote_id for s in to_create]
+                ).values_list("remote_id", "id")
+            )
+            for session in to_create:
+                session.pk = ids[session.remote_id]
+                session._state.adding = False
+                transitions.append(
+                    SessionTransition(
+                        team_id=connection.team_id,
+                        session=session,
+                        kind=SessionTransition.Kind.DISCOVERED,
+                        to_state=session.state,
+                        observed_at=now,
+                    )
+                )
+        if to_update:
+            Session.objects.bulk_update(to_update, SESSION_FIELDS)
+        changed = [u for u in results if u.changed]
+        if changed:
+            _write_outputs(changed, by_id, transitions, connection, now)
+        record_transitions(transitions, report)
+    report.sessions_created += len(to_create)
+    report.sessions_updated += len(to_update)
+    return results
+
+
+def _write_outputs(
+    changed: list[_Upserted],
+    by_id: dict[str, jr.Session],
+    transitions: list[SessionTransition],
+    connection: JulesConnection,
+    now: dt.datetime,
+) -> None:
+    session_ids = [u.session.pk for u in changed]
+    before: dict[int, set[str]] = {}
+    for session_id, kind, url in SessionOutput.objects.filter(
+        session_id__in=session_ids
+    ).values_list("session_id", "kind", "url"):
+        before.setdefault(session_id, set()).add(f"{kind}:{url}")
+    SessionOutput.objects.filter(session_id__in=session_ids).delete()
+    rows: list[SessionOutput] = []
+    for upserted in changed:
+        session = upserted.session
+        new_rows = output_rows(session, by_id[session.remote_id])
+        rows.extend(new_rows)
+        if upserted.created:
+            continue
+        old = before.get(session.pk, set())
+        for row in new_rows:
+            if f"{row.kind}:{row.url}" in old:
+                continue
+            kind = (
+                SessionTransition.Kind.PR_OPENED
+                if row.kind == SessionOutput.Kind.PULL_REQUEST
+                else SessionTransition.Kind.OUTPUT_ADDED
+            )
+            transitions.append(
+                SessionTransition(
+                    team_id=connection.team_id,
+                    session=session,
+                    kind=kind,
+                    to_state=session.state,
+                    details={"output": row.kind, "url": row.url, "title": row.title},
+                    observed_at=now,
+                )
+            )
+    SessionOutput.objects.bulk_create(rows)
+
+
+AUDITED_TRANSITIONS = {
+    SessionTransition.Kind.STATE_CHANGED: "sync.state_changed",
+    SessionTransition.Kind.PLAN_GENERATED: "sync.plan_generated",
+    SessionTransition.Kind.PLAN_APPROVED: "sync.plan_approved",
+    SessionTransition.Kind.PR_OPENED: "sync.pr_opened",
+    SessionTransition.Kind.OUTPUT_ADDED: "sync.output_added",
+    SessionTransition.Kind.FAILED: "sync.failed",
+    SessionTransition.Kind.DELETED: "sync.deleted",
+}
+
+
+def record_transitions(transitions: list[SessionTransition], report: SyncReport) -> None:
+    """Write transition rows and mirror the meaningful ones into the audit history.
+
+    A session's discovery is not audited: the first sync of a large account would
+    otherwise write one audit entry per historical session.
+    """
+    if not transitions:
+        return
+    SessionTransition.objects.bulk_create(transitions)
+    audit.record_many(
+        {
+            "action": AUDITED_TRANSITIONS[t.kind],
+            "actor_label": "system",
+            "team": t.team_id,
+            "target": Target("session", str(t.session.pk), t.session.display_title[:300]),
+            "details": {
+                "remote_id": t.session.remote_id,
+                "from_state": t.from_state,
+                "to_state": t.to_state,
+                **t.details,
+            },
+            "created_at": t.observed_at,
+        }
+        for t in transitions
+        if t.kind in AUDITED_TRANSITIONS
+    )
+    report.transitions += len(transitions)
+
+
+def upsert_remote_session(
+    connection: JulesConnection, remote: jr.Session, *, launched_by: Any = None
+) -> Session:
+    """Write one remote session into the cache (used after a launch from the portal)."""
+    report = SyncReport()
+    [result] = upsert_sessions(connection, [remote], report=report, launched_by=launched_by)
+    session = result.session
+    if launched_by is not None and session.launched_by_id is None:
+        Session.objects.filter(pk=session.pk, launched_by__isnull=True).update(
+            launched_by=launched_by
+        )
+        session.launched_by = launched_by
+    return session
+
+
+def write_activities(
+    connection: JulesConnection,
+    fetched: list[tuple[Session, list[jr.Activity]]],
+    report: SyncReport,
+    first_sight: set[int],
+) -> None:
+    session_ids = [s.pk for s, items in fetched if items]
+    if not session_ids:
+        return
+    known: set[tuple[int, str]] = set(
+        Activity.objects.filter(
+            session_id__in=session_ids,
+            create_time__gte=min(
+                (s.last_activity_at for s, _ in fetched if s.last_activity_at),
+                default=dt.datetime.min.replace(tzinfo=dt.UTC),
+            )
+            - dt.timedelta(seconds=1),
+        ).values_list("session_id", "remote_id")
+    )
+    rows: list[Activity] = []
+    transitions: list[SessionTransition] = []
+    touched: list[Session] = []
+    now = timezone.now()
+    for session, items in fetched:
+        new = [a for a in items if a.id and (session.pk, a.id[:64]) not in known]
+        if not new:
+            continue
+        for remote in new:
+            known.add((session.pk, remote.id[:64]))
+            rows.append(activity_row(session.pk, remote))
+            if session.pk not in first_sight:
+                transition = activity_transition(connection, session, remote, now)
+                if transition is not None:
+                    transitions.append(transition)
+        newest = max(new, key=lambda a: a.create_time or dt.datetime.min.replace(tzinfo=dt.UTC))
+        if newest.create_time and (
+            session.last_activity_at is None or newest.create_time > session.last_activity_at
+        ):
+            session.last_activity_at = newest.create_time
+            session.last_activity_time_raw = (newest.create_time_raw or "")[:40]
+        session.activity_count += len(new)
+        touched.append(session)
+    if not rows:
+        return
+    with transaction.atomic():
+        Activity.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        Session.objects.bulk_update(
+            touched, ["last_activity_at", "last_activity_time_raw", "activity_count"]
+        )
+        record_transitions(transitions, report)
+    report.activities_created += len(rows)
+
+
+def activity_transition(
+    connection: JulesConnection, session: Session, remote: jr.Activity, now: dt.datetime
+) -> SessionTransition | None:
+    kinds = {
+        "planGenerated": SessionTransition.Kind.PLAN_GENERATED,
+        "planApproved": SessionTransition.Kind.PLAN_APPROVED,
+        "sessionFailed": SessionTransition.Kind.FAILED,
+    }
+    kind = kinds.get(remote.kind)
+    if kind is None:
+        return None
+    details: dict[str, Any] = {"activity_id": remote.id}
+    if remote.plan is not None:
+        details["plan_id"] = remote.plan.id
+        details["steps"] = len(remote.plan.steps)
+    if remote.approved_plan_id:
+        details["plan_id"] = remote.approved_plan_id
+        details["originator"] = remote.originator
+    if remote.failure_reason:
+        details["reason"] = remote.failure_reason[:500]
+    return SessionTransition(
+        team_id=connection.team_id,
+        session=session,
+        kind=kind,
+        to_state=session.state,
+        details=details,
+        observed_at=now,
+    )
+
+
+def reschedule(sessions: Sequence[Session]) -> None:
+    """Move unchanged sessions' next reads forward by their cadence."""
+    if not sessions:
+        return
+    now = timezone.now()
+    for session in sessions:
+        session.next_poll_at = next_poll_for(session.state, session.update_time, now)
+    Session.objects.bulk_update(sessions, ["next_poll_at"])
+
+
+def mark_missing_deleted(connection: JulesConnection, seen_ids: set[str]) -> int:
+    missing = (
+        list(
+            Session.objects.filter(connection=connection, deleted_remotely=False)
+            .exclude(remote_id__in=seen_ids)
+            .values_list("id", flat=True)
+        )
+        if len(seen_ids) < 50_000
+        else missing_by_scan(connection, seen_ids)
+    )
+    return mark_deleted(connection, missing)
+
+
+def missing_by_scan(connection: JulesConnection, seen_ids: set[str]) -> list[int]:
+    # A large IN list would exceed database parameter limits; compare in Python instead.
+    return [
+        pk
+        for pk, remote_id in Session.objects.filter(connection=connection, deleted_remotely=False)
+        .values_list("id", "remote_id")
+        .iterator(chunk_size=5000)
+        if remote_id not in seen_ids
+    ]
+
+
+def mark_deleted(connection: JulesConnection, session_ids: Iterable[int]) -> int:
+    ids = list(session_ids)
+    if not ids:
+        return 0
+    now = timezone.now()
+    report = SyncReport()
+    with transaction.atomic():
+        sessions = list(Session.objects.filter(pk__in=ids, deleted_remotely=False))
+        Session.objects.filter(pk__in=[s.pk for s in sessions]).update(
+            deleted_remotely=True, next_poll_at=None
+        )
+        record_transitions(
+            [
+                SessionTransition(
+                    team_id=connection.team_id,
+                    session=s,
+                    kind=SessionTransition.Kind.DELETED,
+                    from_state=s.state,
+                    observed_at=now,
+                )
+                for s in sessions
+            ],
+            report,
+        )
+    return len(sessions)
+
+
+def write_sources(connection: JulesConnection, client: JulesClient) -> int:
+    """Replace the connection's sources with what the account lists now."""
+    now = timezone.now()
+    seen: set[str] = set()
+    existing = {s.name: s for s in Source.objects.filter(connection=connection)}
+    to_create: list[Source] = []
+    to_update: list[Source] = []
+    for remote in client.iter_sources(page_size=100):
+        if not remote.name or remote.name in seen:
+            continue
+        seen.add(remote.name)
+        values = {
+            "source_id": (remote.id or "")[:300],
+            "owner": (remote.owner or "")[:200],
+            "repo": (remote.repo or "")[:200],
+            "is_private": bool(remote.is_private),
+            "default_branch": (remote.default_branch or "")[:250],
+            "branches": list(remote.branches),
+            "raw": remote.raw,
+        }
+        current = existing.get(remote.name)
+        if current is None:
+            to_create.append(
+                Source(connection=connection, name=remote.name[:300], synced_at=now, **values)
+            )
+        elif current.raw != remote.raw:
+            for key, value in values.items():
+                setattr(current, key, value)
+            current.synced_at = now
+            to_update.append(current)
+    with transaction.atomic():
+        Source.objects.bulk_create(to_create, ignore_conflicts=True)
+        if to_update:
+            Source.objects.bulk_update(
+                to_update,
+                [
+                    "source_id",
+                    "owner",
+                    "repo",
+                    "is_private",
+                    "default_branch",
+                    "branches",
+                    "raw",
+                    "synced_at",
+                ],
+            )
+        # Repositories disconnected from the account disappear from the launch form.
+        Source.objects.filter(connection=connection).exclude(name__in=seen).delete()
+        JulesConnection.objects.filter(pk=connection.pk).update(last_sources_sync_at=now)
+    return len(seen)
