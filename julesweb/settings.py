@@ -133,14 +133,20 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT.mkdir(exist_ok=True)
+# After `collectstatic` (the Docker image runs it at build) static files get hashed names
+# and compressed copies; before it (tests, a first `make run`) WhiteNoise serves them
+# straight from the finders under their plain names.
+_COLLECTED = (STATIC_ROOT / "staticfiles.json").exists()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if _COLLECTED
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
-# Serving from the finders means tests and a first run work before `collectstatic`;
-# a missing manifest entry then falls back to the plain name instead of failing.
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_MANIFEST_STRICT = False
+WHITENOISE_USE_FINDERS = not _COLLECTED
 
 # Security. Production sets SECURE_SSL_REDIRECT and the cookie flags through the environment;
 # `python manage.py check --deploy` passes with the values in the README.
