@@ -256,19 +256,20 @@ def write_activities(
     report: SyncReport,
     first_sight: set[int],
 ) -> None:
-    session_ids = [s.pk for s, items in fetched if items]
-    if not session_ids:
+    if not any(items for _, items in fetched):
         return
-    known: set[tuple[int, str]] = set(
-        Activity.objects.filter(
-            session_id__in=session_ids,
-            create_time__gte=min(
-                (s.last_activity_at for s, _ in fetched if s.last_activity_at),
-                default=dt.datetime.min.replace(tzinfo=dt.UTC),
-            )
-            - dt.timedelta(seconds=1),
-        ).values_list("session_id", "remote_id")
-    )
+    # Only sessions that already hold activities can see a re-read one (the pivot is a
+    # millisecond early); look up just the stored activities near their pivots.
+    resumed = [s for s, items in fetched if items and s.last_activity_at is not None]
+    known: set[tuple[int, str]] = set()
+    if resumed:
+        since = min(s.last_activity_at for s in resumed if s.last_activity_at is not None)
+        known = set(
+            Activity.objects.filter(
+                session_id__in=[s.pk for s in resumed],
+                create_time__gte=since - dt.timedelta(seconds=1),
+            ).values_list("session_id", "remote_id")
+        )
     rows: list[Activity] = []
     transitions: list[SessionTransition] = []
     touched: list[Session] = []
@@ -441,6 +442,8 @@ def write_sources(connection: JulesConnection, client: JulesClient) -> int:
                 ],
             )
         # Repositories disconnected from the account disappear from the launch form.
-        Source.objects.filter(connection=connection).exclude(name__in=seen).delete()
+        gone = [name for name in existing if name not in seen]
+        if gone:
+            Source.objects.filter(connection=connection, name__in=gone).delete()
         JulesConnection.objects.filter(pk=connection.pk).update(last_sources_sync_at=now)
     return len(seen)

@@ -1,0 +1,205 @@
+"""The sync engine against the simulator over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+
+from sessions_app import sync
+from sessions_app.jules.client import JulesClient
+from sessions_app.models import (
+    Activity,
+    AuditEntry,
+    JulesConnection,
+    Session,
+    SessionOutput,
+    SessionTransition,
+    Source,
+)
+from sessions_app.models.jules import SyncStatus
+from tests.factories import ConnectionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _remote_totals(simulator, key="test-key"):
+    account = simulator.state.account(key)
+    sessions = list(account.sessions.values())
+    return len(sessions), sum(len(s.activities) for s in sessions)
+
+
+@pytest.fixture
+def seeded(cast):
+    from sessions_app.jules.simulator import start_simulator
+
+    sim = start_simulator(
+        api_keys=["test-key"], manual_clock=True, seed=11, seed_sessions=120, activities_per_session=6
+    )
+    connection = ConnectionFactory(team=cast.team, base_url=sim.base_url, api_key="test-key")
+    yield sim, connection
+    sim.stop()
+
+
+def test_it_syncs_a_seeded_account_completely(seeded):
+    sim, connection = seeded
+    report = sync.sync_connection(connection.pk, full=True)
+    assert report.errors == []
+    sessions, activities = _remote_totals(sim)
+    assert Session.objects.filter(connection=connection).count() == sessions == 120
+    assert Activity.objects.filter(session__connection=connection).count() == activities
+    assert Source.objects.filter(connection=connection).count() == 8
+    assert Session.objects.filter(archived=True).exists()
+    assert SessionOutput.objects.filter(kind="pullRequest").exists()
+    connection.refresh_from_db()
+    assert connection.sync_status == SyncStatus.OK
+    assert connection.last_success_at is not None
+    assert connection.sync_claim_token == ""
+
+
+def test_it_writes_nothing_on_a_second_sync(seeded):
+    sim, connection = seeded
+    sync.sync_connection(connection.pk, full=True)
+    JulesConnection.objects.filter(pk=connection.pk).update(last_full_sync_at=None)
+    with CaptureQueriesContext(db_connection) as queries:
+        report = sync.sync_connection(connection.pk, full=True)
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))
+        and "sessions_app_julesconnection" not in q["sql"]
+    ]
+    assert report.sessions_created == report.sessions_updated == report.activities_created == 0
+    assert writes == []
+
+
+def test_it_follows_a_session_through_its_life_and_records_transitions(simulator, sim_connection, cast):
+    client = JulesClient("test-key", simulator.base_url)
+    remote = client.create_session(
+        prompt="Add tests [sim:question]",
+        source="sources/github/acme/billing",
+        starting_branch="main",
+        require_plan_approval=True,
+        automation_mode="AUTO_CREATE_PR",
+    )
+    launched = sync.upsert_remote_session(sim_connection, remote, launched_by=cast.member)
+    assert launched.launched_by == cast.member
+    simulator.advance(70)
+    sync.sync_one_session(launched.pk)
+    launched.refresh_from_db()
+    assert launched.state == "AWAITING_PLAN_APPROVAL"
+    assert launched.activities.filter(kind="planGenerated").count() == 1
+    plan = launched.activities.get(kind="planGenerated")
+    assert len(plan.plan_steps) >= 3
+    client.approve_plan(remote.id)
+    simulator.advance(60)
+    sync.sync_one_session(launched.pk)
+    client.send_message(remote.id, "Toward zero, please.")
+    simulator.advance(900)
+    sync.sync_one_session(launched.pk)
+    launched.refresh_from_db()
+    assert launched.state == "COMPLETED"
+    assert launched.pr_url.startswith("https://github.com/acme/billing/pull/")
+    kinds = set(launched.transitions.values_list("kind", flat=True))
+    assert {"discovered", "state_changed", "plan_generated", "plan_approved", "pr_opened"} <= kinds
+    assert AuditEntry.objects.filter(action="sync.pr_opened", target_id=str(launched.pk)).count() == 1
+    completed = launched.activities.get(kind="sessionCompleted")
+    assert completed.artifacts[0]["kind"] == "changeSet"
+    assert completed.artifacts[0]["patch"].startswith("diff --git")
+    # Running it again adds nothing: activities are keyed by their remote id.
+    before = launched.activities.count()
+    sync.sync_one_session(launched.pk)
+    assert launched.activities.count() == before
+
+
+def test_it_skips_a_connection_another_worker_holds(seeded):
+    _, connection = seeded
+    assert sync.claim(connection.pk) is not None
+    report = sync.sync_connection(connection.pk)
+    assert report.skipped is True
+    assert Session.objects.count() == 0
+
+
+def test_it_marks_a_rejected_key_broken_and_stops_scheduling_it(simulator, cast):
+    connection = ConnectionFactory(team=cast.team, base_url=simulator.base_url, api_key="sk-unknown-9f8e7d")
+    report = sync.sync_connection(connection.pk)
+    connection.refresh_from_db()
+    assert connection.sync_status == SyncStatus.BROKEN
+    assert "rejected this connection's API key" in connection.last_error
+    assert "sk-unknown-9f8e7d" not in connection.last_error
+    assert report.errors
+    assert connection.pk not in sync.schedule_due_syncs()
+
+
+def test_it_survives_a_429_storm_and_5xx_with_the_same_result(seeded, settings):
+    sim, connection = seeded
+    settings.JULES_RETRY_BUDGET = 30
+    sim.add_fault("kind=status,status=429,retry_after=0,every=4")
+    sim.add_fault("kind=status,status=503,every=7")
+    sim.add_fault("kind=malformed,path=/activities$,every=9")
+    client = JulesClient("test-key", sim.base_url, backoff_base=0.001, backoff_cap=0.01)
+    report = sync.sync_connection(connection.pk, full=True, client=client)
+    assert report.errors == []
+    sessions, activities = _remote_totals(sim)
+    assert Session.objects.count() == sessions
+    assert Activity.objects.count() == activities
+    assert sim.request_counts().get("fault.status", 0) > 0
+
+
+def test_it_keeps_going_when_one_session_keeps_failing(seeded, settings):
+    sim, connection = seeded
+    sync.sync_connection(connection.pk, full=True)
+    victim = Session.objects.order_by("-create_time").first()
+    sim.add_fault(f"kind=status,status=500,path=/sessions/{victim.remote_id}/activities")
+    Session.objects.update(last_activity_at=None, activity_count=0)
+    Activity.objects.all().delete()
+    JulesConnection.objects.filter(pk=connection.pk).update(last_full_sync_at=None)
+    Session.objects.update(raw={})
+    client = JulesClient("test-key", sim.base_url, retry_budget=0.5, backoff_base=0.01)
+    report = sync.sync_connection(connection.pk, full=True, client=client)
+    assert len(report.errors) == 1 and victim.remote_id in report.errors[0]
+    assert Activity.objects.exclude(session=victim).count() > 0
+    assert not Activity.objects.filter(session=victim).exists()
+
+
+def test_it_marks_sessions_deleted_on_jules(seeded):
+    sim, connection = seeded
+    sync.sync_connection(connection.pk, full=True)
+    client = JulesClient("test-key", sim.base_url)
+    gone = Session.objects.first()
+    client.delete_session(gone.remote_id)
+    JulesConnection.objects.filter(pk=connection.pk).update(last_full_sync_at=None)
+    sync.sync_connection(connection.pk, full=True)
+    gone.refresh_from_db()
+    assert gone.deleted_remotely is True
+    assert SessionTransition.objects.filter(session=gone, kind="deleted").count() == 1
+
+
+def test_it_finds_new_sessions_without_a_full_pass(seeded, settings):
+    sim, connection = seeded
+    sync.sync_connection(connection.pk, full=True)
+    client = JulesClient("test-key", sim.base_url)
+    remote = client.create_session(prompt="A new task")
+    JulesConnection.objects.filter(pk=connection.pk).update(last_list_at=None)
+    report = sync.sync_connection(connection.pk)
+    assert report.sessions_created == 1
+    assert Session.objects.filter(remote_id=remote.id).exists()
+    assert report.sessions_seen <= 200
+
+
+def test_it_runs_from_the_command_line_with_a_summary(seeded, capsys):
+    _, connection = seeded
+    call_command("jules_sync", "--connection", str(connection.pk), "--full")
+    out = capsys.readouterr().out
+    assert "sessions seen 120" in out
+    assert Session.objects.count() == 120
+
+
+def test_it_schedules_due_connections_once(seeded):
+    _, connection = seeded
+    UserFactory()
+    assert sync.schedule_due_syncs() == [connection.pk]
+    # The eager task ran the pass, so the connection is no longer due.
+    assert sync.schedule_due_syncs() == []
+    assert Session.objects.count() == 120
