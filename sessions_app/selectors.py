@@ -66,7 +66,9 @@ def get_team_for_user(user: Any, slug: str, needed: str = Role.VIEWER) -> Team:
 
 
 def sessions_for_user(user: Any) -> QuerySet[Session]:
-    return Session.objects.filter(team_id__in=Membership.objects.filter(user=user).values("team_id"))
+    return Session.objects.filter(
+        team_id__in=Membership.objects.filter(user=user).values("team_id")
+    )
 
 
 def get_session_for_user(user: Any, pk: int, needed: str = Role.VIEWER) -> Session:

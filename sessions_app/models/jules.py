@@ -71,7 +71,9 @@ class JulesConnection(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     key_rotated_at = models.DateTimeField(null=True, blank=True)
 
-    sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)
+    sync_status = models.CharField(
+        max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER
+    )
     last_sync_started_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_list_at = models.DateTimeField(null=True, blank=True)
@@ -117,7 +119,9 @@ class JulesConnection(models.Model):
 class Source(models.Model):
     """A repository connected to a Jules account."""
 
-    connection = models.ForeignKey(JulesConnection, on_delete=models.CASCADE, related_name="sources")
+    connection = models.ForeignKey(
+        JulesConnection, on_delete=models.CASCADE, related_name="sources"
+    )
     name = models.CharField(max_length=300)
     source_id = models.CharField(max_length=300)
     owner = models.CharField(max_length=200, blank=True)
@@ -199,7 +203,9 @@ class Session(models.Model):
             models.Index(fields=["team", "-create_time", "-id"], name="session_team_created"),
             models.Index(fields=["team", "state", "-create_time"], name="session_team_state"),
             models.Index(fields=["team", "repo", "-create_time"], name="session_team_repo"),
-            models.Index(fields=["team", "launched_by", "-create_time"], name="session_team_launcher"),
+            models.Index(
+                fields=["team", "launched_by", "-create_time"], name="session_team_launcher"
+            ),
             models.Index(fields=["team", "-update_time"], name="session_team_updated"),
             models.Index(fields=["connection", "state"], name="session_conn_state"),
             models.Index(fields=["connection", "next_poll_at"], name="session_conn_poll"),
@@ -257,6 +263,9 @@ class SessionOutput(models.Model):
             models.UniqueConstraint(fields=["session", "position"], name="unique_output_position"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind} of session {self.session_id}"
+
 
 class Activity(models.Model):
     """One event of a session's timeline."""
@@ -294,6 +303,9 @@ class Activity(models.Model):
             models.Index(fields=["session", "kind"], name="activity_session_kind"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.create_time_raw}"
+
 
 class SessionTransition(models.Model):
     """A change the sync observed: the raw material of the audit history and notifications."""
@@ -322,3 +334,6 @@ class SessionTransition(models.Model):
             models.Index(fields=["session", "observed_at"], name="transition_session_time"),
             models.Index(fields=["team", "-observed_at"], name="transition_team_time"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of session {self.session_id}"

@@ -195,7 +195,7 @@ def _write_outputs(
     SessionOutput.objects.bulk_create(rows)
 
 
-AUDITED_TRANSITIONS = {
+AUDITED_TRANSITIONS: dict[str, str] = {
     SessionTransition.Kind.STATE_CHANGED: "sync.state_changed",
     SessionTransition.Kind.PLAN_GENERATED: "sync.plan_generated",
     SessionTransition.Kind.PLAN_APPROVED: "sync.plan_approved",

@@ -70,8 +70,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     sync = _sync_status() if database["ok"] else {"ok": False}
     healthy = database["ok"] and broker["ok"]
     return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "database": database, "broker": broker,
-         "sync": sync},
+        {
+            "status": "ok" if healthy else "unavailable",
+            "database": database,
+            "broker": broker,
+            "sync": sync,
+        },
         status=200 if healthy else 503,
     )
 

@@ -35,7 +35,11 @@ def seeded(cast):
     from sessions_app.jules.simulator import start_simulator
 
     sim = start_simulator(
-        api_keys=["test-key"], manual_clock=True, seed=11, seed_sessions=120, activities_per_session=6
+        api_keys=["test-key"],
+        manual_clock=True,
+        seed=11,
+        seed_sessions=120,
+        activities_per_session=6,
     )
     connection = ConnectionFactory(team=cast.team, base_url=sim.base_url, api_key="test-key")
     yield sim, connection
@@ -59,7 +63,7 @@ def test_it_syncs_a_seeded_account_completely(seeded):
 
 
 def test_it_writes_nothing_on_a_second_sync(seeded):
-    sim, connection = seeded
+    _sim, connection = seeded
     sync.sync_connection(connection.pk, full=True)
     JulesConnection.objects.filter(pk=connection.pk).update(last_full_sync_at=None)
     with CaptureQueriesContext(db_connection) as queries:
@@ -74,7 +78,9 @@ def test_it_writes_nothing_on_a_second_sync(seeded):
     assert writes == []
 
 
-def test_it_follows_a_session_through_its_life_and_records_transitions(simulator, sim_connection, cast):
+def test_it_follows_a_session_through_its_life_and_records_transitions(
+    simulator, sim_connection, cast
+):
     client = JulesClient("test-key", simulator.base_url)
     remote = client.create_session(
         prompt="Add tests [sim:question]",
@@ -103,7 +109,9 @@ def test_it_follows_a_session_through_its_life_and_records_transitions(simulator
     assert launched.pr_url.startswith("https://github.com/acme/billing/pull/")
     kinds = set(launched.transitions.values_list("kind", flat=True))
     assert {"discovered", "state_changed", "plan_generated", "plan_approved", "pr_opened"} <= kinds
-    assert AuditEntry.objects.filter(action="sync.pr_opened", target_id=str(launched.pk)).count() == 1
+    assert (
+        AuditEntry.objects.filter(action="sync.pr_opened", target_id=str(launched.pk)).count() == 1
+    )
     completed = launched.activities.get(kind="sessionCompleted")
     assert completed.artifacts[0]["kind"] == "changeSet"
     assert completed.artifacts[0]["patch"].startswith("diff --git")
@@ -122,7 +130,9 @@ def test_it_skips_a_connection_another_worker_holds(seeded):
 
 
 def test_it_marks_a_rejected_key_broken_and_stops_scheduling_it(simulator, cast):
-    connection = ConnectionFactory(team=cast.team, base_url=simulator.base_url, api_key="sk-unknown-9f8e7d")
+    connection = ConnectionFactory(
+        team=cast.team, base_url=simulator.base_url, api_key="sk-unknown-9f8e7d"
+    )
     report = sync.sync_connection(connection.pk)
     connection.refresh_from_db()
     assert connection.sync_status == SyncStatus.BROKEN

@@ -58,6 +58,7 @@ class RunningSimulator:
         self.server = server
         self.thread = thread
         host, port = server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else str(host)
         self.port = int(port)
         self.root_url = f"http://{host}:{self.port}"
         self.base_url = f"{self.root_url}/v1alpha"

@@ -68,7 +68,7 @@ class FaultRule:
             prob=float(data["prob"]) if data.get("prob") not in (None, "") else None,
             first=int(data["first"]) if data.get("first") not in (None, "") else None,
             every=int(data["every"]) if data.get("every") not in (None, "") else None,
-            window=tuple(window) if window else None,  # type: ignore[arg-type]
+            window=(float(window[0]), float(window[1])) if window else None,
         )
 
     @classmethod

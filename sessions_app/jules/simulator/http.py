@@ -535,9 +535,9 @@ class Handler(BaseHTTPRequestHandler):
             keys = [str(k) for k in data.get("keys", [])][:3]
             if data.get("revoke"):
                 for key in keys:
-                    account = world.account(key)
-                    if account is not None:
-                        account.revoked = True
+                    existing = world.account(key)
+                    if existing is not None:
+                        existing.revoked = True
                 self.send_json(200, {})
                 return
             account = world.add_account(

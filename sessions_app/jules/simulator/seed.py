@@ -88,7 +88,9 @@ def _fill(session: SimSession, state: str, count: int, rng: random.Random) -> No
         session.activity_keys.append((ts, activity_id))
 
     plan_id = f"{rng.getrandbits(128):032x}"
-    steps = [{"id": f"{rng.getrandbits(128):032x}", "title": t} for t in content.PLAN_STEPS[:4]]
+    steps: list[dict[str, Any]] = [
+        {"id": f"{rng.getrandbits(128):032x}", "title": t} for t in content.PLAN_STEPS[:4]
+    ]
     for i, step in enumerate(steps[1:], start=1):
         step["index"] = i
     add("planGenerated", {"plan": {"id": plan_id, "steps": steps, "createTime": fmt(ts)}})

@@ -131,7 +131,7 @@ class Command(BaseCommand):
             while not self.stopping.is_set():
                 for child in self.children:
                     if child.poll() is not None:
-                        self.stderr.write(f"A process stopped unexpectedly: {child.args[3:6]}")
+                        self.stderr.write(f"A process stopped unexpectedly: {child.args!r}")
                         self.stopping.set()
                 self.stopping.wait(1.0)
         finally:
