@@ -46,14 +46,14 @@ def schedule_syncs() -> None:
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
 def deliver_action(action_id: str) -> None:
-    from sessions_app import actions
+    from sessions_app.actions import deliver
 
-    actions.deliver(action_id)
+    deliver(action_id)
 
 
 @shared_task(acks_late=True, time_limit=300)
 def sweep_outbox() -> None:
     """Redeliver actions that a lost task or a dead broker left pending."""
-    from sessions_app import actions
+    from sessions_app.actions import sweep
 
-    actions.sweep()
+    sweep()
