@@ -9,6 +9,7 @@ but no answer came), the service is asked first whether it took effect (spec §9
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
@@ -104,10 +105,9 @@ def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
     elif kind == OutboxAction.Kind.UNARCHIVE:
         client.unarchive_session(session.remote_id)
     elif kind == OutboxAction.Kind.DELETE:
-        try:
+        # Already gone on Jules means the intent holds.
+        with contextlib.suppress(jerrors.NotFoundError):
             client.delete_session(session.remote_id)
-        except jerrors.NotFoundError:
-            pass  # Already gone: the intent holds.
         Session.objects.filter(pk=session.pk).update(deleted_remotely=True, next_poll_at=None)
     return {}
 
