@@ -21,3 +21,11 @@
   });
   window.portalToast = showToast;
 })();
+// Ctrl+Enter (or Cmd+Enter) sends the message composer.
+document.addEventListener("keydown", function (event) {
+  var target = event.target;
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && target.matches && target.matches("[data-submit-on-ctrl-enter]")) {
+    event.preventDefault();
+    if (target.form && !target.disabled && target.value.trim()) target.form.requestSubmit();
+  }
+});
