@@ -188,6 +188,9 @@ class Session(models.Model):
     last_activity_at = models.DateTimeField(null=True, blank=True)
     last_activity_time_raw = models.CharField(max_length=40, blank=True)
     activity_count = models.PositiveIntegerField(default=0)
+    # The updateTime whose activities were read completely; when it differs from
+    # `update_time`, a pass that was interrupted (or failed for this session) reads again.
+    activities_read_for = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(default=timezone.now)
     deleted_remotely = models.BooleanField(default=False)

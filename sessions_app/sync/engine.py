@@ -42,7 +42,7 @@ from sessions_app.models.jules import SyncStatus
 from sessions_app.sync.writers import (
     SyncReport,
     mark_deleted,
-    mark_missing_deleted,
+    missing_sessions,
     reschedule,
     upsert_sessions,
     write_activities,
@@ -150,6 +150,11 @@ def sync_activities(
                 except jerrors.JulesError as exc:
                     report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
         write_activities(connection, fetched, report, first_sight)
+        # Only sessions read to the end are marked; the others are read again next pass.
+        done = [session for session, _ in fetched]
+        for session in done:
+            session.activities_read_for = session.update_time
+        Session.objects.bulk_update(done, ["activities_read_for"])
 
 
 def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:
@@ -309,7 +314,11 @@ def _run_pass(
                 break
         JulesConnection.objects.filter(pk=connection.pk).update(last_list_at=timezone.now())
         if full:
-            report.sessions_deleted += mark_missing_deleted(connection, seen_ids)
+            # A session the listing lacks is deleted only when a GET confirms it: an empty
+            # or cut-short listing (a fault) must never delete the team's history.
+            missing = missing_sessions(connection, seen_ids)
+            if missing:
+                _refresh_due(client, connection, missing, report, repos, needs_activities, workers)
 
     # Sessions due on their own cadence. Those the listing just read are only rescheduled.
     due = list(
@@ -338,6 +347,8 @@ def _run_pass(
                 "last_activity_at",
                 "last_activity_time_raw",
                 "activity_count",
+                "update_time",
+                "activities_read_for",
             )
         )
         sync_activities(

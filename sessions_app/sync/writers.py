@@ -61,6 +61,7 @@ class _Upserted:
     changed: bool
     previous_state: str
     previous_update_time: dt.datetime | None
+    rewritten: bool = True
 
 
 def upsert_sessions(
@@ -99,10 +100,19 @@ def upsert_sessions(
             results.append(_Upserted(session, True, True, "", None))
             continue
         previous_state, previous_update = current.state, current.update_time
-        if current.raw == remote.raw and not current.deleted_remotely:
+        if (
+            current.raw == remote.raw
+            and not current.deleted_remotely
+            and current.activities_read_for == current.update_time
+        ):
             # Nothing the service says has changed. Only move the poll time forward, which
             # the caller batches; the row itself is not rewritten.
             results.append(_Upserted(current, False, False, previous_state, previous_update))
+            continue
+        if current.raw == remote.raw and not current.deleted_remotely:
+            # Unchanged, but its activities were never read completely: read them again
+            # without rewriting the row.
+            results.append(_Upserted(current, False, True, previous_state, previous_update, False))
             continue
         for name, value in values.items():
             setattr(current, name, value)
@@ -143,7 +153,7 @@ def upsert_sessions(
                 )
         if to_update:
             Session.objects.bulk_update(to_update, SESSION_FIELDS)
-        changed = [u for u in results if u.changed]
+        changed = [u for u in results if u.changed and u.rewritten]
         if changed:
             _write_outputs(changed, by_id, transitions, connection, now)
         record_transitions(transitions, report)
@@ -344,27 +354,15 @@ def reschedule(sessions: Sequence[Session]) -> None:
     Session.objects.bulk_update(sessions, ["next_poll_at"])
 
 
-def mark_missing_deleted(connection: JulesConnection, seen_ids: set[str]) -> int:
-    missing = (
-        list(
-            Session.objects.filter(connection=connection, deleted_remotely=False)
-            .exclude(remote_id__in=seen_ids)
-            .values_list("id", flat=True)
-        )
-        if len(seen_ids) < 50_000
-        else missing_by_scan(connection, seen_ids)
-    )
-    return mark_deleted(connection, missing)
-
-
-def missing_by_scan(connection: JulesConnection, seen_ids: set[str]) -> list[int]:
-    # A large IN list would exceed database parameter limits; compare in Python instead.
+def missing_sessions(connection: JulesConnection, seen_ids: set[str]) -> list[Session]:
+    """Cached sessions that a complete listing did not return."""
+    # Compared in Python: a large NOT IN list would exceed database parameter limits.
     return [
-        pk
-        for pk, remote_id in Session.objects.filter(connection=connection, deleted_remotely=False)
-        .values_list("id", "remote_id")
+        session
+        for session in Session.objects.filter(connection=connection, deleted_remotely=False)
+        .only("id", "remote_id", "state", "update_time", "team_id", "title", "prompt")
         .iterator(chunk_size=5000)
-        if remote_id not in seen_ids
+        if session.remote_id not in seen_ids
     ]
 
 

@@ -213,3 +213,13 @@ def test_it_schedules_due_connections_once(seeded):
     # The eager task ran the pass, so the connection is no longer due.
     assert sync.schedule_due_syncs() == []
     assert Session.objects.count() == 120
+
+
+def test_it_never_deletes_history_on_an_empty_listing(seeded):
+    sim, connection = seeded
+    sync.sync_connection(connection.pk, full=True)
+    sim.add_fault("kind=empty,path=^/sessions$,first=1")
+    JulesConnection.objects.filter(pk=connection.pk).update(last_full_sync_at=None)
+    report = sync.sync_connection(connection.pk, full=True)
+    assert report.sessions_deleted == 0
+    assert not Session.objects.filter(deleted_remotely=True).exists()
