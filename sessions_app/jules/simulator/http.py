@@ -281,6 +281,9 @@ class Api:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm
+    # and the client's delayed ACK add ~40 ms to every keep-alive response.
+    disable_nagle_algorithm = True
     server: SimServer
 
     def log_message(self, format: str, *args: Any) -> None:

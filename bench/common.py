@@ -1,0 +1,54 @@
+"""Shared set-up for benchmarks: a dedicated PostgreSQL database, migrated and emptied."""
+
+from __future__ import annotations
+
+import os
+import sys
+from urllib.parse import urlsplit
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/jules_bench"
+
+
+def setup_django(database_url: str | None = None) -> str:
+    """Point Django at the benchmark database (created if missing) and migrate it."""
+    url = database_url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    parts = urlsplit(url)
+    if parts.scheme.startswith("postgres"):
+        import psycopg
+
+        name = parts.path.lstrip("/")
+        with psycopg.connect(
+            host=parts.hostname,
+            port=parts.port or 5432,
+            user=parts.username,
+            password=parts.password,
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "julesweb.settings")
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    sys.argv = [sys.argv[0]]
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    return url
+
+
+def empty_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE sessions_app_activity, sessions_app_sessionoutput, "
+            "sessions_app_sessiontransition, sessions_app_session, sessions_app_source, "
+            "sessions_app_julesconnection, sessions_app_membership, sessions_app_team, "
+            "sessions_app_auditentry, sessions_app_auditchainhead, sessions_app_outboxaction "
+            "RESTART IDENTITY CASCADE"
+        )
