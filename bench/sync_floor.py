@@ -28,7 +28,10 @@ def floor(base_url: str, key: str) -> tuple[float, int]:
     ids: list[str] = []
     token = None
     while True:
-        params = {"pageSize": 100, "filter": "archived = true OR archived = false"}
+        params: dict[str, str | int] = {
+            "pageSize": 100,
+            "filter": "archived = true OR archived = false",
+        }
         if token:
             params["pageToken"] = token
         body = http.get(f"{base_url}/sessions", params=params, headers=headers, timeout=30).json()

@@ -39,6 +39,7 @@ from sessions_app.models import (
     Source,
 )
 from sessions_app.models.jules import SyncStatus
+from sessions_app.sync.bulk import update_fields
 from sessions_app.sync.writers import (
     SyncReport,
     mark_deleted,
@@ -133,28 +134,37 @@ def sync_activities(
 ) -> None:
     """Read new activities for the sessions given, several requests in flight."""
     first_sight = first_sight or set()
-    for start in range(0, len(sessions), BATCH):
-        batch = sessions[start : start + BATCH]
-        fetched: list[tuple[Session, list[jr.Activity]]] = []
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [(s, pool.submit(_fetch_activities, client, s)) for s in batch]
-            for session, future in futures:
+    batches = [sessions[i : i + BATCH] for i in range(0, len(sessions), BATCH)]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+
+        def submit(batch: Sequence[Session]) -> list[tuple[Session, Any]]:
+            return [(s, pool.submit(_fetch_activities, client, s)) for s in batch]
+
+        # Pipelined: the next batch downloads while this one is written.
+        pending = submit(batches[0]) if batches else []
+        for index in range(len(batches)):
+            current = pending
+            pending = submit(batches[index + 1]) if index + 1 < len(batches) else []
+            fetched: list[tuple[Session, list[jr.Activity]]] = []
+            for session, future in current:
                 try:
                     fetched.append((session, future.result()))
                 except jerrors.NotFoundError:
                     # A just-created session's activities answer 404 for a few seconds
                     # (spec §7 case 5); the next pass reads them.
                     continue
-                except jerrors.AuthError:
+                except (jerrors.AuthError, jerrors.PermissionDeniedError):
+                    for _, other in pending:
+                        other.cancel()
                     raise
                 except jerrors.JulesError as exc:
                     report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
-        write_activities(connection, fetched, report, first_sight)
-        # Only sessions read to the end are marked; the others are read again next pass.
-        done = [session for session, _ in fetched]
-        for session in done:
-            session.activities_read_for = session.update_time
-        Session.objects.bulk_update(done, ["activities_read_for"])
+            write_activities(connection, fetched, report, first_sight)
+            # Only sessions read to the end are marked; the others are read again next pass.
+            done = [session for session, _ in fetched]
+            for session in done:
+                session.activities_read_for = session.update_time
+            update_fields(Session, done, ["activities_read_for"])
 
 
 def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:

@@ -22,6 +22,7 @@ from sessions_app.models import (
     SessionTransition,
     Source,
 )
+from sessions_app.sync.bulk import insert_ignoring_conflicts, update_fields
 from sessions_app.sync.mapping import (
     SESSION_FIELDS,
     activity_row,
@@ -131,7 +132,7 @@ def upsert_sessions(
             )
     with transaction.atomic():
         if to_create:
-            Session.objects.bulk_create(to_create, ignore_conflicts=True)
+            insert_ignoring_conflicts(Session, to_create)
             # ignore_conflicts does not return primary keys on every database; read them
             # back, which also resolves a race with a launch that inserted the same session.
             ids = dict(
@@ -202,7 +203,7 @@ def _write_outputs(
                     observed_at=now,
                 )
             )
-    SessionOutput.objects.bulk_create(rows)
+    insert_ignoring_conflicts(SessionOutput, rows)
 
 
 AUDITED_TRANSITIONS: dict[str, str] = {
@@ -306,9 +307,9 @@ def write_activities(
     if not rows:
         return
     with transaction.atomic():
-        Activity.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-        Session.objects.bulk_update(
-            touched, ["last_activity_at", "last_activity_time_raw", "activity_count"]
+        insert_ignoring_conflicts(Activity, rows)
+        update_fields(
+            Session, touched, ["last_activity_at", "last_activity_time_raw", "activity_count"]
         )
         record_transitions(transitions, report)
     report.activities_created += len(rows)
