@@ -64,7 +64,6 @@ test: lint types unit integration
 
 bench: setup-dev
 	$(BIN)/python -m bench.sync_floor
-	$(BIN)/python -m bench.list_page
 
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache
