@@ -85,7 +85,7 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, jerrors.AuthError):
         return (
             "Jules rejected this connection's API key (it may be revoked, deleted or mistyped). "
-            "A team admin can rotate the key on the team page; syncing is paused until then."
+            "An admin can set a new key for the connection in the admin; syncing is paused until then."
         )
     if isinstance(exc, jerrors.PermissionDeniedError):
         return "Jules denied access with this API key. Check the account's access in Jules."
@@ -437,7 +437,7 @@ def _finish(connection_id: int, token: str, *, status: str, error: str, full: bo
 
 
 def sync_sources(connection_id: int) -> int:
-    """Refresh one connection's sources now (the task behind the team page's button)."""
+    """Refresh one connection's sources now (the `sync_sources` task)."""
     connection = JulesConnection.objects.get(pk=connection_id)
     return write_sources(connection, make_client(connection))
 
