@@ -255,3 +255,16 @@ def test_it_does_not_retry_a_create_after_an_ambiguous_failure(sim, client):
     assert sim.request_counts().get("sessions.create", 0) == 0
     sim.add_fault("kind=status,status=429,method=POST,first=1")
     assert client.create_session(prompt="after a 429").state == "QUEUED"
+
+
+def test_it_parses_every_artifact_kind_and_unknown_kinds(sim, client):
+    session = _run(sim, client, "Verify the UI [sim:happy bash=1 media=1 unknown=1 empty_titles=1]")
+    activities = list(client.iter_activities(session.id))
+    kinds = {a.kind for a in activities}
+    artifact_kinds = {art.kind for a in activities for art in a.artifacts}
+    assert "unknown" in kinds
+    assert {"bashOutput", "media", "changeSet", "unknown"} <= artifact_kinds
+    unknown = next(a for a in activities if a.kind == "unknown")
+    assert unknown.description == "Searched the code" and "toolCalled" in unknown.raw
+    media = next(art for a in activities for art in a.artifacts if art.kind == "media")
+    assert media.media.mime_type == "image/png" and media.media.data

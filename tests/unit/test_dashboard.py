@@ -268,3 +268,18 @@ def test_it_renders_markdown_inert_and_parses_diffs():
     assert len(files) == 1 and files[0].added == 2 and files[0].removed == 1
     adds = [line for line in files[0].lines if line.kind == "add"]
     assert [a.new for a in adds] == [4, 5]
+
+
+def test_it_shows_unknown_kinds_media_and_bash_output(client, cast, simulator):
+    connection = ConnectionFactory(team=cast.team, base_url=simulator.base_url, api_key="test-key")
+    remote = JulesClient("test-key", simulator.base_url).create_session(
+        prompt="UI check [sim:happy bash=1 media=1 unknown=1]"
+    )
+    simulator.advance(2000)
+    session = sync.upsert_remote_session(connection, remote)
+    sync.sync_one_session(session.pk)
+    client.force_login(cast.viewer)
+    html = client.get(reverse("sessions_app:session-detail", args=[session.pk])).content.decode()
+    assert "Searched the code" in html
+    assert 'src="data:image/png;base64,' in html
+    assert "<summary>$ pytest -q</summary>" in html

@@ -19,6 +19,11 @@ prompt tag `[sim:NAME k=v ...]`, or the default (`happy`):
 - `revive delay=SECONDS`: completes, resumes after the delay, and completes again.
 - `auto_pr pr=pr|changeset_only|none`: which outputs a completion produces.
 
+Toggles, off by default (existing clients reject some of them), on any scenario:
+`bash=1` (bashOutput artifacts), `media=1` (an image/png media artifact), `unknown=1` (an
+activity of an unknown kind carrying an unknown artifact type), `empty_titles=1`
+(progress updates without a title). Example: `[sim:happy bash=1 media=1 unknown=1]`.
+
 Time: `speed` scales the virtual clock (60 = one virtual minute a real second);
 `manual_clock=True` moves it only by `advance(seconds)` or `POST /_sim/clock/advance`.
 Default pacing is like reality: queued 5 s, planning 60 s, an activity every 26 s.

@@ -79,3 +79,7 @@ def unified_diff(prompt: str, rng: random.Random) -> str:
         " \n"
         " def helper():\n"
     )
+
+
+# A 1x1 transparent PNG, base64: the smallest real image for media artifacts.
+PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="

@@ -134,6 +134,8 @@ def parse_scenario(session_prompt: str, header: str | None, default: str) -> Sce
             sc.pr = value
         elif key == "delay":
             sc.delay = float(value)
+        elif key in {"bash", "media", "unknown", "empty_titles"}:
+            setattr(sc, key, value not in {"0", "false", "off"})
     return sc
 
 

@@ -73,6 +73,11 @@ class Scenario:
     wait: bool = True  # plan_approval: wait, or time out; question: wait, or complete.
     pr: str = "pr"  # auto_pr: pr | changeset_only | none
     delay: float = 600.0  # revive: seconds after completion
+    # Optional content, off by default because existing clients reject some of it (§10).
+    bash: bool = False  # bashOutput artifacts on "Ran bash command" progress
+    media: bool = False  # a media (image/png) artifact on a verification step
+    unknown: bool = False  # an activity of an unknown kind, and an unknown artifact type
+    empty_titles: bool = False  # progress updates without a title
 
 
 @dataclass
@@ -412,7 +417,24 @@ class World:
         if k < len(s.steps):
             title, desc = content.PROGRESS[k % len(content.PROGRESS)]
             payload = {"title": s.steps[k] if k % 2 else title, "description": desc}
-            self.add_activity(s, "progressUpdated", payload, at=at)
+            if sc.empty_titles:
+                payload.pop("title")
+            artifacts: list[dict[str, Any]] = []
+            if sc.bash:
+                payload = {"title": "Ran bash command", "description": "Command: pytest -q"}
+                artifacts.append({"bashOutput": {"command": "pytest -q", "output": "41 passed"}})
+            if sc.media and k == 1:
+                artifacts.append({"media": {"data": content.PNG_1PX, "mimeType": "image/png"}})
+            if sc.unknown and k == 0:
+                self.add_activity(
+                    s,
+                    "toolCalled",
+                    {"tool": "grep"},
+                    description="Searched the code",
+                    artifacts=[{"hologram": {"frames": 3}}],
+                    at=at,
+                )
+            self.add_activity(s, "progressUpdated", payload, artifacts=artifacts or None, at=at)
             s.step += 1
             s.next_at = at + 26
             return
