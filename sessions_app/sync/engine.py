@@ -39,7 +39,6 @@ from sessions_app.models import (
     Source,
 )
 from sessions_app.models.jules import SyncStatus
-from sessions_app.sync.bulk import update_fields
 from sessions_app.sync.writers import (
     SyncReport,
     mark_deleted,
@@ -160,11 +159,6 @@ def sync_activities(
                 except jerrors.JulesError as exc:
                     report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
             write_activities(connection, fetched, report, first_sight)
-            # Only sessions read to the end are marked; the others are read again next pass.
-            done = [session for session, _ in fetched]
-            for session in done:
-                session.activities_read_for = session.update_time
-            update_fields(Session, done, ["activities_read_for"])
 
 
 def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:

@@ -225,7 +225,7 @@ def record_transitions(transitions: list[SessionTransition], report: SyncReport)
     """
     if not transitions:
         return
-    SessionTransition.objects.bulk_create(transitions)
+    insert_ignoring_conflicts(SessionTransition, transitions)
     audit.record_many(
         {
             "action": AUDITED_TRANSITIONS[t.kind],
@@ -267,8 +267,15 @@ def write_activities(
     report: SyncReport,
     first_sight: set[int],
 ) -> None:
-    if not any(items for _, items in fetched):
+    """Insert new activities and advance every fetched session's bookkeeping, in one go.
+
+    Every session in `fetched` was read to the end, so its `activities_read_for` moves to
+    its `update_time`; sessions whose read failed are not in `fetched` and are read again.
+    """
+    if not fetched:
         return
+    for session, _ in fetched:
+        session.activities_read_for = session.update_time
     # Only sessions that already hold activities can see a re-read one (the pivot is a
     # millisecond early); look up just the stored activities near their pivots.
     resumed = [s for s, items in fetched if items and s.last_activity_at is not None]
@@ -283,7 +290,6 @@ def write_activities(
         )
     rows: list[Activity] = []
     transitions: list[SessionTransition] = []
-    touched: list[Session] = []
     now = timezone.now()
     for session, items in fetched:
         new = [a for a in items if a.id and (session.pk, a.id[:64]) not in known]
@@ -303,13 +309,12 @@ def write_activities(
             session.last_activity_at = newest.create_time
             session.last_activity_time_raw = (newest.create_time_raw or "")[:40]
         session.activity_count += len(new)
-        touched.append(session)
-    if not rows:
-        return
     with transaction.atomic():
         insert_ignoring_conflicts(Activity, rows)
         update_fields(
-            Session, touched, ["last_activity_at", "last_activity_time_raw", "activity_count"]
+            Session,
+            [session for session, _ in fetched],
+            ["last_activity_at", "last_activity_time_raw", "activity_count", "activities_read_for"],
         )
         record_transitions(transitions, report)
     report.activities_created += len(rows)
