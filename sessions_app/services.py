@@ -218,46 +218,38 @@ def session_send_message(
         )
 
 
-def _may_archive(user: Any, session: Session) -> None:
+def _set_archived(
+    *, user: Any, session: Session, archived: bool, request: HttpRequest | None
+) -> OutboxAction:
     role = _role(user, session.team_id, Role.MEMBER)
     if not role_at_least(role, Role.APPROVER) and session.launched_by_id != user.pk:
         raise ActionNotAllowed("Members may archive only the sessions they launched.")
+    kind = OutboxAction.Kind.ARCHIVE if archived else OutboxAction.Kind.UNARCHIVE
+    with transaction.atomic():
+        # The cache shows the intent at once; the next sync confirms what Jules holds.
+        Session.objects.filter(pk=session.pk).update(archived=archived)
+        return _open_action(
+            user=user,
+            session=session,
+            connection=session.connection,
+            kind=kind,
+            payload={},
+            audit_action=f"session.{kind}",
+            details={"remote_id": session.remote_id},
+            request=request,
+        )
 
 
 def session_archive(
     *, user: Any, session: Session, request: HttpRequest | None = None
 ) -> OutboxAction:
-    _may_archive(user, session)
-    with transaction.atomic():
-        Session.objects.filter(pk=session.pk).update(archived=True)
-        return _open_action(
-            user=user,
-            session=session,
-            connection=session.connection,
-            kind=OutboxAction.Kind.ARCHIVE,
-            payload={},
-            audit_action="session.archive",
-            details={"remote_id": session.remote_id},
-            request=request,
-        )
+    return _set_archived(user=user, session=session, archived=True, request=request)
 
 
 def session_unarchive(
     *, user: Any, session: Session, request: HttpRequest | None = None
 ) -> OutboxAction:
-    _may_archive(user, session)
-    with transaction.atomic():
-        Session.objects.filter(pk=session.pk).update(archived=False)
-        return _open_action(
-            user=user,
-            session=session,
-            connection=session.connection,
-            kind=OutboxAction.Kind.UNARCHIVE,
-            payload={},
-            audit_action="session.unarchive",
-            details={"remote_id": session.remote_id},
-            request=request,
-        )
+    return _set_archived(user=user, session=session, archived=False, request=request)
 
 
 def session_delete(

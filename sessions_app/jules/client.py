@@ -250,13 +250,11 @@ class JulesClient:
     def iter_sessions(
         self, *, page_size: int = 100, archived: bool | None = False
     ) -> Iterator[Session]:
-        token: str | None = None
-        while True:
-            page = self.list_sessions(page_size=page_size, page_token=token, archived=archived)
-            yield from page.items
-            token = page.next_page_token
-            if not token:
-                return
+        return _follow(
+            lambda token: self.list_sessions(
+                page_size=page_size, page_token=token, archived=archived
+            )
+        )
 
     # Reference: jules-api.md §3 (4) sessions.delete
     def delete_session(self, session_id: str) -> None:
@@ -326,19 +324,15 @@ class JulesClient:
         create_time_after: str | None = None,
         retry_not_found: int = 0,
     ) -> Iterator[Activity]:
-        token: str | None = None
-        while True:
-            page = self.list_activities(
+        return _follow(
+            lambda token: self.list_activities(
                 session_id,
                 page_size=page_size,
                 page_token=token,
                 create_time_after=create_time_after,
                 retry_not_found=retry_not_found if token is None else 0,
             )
-            yield from page.items
-            token = page.next_page_token
-            if not token:
-                return
+        )
 
     # Reference: jules-api.md §3 (10) sessions.activities.get
     def get_activity(self, session_id: str, activity_id: str) -> Activity:
@@ -368,13 +362,9 @@ class JulesClient:
     def iter_sources(
         self, *, page_size: int = 100, names: Sequence[str] | None = None
     ) -> Iterator[Source]:
-        token: str | None = None
-        while True:
-            page = self.list_sources(page_size=page_size, page_token=token, names=names)
-            yield from page.items
-            token = page.next_page_token
-            if not token:
-                return
+        return _follow(
+            lambda token: self.list_sources(page_size=page_size, page_token=token, names=names)
+        )
 
     # Reference: jules-api.md §3 (12) sources.get — multi-segment name, slashes kept
     def get_source(self, name_or_id: str) -> Source:
@@ -398,3 +388,14 @@ def _network_error(message: str, *, sent: bool) -> errors.TransientServerError:
     error = errors.TransientServerError(message)
     error.sent = sent  # type: ignore[attr-defined]
     return error
+
+
+def _follow(fetch: Callable[[str | None], Page[Any]]) -> Iterator[Any]:
+    """Every item of a list, page after page, passing each `nextPageToken` as `pageToken`."""
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        yield from page.items
+        token = page.next_page_token
+        if not token:
+            return

@@ -253,9 +253,7 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return None
 
 
-def parse_retry_after(
-    value: str | None, *, now: Callable[[], float] = time.time
-) -> float | None:
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
     """`Retry-After` in seconds from now, from delta-seconds or an HTTP date (RFC 9110).
 
     Unreadable values give None rather than an error: the header is advice, and a bad one
