@@ -117,6 +117,7 @@ def parse_time(value: Any) -> dt.datetime | None:
     """
     if not isinstance(value, str) or not value:
         return None
+    parsed: dt.datetime | None
     try:
         parsed = _fromisoformat(value)
     except ValueError:
@@ -455,7 +456,7 @@ class Activity:
         get = data.get
         name = _str(get("name"))
         # sessions/{session}/activities/{activity}
-        parts = name.split("/") if name else ()
+        parts = name.split("/")
         named = len(parts) == 4 and parts[0] == "sessions" and parts[2] == "activities"
         raw_time = _str(get("createTime"))
         artifacts = get("artifacts")
