@@ -1,10 +1,11 @@
 """Delivering outbox actions to the Jules API, at most once per user intent.
 
 `deliver` claims a row by conditional update, so two workers (or a task and the sweep)
-never send the same action twice. Retryable failures go back to pending with backoff and
-the reason in words; permanent ones end as failed with the reason. Launch and message are
-not idempotent on the service: when a previous attempt's outcome is unknown (it was sent
-but no answer came), the service is asked first whether it took effect (spec §9).
+never send the same action twice. Retryable failures go back to pending with exponential
+backoff and the reason in words; permanent ones end as failed with the reason. Launch and
+message are not idempotent on the service: when an earlier attempt may have taken effect
+(it was sent, but no answer came, or its worker died), the service is asked first whether
+it did, and a match counts as done (spec §9).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from sessions_app import sync
@@ -24,32 +25,43 @@ from sessions_app.models import OutboxAction, Session
 
 logger = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 120
+# Longer than the delivery task's hard time limit (120 s), so a claim outlives its worker
+# only when that worker died; the sweep then hands the action to another one.
+CLAIM_SECONDS = 180
 MAX_ATTEMPTS = 12
+BACKOFF_BASE_SECONDS = 5
+BACKOFF_CAP_SECONDS = 600
+# The portal's clock and Jules' may disagree a little; matching an ambiguous launch or
+# message looks this far before the action was created.
+CLOCK_SKEW = dt.timedelta(minutes=2)
+
+Status = OutboxAction.Status
+Kind = OutboxAction.Kind
 
 
 def _claim(action_id: str) -> bool:
     now = timezone.now()
     return (
         OutboxAction.objects.filter(
-            pk=action_id, status=OutboxAction.Status.PENDING, next_attempt_at__lte=now
+            pk=action_id, status=Status.PENDING, next_attempt_at__lte=now
         ).update(
-            status=OutboxAction.Status.SENDING,
+            status=Status.SENDING,
             claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
             attempts=F("attempts") + 1,
+            updated_at=now,
         )
         == 1
     )
 
 
 def deliver(action_id: str) -> str:
-    """Deliver one action; returns its status afterwards."""
+    """Deliver one action if it is due and nobody else holds it; return its status after."""
     if not _claim(action_id):
-        return (
-            OutboxAction.objects.filter(pk=action_id).values_list("status", flat=True).first()
-            or "missing"
-        )
+        status = OutboxAction.objects.filter(pk=action_id).values_list("status", flat=True)
+        return status.first() or "missing"
     action = OutboxAction.objects.select_related("connection", "session", "actor").get(pk=action_id)
+    if not action.connection.enabled:
+        return _fail(action, "The connection was disabled before this could be sent to Jules.")
     try:
         client = sync.make_client(action.connection)
         result = _perform(client, action)
@@ -57,27 +69,41 @@ def deliver(action_id: str) -> str:
         return _fail(action, str(exc))
     except jerrors.JulesError as exc:
         if exc.retryable and action.attempts < MAX_ATTEMPTS:
-            return _retry_later(action, exc)
+            return _retry_later(action, _reason(exc), exc.retry_after)
         return _fail(action, _reason(exc))
+    except Exception:
+        # A bug or a database hiccup: the outcome is unknown, so the next attempt checks
+        # with Jules first, like after a timeout. The traceback goes to the worker log.
+        logger.exception("Delivering outbox action %s failed unexpectedly", action.pk)
+        reason = "The portal hit an unexpected error while sending this (see the worker log)."
+        if action.attempts < MAX_ATTEMPTS:
+            return _retry_later(action, reason, None)
+        return _fail(action, reason)
     OutboxAction.objects.filter(pk=action.pk).update(
-        status=OutboxAction.Status.DONE,
+        status=Status.DONE,
         delivered_at=timezone.now(),
         claimed_until=None,
         last_error="",
         result=result,
         session=action.session,
+        updated_at=timezone.now(),
     )
-    if action.session is not None and action.kind != OutboxAction.Kind.DELETE:
+    if action.session is not None and action.kind in {
+        Kind.APPROVE,
+        Kind.MESSAGE,
+        Kind.ARCHIVE,
+        Kind.UNARCHIVE,
+    }:
         _refresh(action.session.pk)
-    return OutboxAction.Status.DONE
+    return Status.DONE
 
 
 def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
-    kind = action.kind
+    """Make the call; return what to keep as the action's result."""
     payload = action.payload
-    session = action.session
-    if kind == OutboxAction.Kind.LAUNCH:
-        if action.attempts > 1:
+    maybe_sent_before = action.attempts > 1
+    if action.kind == Kind.LAUNCH:
+        if maybe_sent_before:
             found = _find_launched(client, action)
             if found is not None:
                 return found
@@ -89,37 +115,57 @@ def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
             require_plan_approval=payload.get("require_plan_approval"),
             automation_mode=payload.get("automation_mode") or None,
         )
-        cached = sync.upsert_remote_session(action.connection, remote, launched_by=action.actor)
-        action.session = cached
+        action.session = sync.upsert_remote_session(
+            action.connection, remote, launched_by=action.actor
+        )
         return {"remote_id": remote.id}
+    session = action.session
     if session is None:
         raise jerrors.NotFoundError("The session is no longer in the portal.")
-    if kind == OutboxAction.Kind.APPROVE:
+    if action.kind == Kind.APPROVE:
         client.approve_plan(session.remote_id)
-    elif kind == OutboxAction.Kind.MESSAGE:
-        if action.attempts > 1 and _message_arrived(client, session, action):
+        return {"plan_id": payload.get("plan_id", "")}
+    if action.kind == Kind.MESSAGE:
+        if maybe_sent_before and _message_arrived(client, session, action):
             return {"matched": True}
         client.send_message(session.remote_id, payload["prompt"])
-    elif kind == OutboxAction.Kind.ARCHIVE:
+        return {}
+    if action.kind == Kind.ARCHIVE:
         client.archive_session(session.remote_id)
-    elif kind == OutboxAction.Kind.UNARCHIVE:
+        return {}
+    if action.kind == Kind.UNARCHIVE:
         client.unarchive_session(session.remote_id)
-    elif kind == OutboxAction.Kind.DELETE:
+        return {}
+    if action.kind == Kind.DELETE:
         # Already gone on Jules means the intent holds.
         with contextlib.suppress(jerrors.NotFoundError):
             client.delete_session(session.remote_id)
         Session.objects.filter(pk=session.pk).update(deleted_remotely=True, next_poll_at=None)
-    return {}
+        return {}
+    raise jerrors.InvalidArgumentError(f"The portal cannot deliver a {action.kind!r} action.")
 
 
 def _find_launched(client: JulesClient, action: OutboxAction) -> dict[str, Any] | None:
-    """After an ambiguous attempt, look for the session it may have created."""
+    """After an ambiguous attempt, look for the session that attempt may have created.
+
+    sessions.list is newest first, so the scan stops at the first session older than the
+    action. A session another launch already took is never matched twice, so that two
+    launches of the same prompt stay two sessions.
+    """
+    since = action.created_at - CLOCK_SKEW
+    taken = {
+        str(remote_id)
+        for remote_id in OutboxAction.objects.filter(
+            connection=action.connection, kind=Kind.LAUNCH, status=Status.DONE
+        )
+        .exclude(pk=action.pk)
+        .values_list("result__remote_id", flat=True)
+        if remote_id
+    }
     for remote in client.iter_sessions(page_size=30):
-        if remote.create_time is not None and remote.create_time < action.created_at - dt.timedelta(
-            minutes=1
-        ):
+        if remote.create_time is not None and remote.create_time < since:
             break
-        if remote.prompt == action.payload.get("prompt"):
+        if remote.prompt == action.payload.get("prompt") and remote.id not in taken:
             action.session = sync.upsert_remote_session(
                 action.connection, remote, launched_by=action.actor
             )
@@ -128,14 +174,35 @@ def _find_launched(client: JulesClient, action: OutboxAction) -> dict[str, Any] 
 
 
 def _message_arrived(client: JulesClient, session: Session, action: OutboxAction) -> bool:
-    pivot = (action.created_at - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return any(
-        a.kind == "userMessaged" and a.user_message == action.payload.get("prompt")
-        for a in client.iter_activities(session.remote_id, create_time_after=pivot)
+    """After an ambiguous attempt, whether Jules recorded this message already.
+
+    Counts the session's `userMessaged` activities with the same text since the action was
+    created, less those that other delivered actions with the same text account for.
+    """
+    prompt = action.payload.get("prompt")
+    since = action.created_at - CLOCK_SKEW
+    pivot = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seen = sum(
+        1
+        for activity in client.iter_activities(session.remote_id, create_time_after=pivot)
+        if activity.kind == "userMessaged" and activity.user_message == prompt
     )
+    accounted = (
+        OutboxAction.objects.filter(
+            session=session,
+            kind=Kind.MESSAGE,
+            status=Status.DONE,
+            payload__prompt=prompt,
+            delivered_at__gte=since,
+        )
+        .exclude(pk=action.pk)
+        .count()
+    )
+    return seen > accounted
 
 
 def _refresh(session_id: int) -> None:
+    """Re-read the session now, so that its page shows the effect of the action."""
     from sessions_app import tasks
 
     try:
@@ -148,30 +215,39 @@ def _reason(exc: jerrors.JulesError) -> str:
     if isinstance(exc, jerrors.FailedPreconditionError):
         return f"Jules refused: {exc.message}"
     if isinstance(exc, jerrors.NotFoundError):
-        return "Jules no longer knows this session (deleted?)."
+        return "Jules no longer knows this session (was it deleted?)."
     if isinstance(exc, jerrors.InvalidArgumentError):
         return f"Jules rejected the request: {exc.message}"
     return sync.describe_error(exc)
 
 
-def _retry_later(action: OutboxAction, exc: jerrors.JulesError) -> str:
-    wait = min(600, 5 * 2 ** max(0, action.attempts - 1))
-    if exc.retry_after:
-        wait = max(wait, int(exc.retry_after))
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> int:
+    """Exponential: 5 s after the first attempt, doubling, at most ten minutes."""
+    wait = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    if retry_after:
+        # Jules' Retry-After is a floor, never a reason to wait less.
+        wait = max(wait, int(retry_after + 0.999))
+    return wait
+
+
+def _retry_later(action: OutboxAction, reason: str, retry_after: float | None) -> str:
+    wait = backoff_seconds(action.attempts, retry_after)
+    now = timezone.now()
     OutboxAction.objects.filter(pk=action.pk).update(
-        status=OutboxAction.Status.PENDING,
-        next_attempt_at=timezone.now() + dt.timedelta(seconds=wait),
+        status=Status.PENDING,
+        next_attempt_at=now + dt.timedelta(seconds=wait),
         claimed_until=None,
-        last_error=f"{_reason(exc)} Next try in {wait} s.",
+        last_error=f"{reason} Attempt {action.attempts} of {MAX_ATTEMPTS}; next try in {wait} s.",
+        updated_at=now,
     )
-    return OutboxAction.Status.PENDING
+    return Status.PENDING
 
 
 def _fail(action: OutboxAction, reason: str) -> str:
     OutboxAction.objects.filter(pk=action.pk).update(
-        status=OutboxAction.Status.FAILED, claimed_until=None, last_error=reason
+        status=Status.FAILED, claimed_until=None, last_error=reason, updated_at=timezone.now()
     )
-    return OutboxAction.Status.FAILED
+    return Status.FAILED
 
 
 def sweep(now: dt.datetime | None = None) -> int:
@@ -179,14 +255,21 @@ def sweep(now: dt.datetime | None = None) -> int:
     from sessions_app import tasks
 
     now = now or timezone.now()
+    expired = OutboxAction.objects.filter(status=Status.SENDING, claimed_until__lt=now)
+    expired.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=Status.FAILED,
+        claimed_until=None,
+        last_error=f"Sending was interrupted {MAX_ATTEMPTS} times; the portal gave up.",
+        updated_at=now,
+    )
     # A sender that died left the row in `sending`; its outcome is unknown, so it goes
     # back to pending and the next attempt checks whether it took effect first.
-    OutboxAction.objects.filter(status=OutboxAction.Status.SENDING, claimed_until__lt=now).update(
-        status=OutboxAction.Status.PENDING, claimed_until=None
+    expired.filter(attempts__lt=MAX_ATTEMPTS).update(
+        status=Status.PENDING, claimed_until=None, updated_at=now
     )
     due = list(
-        OutboxAction.objects.filter(Q(status=OutboxAction.Status.PENDING), next_attempt_at__lte=now)
-        .order_by("created_at")
+        OutboxAction.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:500]
     )
     for action_id in due:
