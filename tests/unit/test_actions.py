@@ -1,0 +1,271 @@
+"""Outbox delivery against the simulator: done, retried with backoff, failed, swept, once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from sessions_app import actions, services, sync
+from sessions_app.jules.client import JulesClient
+from sessions_app.models import OutboxAction, Session
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _simulated_clock_at_now(simulator):
+    # The simulator's manual clock starts at a fixed date; matching an ambiguous launch or
+    # message compares Jules' times with the portal's, so the two clocks must agree here.
+    simulator.advance(max(0.0, time.time() - simulator.state.now()))
+
+
+@pytest.fixture
+def fast_failures(settings):
+    # No retries inside the client: each delivery makes one request, so the outbox's own
+    # backoff is what the tests see.
+    settings.JULES_RETRY_BUDGET = 0
+    settings.JULES_READ_TIMEOUT = 0.5
+
+
+def _remote_session(simulator, sim_connection, *, prompt="Fix it", advance=70):
+    remote = JulesClient("test-key", simulator.base_url).create_session(
+        prompt=prompt,
+        source="sources/github/acme/billing",
+        starting_branch="main",
+        require_plan_approval=True,
+    )
+    simulator.advance(advance)
+    session = sync.upsert_remote_session(sim_connection, remote)
+    sync.sync_one_session(session.pk)
+    session.refresh_from_db()
+    return session
+
+
+def _reload(action):
+    return OutboxAction.objects.get(pk=action.pk)
+
+
+def _make_due(action):
+    OutboxAction.objects.filter(pk=action.pk).update(
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+
+
+def _wait_for(simulator, operation, count, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while simulator.request_counts().get(operation, 0) < count:
+        assert time.monotonic() < deadline, f"{operation} never reached {count}"
+        time.sleep(0.05)
+
+
+def test_it_delivers_a_launch_and_links_the_new_session(cast, simulator, sim_connection):
+    action = services.session_launch(
+        user=cast.member,
+        connection=sim_connection,
+        prompt="Add rounding tests",
+        source_name="sources/github/acme/billing",
+        starting_branch="main",
+    )
+    assert actions.deliver(str(action.pk)) == "done"
+    action = _reload(action)
+    assert action.status == "done" and action.attempts == 1 and action.delivered_at
+    session = Session.objects.get(pk=action.session_id)
+    assert session.launched_by == cast.member and session.prompt == "Add rounding tests"
+    assert action.result == {"remote_id": session.remote_id}
+    assert simulator.request_counts()["sessions.create"] == 1
+
+
+def test_it_delivers_each_session_action_and_refreshes_the_page(cast, simulator, sim_connection):
+    session = _remote_session(simulator, sim_connection)
+    assert session.state == "AWAITING_PLAN_APPROVAL"
+    approve = services.session_approve_plan(user=cast.approver, session=session)
+    assert actions.deliver(str(approve.pk)) == "done"
+    session.refresh_from_db()
+    # The refresh after delivery already shows Jules' answer.
+    assert session.state == "IN_PROGRESS"
+    message = services.session_send_message(user=cast.member, session=session, prompt="Go on")
+    assert actions.deliver(str(message.pk)) == "done"
+    assert session.activities.filter(kind="userMessaged", message="Go on").exists()
+    archive = services.session_archive(user=cast.approver, session=session)
+    assert actions.deliver(str(archive.pk)) == "done"
+    unarchive = services.session_unarchive(user=cast.approver, session=session)
+    assert actions.deliver(str(unarchive.pk)) == "done"
+    delete = services.session_delete(user=cast.admin, session=session)
+    assert actions.deliver(str(delete.pk)) == "done"
+    session.refresh_from_db()
+    assert session.deleted_remotely
+    counts = simulator.request_counts()
+    for operation in ("approvePlan", "sendMessage", "archive", "unarchive", "delete"):
+        assert counts[f"sessions.{operation}"] == 1
+
+
+def test_it_puts_a_transient_failure_back_with_backoff_and_a_reason(
+    cast, simulator, sim_connection, fast_failures
+):
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault("kind=status,status=503,path=:approvePlan$")
+    approve = services.session_approve_plan(user=cast.approver, session=session)
+    before = timezone.now()
+    assert actions.deliver(str(approve.pk)) == "pending"
+    approve = _reload(approve)
+    assert approve.attempts == 1
+    assert before + dt.timedelta(seconds=4) < approve.next_attempt_at
+    assert approve.next_attempt_at < before + dt.timedelta(seconds=7)
+    assert "could not be reached" in approve.last_error
+    assert "next try in 5 s" in approve.last_error
+    # Not due yet: nothing is sent.
+    assert actions.deliver(str(approve.pk)) == "pending"
+    assert simulator.request_counts()["fault.status"] == 1
+    # The second failure waits twice as long.
+    _make_due(approve)
+    actions.deliver(str(approve.pk))
+    assert "next try in 10 s" in _reload(approve).last_error
+    simulator.clear_faults()
+    _make_due(approve)
+    assert actions.sweep() == 1
+    approve = _reload(approve)
+    assert approve.status == "done" and approve.last_error == "" and approve.attempts == 3
+    assert simulator.request_counts()["sessions.approvePlan"] == 1
+
+
+def test_it_waits_at_least_as_long_as_retry_after(cast, simulator, sim_connection, fast_failures):
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault("kind=status,status=429,retry_after=120,path=:sendMessage$")
+    message = services.session_send_message(user=cast.member, session=session, prompt="hi")
+    actions.deliver(str(message.pk))
+    message = _reload(message)
+    assert message.status == "pending"
+    assert message.next_attempt_at > timezone.now() + dt.timedelta(seconds=110)
+    assert "limiting the rate" in message.last_error
+
+
+def test_it_fails_permanently_with_the_reason(cast, simulator, sim_connection):
+    session = _remote_session(simulator, sim_connection, advance=1)
+    # The cache says it waits, but Jules is still planning: approvePlan is refused.
+    Session.objects.filter(pk=session.pk).update(state="AWAITING_PLAN_APPROVAL")
+    session.refresh_from_db()
+    approve = services.session_approve_plan(user=cast.approver, session=session)
+    assert actions.deliver(str(approve.pk)) == "failed"
+    assert _reload(approve).last_error.startswith("Jules refused:")
+
+
+def test_it_fails_with_words_when_the_key_is_rejected(cast, simulator, sim_connection):
+    simulator.state.account("test-key").revoked = True
+    action = services.session_launch(user=cast.member, connection=sim_connection, prompt="x")
+    assert actions.deliver(str(action.pk)) == "failed"
+    error = _reload(action).last_error
+    assert "rejected this connection's API key" in error and "test-key" not in error
+
+
+def test_it_fails_actions_of_a_disabled_connection(cast, simulator, sim_connection):
+    action = services.session_launch(user=cast.member, connection=sim_connection, prompt="x")
+    sim_connection.enabled = False
+    sim_connection.save()
+    assert actions.deliver(str(action.pk)) == "failed"
+    assert "disabled" in _reload(action).last_error
+    assert simulator.request_counts().get("sessions.create", 0) == 0
+
+
+def test_it_gives_up_after_the_last_attempt(cast, simulator, sim_connection, fast_failures):
+    simulator.add_fault("kind=status,status=500,path=^/sessions$,method=POST")
+    action = services.session_launch(user=cast.member, connection=sim_connection, prompt="x")
+    OutboxAction.objects.filter(pk=action.pk).update(attempts=actions.MAX_ATTEMPTS - 1)
+    assert actions.deliver(str(action.pk)) == "failed"
+    assert "could not be reached" in _reload(action).last_error
+
+
+def test_it_never_sends_a_claimed_action_twice(cast, simulator, sim_connection):
+    action = services.session_launch(user=cast.member, connection=sim_connection, prompt="x")
+    assert actions._claim(str(action.pk))
+    assert actions.deliver(str(action.pk)) == "sending"
+    OutboxAction.objects.filter(pk=action.pk).update(status="pending")
+    assert actions.deliver(str(action.pk)) == "done"
+    assert actions.deliver(str(action.pk)) == "done"
+    assert simulator.request_counts()["sessions.create"] == 1
+
+
+def test_it_matches_a_launch_whose_answer_was_lost(cast, simulator, sim_connection, fast_failures):
+    # Jules creates the session but answers after the client gave up: the outcome is
+    # ambiguous, and resending would launch a second session.
+    simulator.add_fault("kind=latency,seconds=1.5,path=^/sessions$,method=POST,first=1")
+    action = services.session_launch(user=cast.member, connection=sim_connection, prompt="Once")
+    assert actions.deliver(str(action.pk)) == "pending"
+    _wait_for(simulator, "sessions.create", 1)
+    _make_due(action)
+    assert actions.deliver(str(action.pk)) == "done"
+    action = _reload(action)
+    assert action.result["matched"] is True and action.session is not None
+    assert action.session.launched_by == cast.member
+    assert simulator.request_counts()["sessions.create"] == 1
+
+
+def test_it_keeps_two_launches_of_one_prompt_apart(cast, simulator, sim_connection):
+    first = services.session_launch(user=cast.member, connection=sim_connection, prompt="Same")
+    second = services.session_launch(user=cast.member, connection=sim_connection, prompt="Same")
+    actions.deliver(str(first.pk))
+    # The second one's earlier attempt is unknown; the session it finds belongs to the first.
+    OutboxAction.objects.filter(pk=second.pk).update(attempts=1)
+    assert actions.deliver(str(second.pk)) == "done"
+    assert _reload(first).session_id != _reload(second).session_id
+    assert simulator.request_counts()["sessions.create"] == 2
+
+
+def test_it_matches_a_message_whose_answer_was_lost(cast, simulator, sim_connection, fast_failures):
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault("kind=latency,seconds=1.5,path=:sendMessage$,first=1")
+    message = services.session_send_message(user=cast.member, session=session, prompt="Once")
+    assert actions.deliver(str(message.pk)) == "pending"
+    _wait_for(simulator, "sessions.sendMessage", 1)
+    _make_due(message)
+    assert actions.deliver(str(message.pk)) == "done"
+    assert _reload(message).result == {"matched": True}
+    assert simulator.request_counts()["sessions.sendMessage"] == 1
+
+
+def test_it_retries_after_an_unexpected_error_without_launching_twice(
+    cast, simulator, sim_connection
+):
+    action = services.session_launch(user=cast.member, connection=sim_connection, prompt="Bug")
+    with mock.patch.object(sync, "upsert_remote_session", side_effect=RuntimeError("boom")):
+        assert actions.deliver(str(action.pk)) == "pending"
+    assert "unexpected error" in _reload(action).last_error
+    _make_due(action)
+    assert actions.deliver(str(action.pk)) == "done"
+    assert simulator.request_counts()["sessions.create"] == 1
+
+
+def test_it_sweeps_due_and_abandoned_actions(cast, simulator, sim_connection):
+    due = services.session_launch(user=cast.member, connection=sim_connection, prompt="a")
+    later = services.session_launch(user=cast.member, connection=sim_connection, prompt="b")
+    abandoned = services.session_launch(user=cast.member, connection=sim_connection, prompt="c")
+    busy = services.session_launch(user=cast.member, connection=sim_connection, prompt="d")
+    hopeless = services.session_launch(user=cast.member, connection=sim_connection, prompt="e")
+    now = timezone.now()
+    OutboxAction.objects.filter(pk=later.pk).update(next_attempt_at=now + dt.timedelta(hours=1))
+    OutboxAction.objects.filter(pk=abandoned.pk).update(
+        status="sending", attempts=1, claimed_until=now - dt.timedelta(seconds=1)
+    )
+    OutboxAction.objects.filter(pk=busy.pk).update(
+        status="sending", attempts=1, claimed_until=now + dt.timedelta(minutes=2)
+    )
+    OutboxAction.objects.filter(pk=hopeless.pk).update(
+        status="sending", attempts=actions.MAX_ATTEMPTS, claimed_until=now - dt.timedelta(seconds=1)
+    )
+    assert actions.sweep() == 2
+    assert _reload(due).status == "done" and _reload(abandoned).status == "done"
+    assert _reload(later).status == "pending" and _reload(busy).status == "sending"
+    assert _reload(hopeless).status == "failed"
+    assert "gave up" in _reload(hopeless).last_error
+    assert simulator.request_counts()["sessions.create"] == 2
+
+
+def test_it_runs_delivery_through_the_celery_task(
+    cast, simulator, sim_connection, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        action = services.session_launch(user=cast.member, connection=sim_connection, prompt="x")
+    assert _reload(action).status == "done"
