@@ -224,7 +224,8 @@ def _fallback_message(status: int, body_text: str) -> str:
     """
     default = _DEFAULT_MESSAGES.get(status, f"Jules answered with HTTP status {status}.")
     text = " ".join(body_text.split()) if body_text else ""
-    if text and len(text) <= 200 and "<" not in text and not text.startswith("{"):
+    looks_like_prose = text.isprintable() and "<" not in text and text[:1] not in ("{", "[")
+    if text and len(text) <= 200 and looks_like_prose:
         return f"{default} The service said: {text}"
     return default
 
