@@ -487,11 +487,15 @@ class JulesClient:
             return TransientServerError(
                 f"Connecting to Jules timed out after {self.connect_timeout:g} s.", unsent=True
             )
-        if isinstance(exc, requests.exceptions.ReadTimeout):
+        # A timeout while reading the body arrives wrapped as a ConnectionError.
+        if isinstance(exc, requests.exceptions.ReadTimeout) or any(
+            isinstance(c, urllib3.exceptions.ReadTimeoutError) for c in causes
+        ):
             return TransientServerError(f"Jules did not answer within {self.read_timeout:g} s.")
         if isinstance(exc, requests.exceptions.SSLError):
-            # The TLS handshake precedes the request, so nothing was sent.
-            return TransientServerError("The secure connection to Jules failed.", unsent=True)
+            # Not counted as unsent: a TLS failure can also strike after the request went
+            # out, and nothing here tells a failed handshake from a broken session.
+            return TransientServerError("The secure connection to Jules failed.")
         if isinstance(exc, requests.exceptions.ConnectionError):
             if any(isinstance(c, _NOT_CONNECTED) for c in causes):
                 return TransientServerError(

@@ -314,3 +314,72 @@ def test_it_logs_each_retry_at_warning(server, client, caplog):
     assert [r.levelno for r in retries] == [logging.WARNING, logging.WARNING]
     assert "retry 1 of 8" in retries[0].getMessage() and "HTTP 503" in retries[0].getMessage()
     assert "GET sessions" in retries[1].getMessage()
+
+
+# --- transport failures ------------------------------------------------------------------
+
+
+def _client_failing_with(failure: Exception, fake_time) -> tuple[JulesClient, RaisingHttp]:
+    http = RaisingHttp(failure)
+    client = JulesClient(
+        "k",
+        "https://jules.invalid/v1alpha",
+        http=http,
+        sleep=fake_time.sleep,
+        clock=fake_time.clock,
+        max_retries=2,
+    )
+    return client, http
+
+
+@pytest.mark.parametrize(
+    ("failure", "cls", "words"),
+    [
+        (
+            requests.exceptions.ConnectionError(
+                urllib3.exceptions.ReadTimeoutError(None, "/v1alpha/sessions", "read timed out")  # type: ignore[arg-type]
+            ),
+            errors.TransientServerError,
+            "did not answer within",
+        ),
+        (requests.exceptions.SSLError("EOF in violation"), errors.TransientServerError, "secure"),
+        (
+            requests.exceptions.ConnectionError(
+                urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104))
+            ),
+            errors.TransientServerError,
+            "broke",
+        ),
+        (
+            requests.exceptions.ChunkedEncodingError(
+                urllib3.exceptions.ProtocolError(
+                    "Connection broken", urllib3.exceptions.IncompleteRead(10, 4086)
+                )
+            ),
+            errors.MalformedResponseError,
+            "cut off",
+        ),
+        (
+            requests.exceptions.ContentDecodingError("bad gzip"),
+            errors.MalformedResponseError,
+            "cut off",
+        ),
+    ],
+)
+def test_it_classifies_transport_failures(fake_time, failure, cls, words):
+    client, http = _client_failing_with(failure, fake_time)
+    with pytest.raises(cls) as raised:
+        client.get_session("1")
+    assert words in str(raised.value) and raised.value.status is None
+    assert http.calls == 3  # reads retry all of them
+    client, http = _client_failing_with(failure, fake_time)
+    with pytest.raises(cls):
+        client.create_session(prompt="p")
+    assert http.calls == 1  # none of them proves the create did not happen
+
+
+def test_it_does_not_retry_a_request_it_could_not_build(fake_time):
+    client, http = _client_failing_with(requests.exceptions.InvalidURL("bad url"), fake_time)
+    with pytest.raises(errors.JulesError) as raised:
+        client.list_sessions()
+    assert not raised.value.retryable and http.calls == 1
