@@ -56,6 +56,8 @@ POOL_SIZE = 20
 MALFORMED_RETRIES = 2
 # Spec §7 case 5: the SDK retries a just-created session's activities 404 from 1 s.
 NOT_FOUND_FIRST_WAIT = 1.0
+# Spec §8: ten simultaneous creates saw eight fail, two and five were fine; keep <= 3.
+MAX_CREATES_IN_FLIGHT = 3
 
 T = TypeVar("T")
 
@@ -111,6 +113,7 @@ class JulesClient:
             self._headers["X-Goog-Api-Key"] = key
         self._body_headers = {**self._headers, "Content-Type": "application/json"}
         self._count_lock = threading.Lock()
+        self._create_slots = threading.BoundedSemaphore(MAX_CREATES_IN_FLIGHT)
         self.request_count = 0
 
     def __repr__(self) -> str:
@@ -148,6 +151,8 @@ class JulesClient:
     ) -> Session:
         """Create a session; without `source` it is repoless.
 
+        At most three creates of this client are in flight at once (spec §8); more wait.
+
         Not idempotent: resent only after a refused connection, a connect timeout, a 429 or
         a 503. After any other failure the session may exist; list recent sessions and
         match before creating again.
@@ -160,7 +165,8 @@ class JulesClient:
             require_plan_approval=require_plan_approval,
             automation_mode=automation_mode,
         )
-        data = self._call("POST", "sessions", body=body, idempotent=False)
+        with self._create_slots:
+            data = self._call("POST", "sessions", body=body, idempotent=False)
         session = Session.from_json(data)
         if not session.id:
             raise MalformedResponseError(
@@ -589,9 +595,10 @@ def _pivot(value: str | dt.datetime) -> str:
 
 
 def _items(data: dict[str, Any], key: str) -> list[Any]:
-    # proto3 omits an empty list, so a missing key is an empty page.
+    # proto3 omits an empty list, so a missing key is an empty page; the spec also
+    # expects an empty list may come back as `{}`.
     value = data.get(key)
-    if value is None:
+    if value is None or value == {}:
         return []
     if not isinstance(value, list):
         raise MalformedResponseError(f"Jules sent a list whose '{key}' is not a list.", status=200)

@@ -326,6 +326,13 @@ class Session:
         )
 
     @property
+    def web_url(self) -> str:
+        """The web app link: `url` when sent, else the documented pattern (§2)."""
+        if self.url or not self.id:
+            return self.url
+        return f"https://jules.google.com/session/{self.id}"
+
+    @property
     def state_raw(self) -> str:
         """The state exactly as sent, for states newer than this client."""
         return _str(self.raw.get("state"))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
+import threading
+import time
 
 import pytest
 
@@ -139,6 +142,27 @@ def test_it_refuses_a_create_answer_that_names_no_session(server, client):
     assert len(server.seen) == 1
 
 
+def test_it_keeps_at_most_three_creates_in_flight(server, client):
+    lock = threading.Lock()
+    in_flight = [0]
+    peak = [0]
+
+    def slow_create(seen):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.15)
+        with lock:
+            in_flight[0] -= 1
+        return Reply(200, {"name": "sessions/1", "id": "1", "state": "QUEUED"})
+
+    server.answer(slow_create)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        created = list(pool.map(lambda n: client.create_session(prompt=f"p{n}"), range(8)))
+    assert len(created) == 8 and len(server.seen) == 8
+    assert peak[0] == 3
+
+
 def test_it_gets_a_session_by_id_or_by_name(server, client):
     server.answer(lambda seen: Reply(200, SESSION))
     assert client.get_session(SID).id == SID
@@ -227,8 +251,9 @@ def test_it_sends_page_size_and_token_only_when_set(server, client):
     assert server.last.query == {}
 
 
-def test_it_reads_a_list_answer_without_items_or_token(server, client):
-    server.queue(Reply(200, {}))
+@pytest.mark.parametrize("body", [{}, {"sessions": {}}, {"sessions": []}, {"sessions": None}])
+def test_it_reads_a_list_answer_without_items_or_token(server, client, body):
+    server.queue(Reply(200, body))
     page = client.list_sessions()
     assert page.items == [] and page.next_page_token is None
 

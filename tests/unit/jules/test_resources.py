@@ -97,6 +97,12 @@ def test_it_keeps_ids_beyond_2_to_the_53_exact():
     assert Session.from_json(json.loads(f'{{"id": {big}}}')).id == big
 
 
+def test_it_links_to_the_web_app_even_without_a_url():
+    assert Session.from_json({"id": "5"}).web_url == "https://jules.google.com/session/5"
+    assert Session.from_json({"id": "5", "url": "https://x/5"}).web_url == "https://x/5"
+    assert Session.from_json({}).web_url == ""
+
+
 def test_it_derives_the_id_from_the_name_and_back():
     assert Session.from_json({"name": "sessions/5"}).id == "5"
     assert Session.from_json({"id": "6"}).name == "sessions/6"
