@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from sessions_app.jules import errors
-from tests.contract.conftest import KEY, OTHER_KEY, admin, wait_for_count
+from tests.contract.conftest import KEY, OTHER_KEY, wait_for_count
 
 MISSING_KEY_MESSAGE = (
     "Request is missing required authentication credential. Expected OAuth 2 access token, "
@@ -43,7 +43,7 @@ def test_it_reports_an_unknown_key_without_revealing_it(make_client, caplog):
 def test_it_reports_a_revoked_key(sim, make_client):
     client = make_client(OTHER_KEY)
     assert client.list_sessions().items == []
-    admin(sim, "POST", "/accounts", {"keys": [OTHER_KEY], "revoke": True})
+    sim.revoke(OTHER_KEY)
     with pytest.raises(errors.AuthError):
         client.list_sessions()
     assert make_client(KEY).list_sessions().items  # the other account is untouched
@@ -78,7 +78,7 @@ def test_it_reports_invalid_creates(sim, client, options):
     with pytest.raises(errors.InvalidArgumentError) as failure:
         client.create_session(**options)
     assert failure.value.rpc_status == "INVALID_ARGUMENT"
-    assert sim.request_counts().get("sessions.create", 0) == 0
+    assert sim.counts().get("sessions.create", 0) == 0
     assert client.request_count == 1  # a 400 is final
 
 
@@ -116,7 +116,7 @@ def test_it_waits_the_retry_after_seconds_of_a_429(sim, client, waits):
     sim.add_fault("kind=status,status=429,retry_after=3,first=1")
     assert len(client.list_sessions().items) == 30
     assert len(waits.seconds) == 1 and waits.seconds[0] >= 3.0
-    assert sim.request_counts()["fault.status"] == 1
+    assert sim.counts()["fault.status"] == 1
 
 
 def test_it_waits_until_the_retry_after_date_of_a_429(sim, client, waits):
@@ -136,7 +136,7 @@ def test_it_gives_up_on_a_429_that_outlasts_the_budget(sim, make_client):
     with pytest.raises(errors.RateLimitedError) as failure:
         make_client(retry_budget=60).list_sessions()
     assert failure.value.retry_after == 120 and failure.value.rpc_status == "RESOURCE_EXHAUSTED"
-    assert sim.request_counts()["fault.status"] == 1
+    assert sim.counts()["fault.status"] == 1
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -170,7 +170,7 @@ def test_it_resends_a_create_after_a_503_and_a_429(sim, client):
     sim.add_fault("kind=status,status=503,method=POST,first=1")
     sim.add_fault("kind=status,status=429,method=POST,first=1")
     assert client.create_session(prompt="after refusals").state == "QUEUED"
-    assert sim.request_counts()["sessions.create"] == 1 and client.request_count == 3
+    assert sim.counts()["sessions.create"] == 1 and client.request_count == 3
 
 
 def test_it_does_not_resend_a_create_that_timed_out(sim, make_client):
@@ -219,7 +219,7 @@ def test_it_reports_a_lasting_malformed_answer(sim, client):
     with pytest.raises(errors.MalformedResponseError) as failure:
         client.list_sessions()
     assert failure.value.status == 200
-    assert sim.request_counts()["fault.malformed"] == 3  # one read and two re-reads
+    assert sim.counts()["fault.malformed"] == 3  # one read and two re-reads
 
 
 def test_it_reads_an_empty_answer_as_an_empty_object(sim, client):
@@ -228,4 +228,4 @@ def test_it_reads_an_empty_answer_as_an_empty_object(sim, client):
     assert page.items == [] and page.next_page_token is None
     sim.add_fault("kind=empty,path=:archive$")
     assert client.archive_session(next(client.iter_sessions()).id) is None
-    assert sim.request_counts()["fault.empty"] == 2
+    assert sim.counts()["fault.empty"] == 2
