@@ -14,13 +14,13 @@ message the client wrote, and service messages are scrubbed of the key.
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from http.client import IncompleteRead as HttpIncompleteRead
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -523,7 +523,7 @@ class JulesClient:
 
 # Transport failures that mean the body was cut short: a fault of the response, not of
 # the connection, so they are malformed responses (retryable for reads only).
-_CUT_OFF = (urllib3.exceptions.IncompleteRead, http.client.IncompleteRead)
+_CUT_OFF = (urllib3.exceptions.IncompleteRead, HttpIncompleteRead)
 # Failures before a connection existed: the request surely never reached the service.
 _NOT_CONNECTED = (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)
 # Mistakes in what the client was asked to send; trying again cannot help.
