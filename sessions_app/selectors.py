@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from sessions_app.models import JulesConnection, Membership, Role, Session, Team
+from sessions_app.models import (
+    AuditEntry,
+    JulesConnection,
+    Membership,
+    Role,
+    Session,
+    SessionState,
+    Team,
+)
 from sessions_app.models.teams import role_at_least
 
 
@@ -93,3 +101,31 @@ def get_connection_for_user(user: Any, pk: int, needed: str = Role.VIEWER) -> Ju
         raise Http404("No such connection.")
     require_role(user, connection.team_id, needed)
     return connection
+
+
+def audit_entries_for_user(user: Any) -> QuerySet[AuditEntry]:
+    """The audit history of the user's teams, and their own entries that have no team."""
+    team_ids = Membership.objects.filter(user=user).values("team_id")
+    return AuditEntry.objects.filter(
+        Q(team_id__in=team_ids) | Q(team__isnull=True, actor_id=user.pk)
+    )
+
+
+def approvable_sessions_for_user(user: Any) -> QuerySet[Session]:
+    """Sessions waiting for plan approval that the user may approve, oldest first.
+
+    Approver or admin in the session's team, minus the sessions they launched where the
+    team forbids self-approval.
+    """
+    approver_teams = Membership.objects.filter(
+        user=user, role__in=[Role.APPROVER, Role.ADMIN]
+    ).values("team_id")
+    return (
+        Session.objects.filter(
+            team_id__in=approver_teams,
+            state=SessionState.AWAITING_PLAN_APPROVAL,
+            deleted_remotely=False,
+        )
+        .exclude(team__forbid_self_approval=True, launched_by=user)
+        .order_by("create_time", "id")
+    )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sessions_app.views import core, sessions
+from sessions_app.views import approvals, audit, core, sessions, teams
 
 app_name = "sessions_app"
 
@@ -15,7 +15,7 @@ urlpatterns = [
     path("sessions/<int:pk>/", sessions.session_detail, name="session-detail"),
     path("sessions/<int:pk>/row", sessions.session_row, name="session-row"),
     path("sessions/<int:pk>/activities/", sessions.session_activities, name="session-activities"),
-    path("sessions/<int:pk>/approve/", sessions.session_approve, name="session-approve"),
+    path("sessions/<int:pk>/approve/", approvals.session_approve, name="session-approve"),
     path("sessions/<int:pk>/message/", sessions.session_message, name="session-message"),
     path("sessions/<int:pk>/archive/", sessions.session_archive, name="session-archive"),
     path("sessions/<int:pk>/delete/", sessions.session_delete, name="session-delete"),
@@ -25,4 +25,26 @@ urlpatterns = [
         name="session-patch",
     ),
     path("actions/<uuid:pk>/", sessions.action_status, name="action-status"),
+    path("sessions/<int:pk>/history/", audit.session_history, name="session-history"),
+    path("approvals/", approvals.approvals_inbox, name="approvals"),
+    path("teams/", teams.team_list, name="team-list"),
+    path("teams/<slug:slug>/", teams.team_detail, name="team-detail"),
+    path("teams/<slug:slug>/members/add/", teams.member_add, name="member-add"),
+    path(
+        "teams/<slug:slug>/members/<int:membership_pk>/role/",
+        teams.member_role,
+        name="member-role",
+    ),
+    path(
+        "teams/<slug:slug>/members/<int:membership_pk>/remove/",
+        teams.member_remove,
+        name="member-remove",
+    ),
+    path("teams/<slug:slug>/connections/add/", teams.connection_add, name="connection-add"),
+    path("teams/<slug:slug>/policy/", teams.team_policy, name="team-policy"),
+    path("connections/<int:pk>/", teams.connection_detail, name="connection-detail"),
+    path("connections/<int:pk>/rotate/", teams.connection_rotate, name="connection-rotate"),
+    path("connections/<int:pk>/enabled/", teams.connection_enabled, name="connection-enabled"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
 ]

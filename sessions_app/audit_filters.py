@@ -1,0 +1,108 @@
+"""The audit page's filters: a GET form, and the scoped query it selects.
+
+Invalid values are dropped rather than answered with an error, so an edited URL never
+breaks the page; the results are always within the user's teams (see the selector).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import Q, QuerySet
+
+from sessions_app.models import AuditEntry, OutboxAction
+from sessions_app.selectors import audit_entries_for_user, teams_for_user
+
+ACTIONS = [
+    ("session.*", "Any session action"),
+    ("session.launch", "Session launched"),
+    ("session.approve", "Plan approved"),
+    ("session.message", "Message sent"),
+    ("session.archive", "Session archived"),
+    ("session.unarchive", "Session unarchived"),
+    ("session.delete", "Session deleted"),
+    ("sync.*", "Any change seen on Jules"),
+    ("sync.state_changed", "State changed on Jules"),
+    ("sync.plan_generated", "Plan generated"),
+    ("sync.plan_approved", "Plan approval seen on Jules"),
+    ("sync.pr_opened", "Pull request opened"),
+    ("sync.output_added", "Output added"),
+    ("sync.failed", "Session failed"),
+    ("sync.deleted", "Deleted on Jules"),
+    ("connection.*", "Any connection change"),
+    ("connection.add", "Connection added"),
+    ("connection.rotate", "API key rotated"),
+    ("connection.disable", "Connection disabled"),
+    ("connection.enable", "Connection enabled"),
+    ("member.*", "Any membership change"),
+    ("member.add", "Member added"),
+    ("member.role_change", "Role changed"),
+    ("member.remove", "Member removed"),
+    ("policy.change", "Approval policy changed"),
+    ("auth.*", "Any sign-in event"),
+    ("auth.sign_in", "Signed in"),
+    ("auth.sign_in_failed", "Failed sign-in"),
+    ("auth.locked_out", "Locked out"),
+]
+ACTION_LABELS = dict(ACTIONS)
+
+
+class AuditFilterForm(forms.Form):
+    team = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    person = forms.CharField(required=False, max_length=150, label="Person (username)")
+    action = forms.ChoiceField(choices=[("", "Any action"), *ACTIONS], required=False)
+    session = forms.IntegerField(required=False, min_value=1, label="Session number")
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [  # type: ignore[attr-defined]
+            ("", "All my teams"),
+            *((team.pk, team.name) for team in teams_for_user(user)),
+        ]
+
+    def cleaned_or_empty(self) -> dict[str, Any]:
+        """The valid filters; a field with a bad value counts as unset."""
+        self.is_valid()
+        data = dict(getattr(self, "cleaned_data", {}))
+        for name in self.errors:
+            data.pop(name, None)
+        return data
+
+
+def session_history_q(session_id: int) -> Q:
+    """Entries about one session: those naming it, and its launch (made before it existed)."""
+    action_ids = [
+        str(pk)
+        for pk in OutboxAction.objects.filter(session_id=session_id).values_list("pk", flat=True)
+    ]
+    q = Q(target_type="session", target_id=str(session_id))
+    if action_ids:
+        q |= Q(details__action_id__in=action_ids)
+    return q
+
+
+def filtered_entries(user: Any, data: dict[str, Any]) -> QuerySet[AuditEntry]:
+    entries = audit_entries_for_user(user)
+    if data.get("team"):
+        entries = entries.filter(team_id=data["team"])
+    if data.get("person"):
+        entries = entries.filter(actor_label=data["person"].strip())
+    action = data.get("action") or ""
+    if action.endswith(".*"):
+        entries = entries.filter(action__startswith=action[:-1])
+    elif action:
+        entries = entries.filter(action=action)
+    if data.get("session"):
+        entries = entries.filter(session_history_q(data["session"]))
+    if data.get("since"):
+        entries = entries.filter(created_at__date__gte=data["since"])
+    if data.get("until"):
+        entries = entries.filter(created_at__date__lte=data["until"])
+    return entries.order_by("-seq")
