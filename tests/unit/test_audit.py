@@ -80,3 +80,209 @@ def test_it_rotates_the_field_key(cast, settings, capsys):
     settings.FIELD_ENCRYPTION_KEYS = [new]
     assert JulesConnection.objects.get().get_api_key() == "jules-secret"
     assert crypto.decrypt(JulesConnection.objects.get().api_key_encrypted) == "jules-secret"
+
+
+# --- the audit page, its exports and a session's history -------------------------------
+
+
+def _page(client, **params):
+    from django.urls import reverse
+
+    # The results fragment only: the filter form's options name every action.
+    response = client.get(
+        reverse("sessions_app:audit"),
+        params,
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="audit-results",
+    )
+    return response.content.decode()
+
+
+@pytest.fixture
+def history(cast):
+    from sessions_app.audit import Target
+
+    audit.record(
+        "session.message",
+        actor=cast.member,
+        team=cast.team,
+        target=Target("session", "41", "Rounding"),
+        details={"prompt": "Use banker's rounding"},
+    )
+    audit.record("policy.change", actor=cast.admin, team=cast.team, details={"after": {}})
+    audit.record("member.add", actor=cast.outsider, team=cast.other_team, details={})
+
+
+def test_it_shows_only_the_users_teams_history(client, cast, history):
+    client.force_login(cast.viewer)
+    html = _page(client)
+    assert "Use banker&#x27;s rounding" in html and "Approval policy changed" in html
+    assert "Member added" not in html
+    client.force_login(cast.outsider)
+    html = _page(client)
+    assert "Member added" in html and "Rounding" not in html
+
+
+def test_it_filters_by_person_action_team_session_and_date(client, cast, history):
+    import datetime as dt
+
+    client.force_login(cast.viewer)
+    assert "Rounding" not in _page(client, person="admin")
+    assert "Approval policy changed" in _page(client, person="admin")
+    html = _page(client, action="session.*")
+    assert "Rounding" in html and "Approval policy changed" not in html
+    assert "Rounding" in _page(client, session="41")
+    assert "Rounding" not in _page(client, session="42")
+    assert "Rounding" in _page(client, team=str(cast.team.pk))
+    # Another team's id is not a choice: the filter is dropped, the scope stays.
+    foreign = _page(client, team=str(cast.other_team.pk))
+    assert "Rounding" in foreign and "Member added" not in foreign
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    assert "No entries match" in _page(client, since=tomorrow)
+    # Values the form cannot read are ignored rather than answered with an error.
+    assert "Rounding" in _page(client, session="abc", since="never")
+
+
+def test_it_serves_the_results_as_an_htmx_fragment_and_paginates(client, cast):
+    from django.urls import reverse
+
+    for index in range(60):
+        audit.record("session.message", actor=cast.member, team=cast.team, details={"n": index})
+    client.force_login(cast.viewer)
+    response = client.get(
+        reverse("sessions_app:audit"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="audit-results"
+    )
+    html = response.content.decode()
+    assert "<html" not in html and 'id="audit-results"' in html
+    assert "Page 1 of 2" in html and 'id="audit-60"' in html and 'id="audit-10"' not in html
+    second = _page(client, page="2")
+    assert 'id="audit-10"' in second and 'id="audit-60"' not in second
+
+
+def _export(client, fmt, **params):
+    from django.urls import reverse
+
+    response = client.get(reverse("sessions_app:audit-export", args=[fmt]), params)
+    assert response.streaming
+    return response, b"".join(response.streaming_content).decode()
+
+
+def test_it_exports_the_filtered_entries_as_csv_and_json(client, cast, history):
+    import csv
+    import io
+    import json
+
+    client.force_login(cast.viewer)
+    response, body = _export(client, "csv", action="session.message")
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert len(rows) == 1 and rows[0]["person"] == "member" and rows[0]["team"] == "Acme"
+    assert json.loads(rows[0]["details"]) == {"prompt": "Use banker's rounding"}
+    _, body = _export(client, "json")
+    items = json.loads(body)
+    actions = [item["action"] for item in items if not item["action"].startswith("auth.")]
+    assert actions == ["policy.change", "session.message"]
+    assert all(len(item["hash"]) == 64 for item in items)
+
+
+def test_it_defuses_spreadsheet_formulas_in_csv(client, cast):
+    from sessions_app.audit import Target
+
+    audit.record(
+        "session.launch",
+        actor=cast.member,
+        team=cast.team,
+        target=Target("connection", "1", '=HYPERLINK("http://evil")'),
+    )
+    client.force_login(cast.viewer)
+    _, body = _export(client, "csv")
+    assert "'=HYPERLINK" in body
+
+
+def test_it_streams_large_exports_in_flat_memory(client, cast):
+    import tracemalloc
+
+    from django.db import connection as db_connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(cast.viewer)
+    count = 100_000
+    # Rows straight into the table: the chain does not matter to an export.
+    AuditEntry.objects.bulk_create(
+        (
+            AuditEntry(
+                seq=1000 + index,
+                team=cast.team,
+                actor_label="member",
+                action="session.message",
+                target_type="session",
+                target_id=str(index),
+                target_label=f"Session {index}",
+                details={"prompt": "x" * 100},
+                prev_hash="0" * 64,
+                hash="0" * 64,
+            )
+            for index in range(count)
+        ),
+        batch_size=5000,
+    )
+    from django.urls import reverse
+
+    for fmt in ("csv", "json"):
+        response = client.get(reverse("sessions_app:audit-export", args=[fmt]))
+        chunks = iter(response.streaming_content)
+        # Rows are produced lazily: the first chunk is out before the query runs.
+        with CaptureQueriesContext(db_connection) as queries:
+            next(chunks)
+        assert len(queries) == 0
+        tracemalloc.start()
+        size = 0
+        lines = 0
+        for chunk in chunks:
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert lines >= count
+        # The whole export is many times the memory its production ever held: one chunk
+        # of rows at a time, never the whole result.
+        assert size > 5 * peak, (fmt, size, peak)
+        assert peak < 8_000_000, (fmt, peak)
+
+
+def test_it_shows_a_sessions_history_including_its_launch(client, cast):
+    from django.urls import reverse
+
+    from sessions_app import services
+    from sessions_app.models import OutboxAction
+    from tests.factories import ConnectionFactory, SessionFactory
+
+    connection = ConnectionFactory(team=cast.team)
+    launch = services.session_launch(user=cast.member, connection=connection, prompt="Go")
+    session = SessionFactory(connection=connection, state="AWAITING_USER_FEEDBACK")
+    OutboxAction.objects.filter(pk=launch.pk).update(session=session, status="done")
+    services.session_send_message(user=cast.member, session=session, prompt="<b>bold</b>")
+    other = SessionFactory(connection=connection, state="AWAITING_USER_FEEDBACK")
+    services.session_send_message(user=cast.member, session=other, prompt="elsewhere")
+    client.force_login(cast.viewer)
+    url = reverse("sessions_app:session-history", args=[session.pk])
+    page = client.get(url).content.decode()
+    assert "<html" in page and "Session launched" in page and "Message sent" in page
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "elsewhere" not in page
+    fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and f'id="session-{session.pk}-history"' in fragment
+
+
+def test_it_audits_a_lockout_after_repeated_failed_sign_ins(client, cast, settings):
+    from django.urls import reverse
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": "member", "password": "wrong"})
+    locked = AuditEntry.objects.filter(action="auth.locked_out")
+    assert locked.count() == 1
+    assert locked.get().details == {"username": "member"}
+    assert AuditEntry.objects.filter(action="auth.sign_in_failed").count() == (
+        settings.AXES_FAILURE_LIMIT
+    )
+    assert "wrong" not in str(list(AuditEntry.objects.values_list("details", flat=True)))
