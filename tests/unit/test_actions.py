@@ -7,6 +7,7 @@ import time
 from unittest import mock
 
 import pytest
+import requests
 from django.utils import timezone
 
 from sessions_app import actions, services, sync
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.django_db
 def _simulated_clock_at_now(simulator):
     # The simulator's manual clock starts at a fixed date; matching an ambiguous launch or
     # message compares Jules' times with the portal's, so the two clocks must agree here.
-    simulator.advance(max(0.0, time.time() - simulator.state.now()))
+    now = requests.post(f"{simulator.admin_url}/clock/advance", json={"seconds": 0}, timeout=5)
+    simulator.advance(max(0.0, time.time() - now.json()["now"]))
 
 
 @pytest.fixture
@@ -154,7 +156,9 @@ def test_it_fails_permanently_with_the_reason(cast, simulator, sim_connection):
 
 
 def test_it_fails_with_words_when_the_key_is_rejected(cast, simulator, sim_connection):
-    simulator.state.account("test-key").revoked = True
+    requests.post(
+        f"{simulator.admin_url}/accounts", json={"keys": ["test-key"], "revoke": True}, timeout=5
+    ).raise_for_status()
     action = services.session_launch(user=cast.member, connection=sim_connection, prompt="x")
     assert actions.deliver(str(action.pk)) == "failed"
     error = _reload(action).last_error
