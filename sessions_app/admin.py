@@ -11,7 +11,14 @@ from django.http import HttpRequest
 
 from sessions_app import audit
 from sessions_app.audit import Target
-from sessions_app.models import AuditEntry, JulesConnection, Membership, Session, Team
+from sessions_app.models import (
+    AuditEntry,
+    JulesConnection,
+    Membership,
+    OutboxAction,
+    Session,
+    Team,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -87,10 +94,26 @@ class SessionAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(OutboxAction)
+class OutboxActionAdmin(admin.ModelAdmin):
+    """Read-only: an operator sees why an action waits or failed; the outbox delivers it."""
+
+    list_display = ["created_at", "kind", "status", "team", "actor", "attempts", "last_error"]
+    list_filter = ["status", "kind"]
+    readonly_fields = [f.name for f in OutboxAction._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["seq", "created_at", "actor_label", "team", "action", "target_label"]
     list_filter = ["action"]
+    search_fields = ["actor_label", "target_label", "action"]
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -51,3 +51,19 @@ def test_it_keeps_audit_entries_read_only(client, operator, cast):
     )
     assert delete.status_code == 403
     assert AuditEntry.objects.get(pk=entry.pk).action == "session.message"
+
+
+def test_it_shows_outbox_actions_read_only(client, operator, cast):
+    from sessions_app import services
+    from tests.factories import ConnectionFactory
+
+    action = services.session_launch(
+        user=cast.member, connection=ConnectionFactory(team=cast.team), prompt="x"
+    )
+    listing = client.get(reverse("admin:sessions_app_outboxaction_changelist"))
+    assert listing.status_code == 200 and "Launch" in listing.content.decode()
+    change = client.post(
+        reverse("admin:sessions_app_outboxaction_change", args=[action.pk]), {"status": "done"}
+    )
+    assert change.status_code == 403
+    assert client.get(reverse("admin:sessions_app_outboxaction_add")).status_code == 403

@@ -286,3 +286,9 @@ def test_it_audits_a_lockout_after_repeated_failed_sign_ins(client, cast, settin
         settings.AXES_FAILURE_LIMIT
     )
     assert "wrong" not in str(list(AuditEntry.objects.values_list("details", flat=True)))
+
+
+def test_it_generates_a_usable_field_key(capsys):
+    call_command("generate_field_key")
+    key = capsys.readouterr().out.strip()
+    assert Fernet(key.encode()).decrypt(Fernet(key.encode()).encrypt(b"k")) == b"k"
