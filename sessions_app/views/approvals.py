@@ -25,11 +25,15 @@ from sessions_app.views import AuthedRequest
 TEMPLATE = "sessions_app/approvals/inbox.html"
 
 
-def _decorate(sessions: list[Session], user: object, *, check: bool) -> list[Session]:
+def with_approval_state(
+    sessions: list[Session], user: object, *, check: bool = True
+) -> list[Session]:
     """Attach each session's latest plan and its recorded approval, in two queries.
 
     With `check`, also whether the user may approve it now (the inbox's selector already
-    applied the role and the policy, so the inbox skips that per-row work).
+    applied the role and the policy, so the inbox skips that per-row work). The session
+    page uses this too, to render the `approval` fragment of the inbox template:
+    `{% include "sessions_app/approvals/inbox.html#approval" %}`.
     """
     ids = [s.pk for s in sessions]
     plans: dict[int, Activity] = {}
@@ -73,7 +77,7 @@ def approvals_inbox(request: AuthedRequest) -> HttpResponse:
             "team", "launched_by", "connection"
         )[:500]
     )
-    _decorate(sessions, request.user, check=False)
+    with_approval_state(sessions, request.user, check=False)
     template = TEMPLATE
     if request.htmx and request.htmx.target == "approvals":
         template += "#list"
@@ -95,7 +99,7 @@ def session_approve(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.success(request, "Plan approved; sending the approval to Jules.")
     if request.htmx:
         session.refresh_from_db()
-        [session] = _decorate([session], request.user, check=True)
+        [session] = with_approval_state([session], request.user)
         fragment = "row" if request.htmx.target == f"approval-row-{session.pk}" else "approval"
         context = {"session": session, "error": error, "in_inbox": fragment == "row"}
         return render(request, f"{TEMPLATE}#{fragment}", context)
