@@ -135,9 +135,10 @@ def team_list(request: AuthedRequest) -> HttpResponse:
         .order_by("name")
     )
     rows = [(team, memberships[team.pk].get_role_display()) for team in teams]
-    return render(
-        request, "sessions_app/teams/team_list.html", {"rows": rows, "nav_active": "teams"}
-    )
+    template = "sessions_app/teams/team_list.html"
+    if request.htmx and request.htmx.target == "teams":
+        template += "#teams"
+    return render(request, template, {"rows": rows, "nav_active": "teams"})
 
 
 @require_GET

@@ -210,3 +210,10 @@ def test_it_lists_the_users_teams_with_roles(client, cast):
     client.force_login(cast.approver)
     html = client.get(reverse("sessions_app:team-list")).content.decode()
     assert "Acme" in html and "Approver" in html and "Globex" not in html
+
+
+def test_it_serves_the_teams_list_as_a_fragment(client, cast):
+    client.force_login(cast.viewer)
+    response = client.get(reverse("sessions_app:team-list"), HTTP_HX_TARGET="teams", **HTMX)
+    html = response.content.decode()
+    assert "<html" not in html and 'id="teams"' in html and "Acme" in html
