@@ -324,7 +324,7 @@ def _client_failing_with(failure: Exception, fake_time) -> tuple[JulesClient, Ra
     client = JulesClient(
         "k",
         "https://jules.invalid/v1alpha",
-        http=http,
+        http=http,  # type: ignore[arg-type]  # a stand-in with the one method used
         sleep=fake_time.sleep,
         clock=fake_time.clock,
         max_retries=2,
