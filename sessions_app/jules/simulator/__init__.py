@@ -1,73 +1,104 @@
 """A loopback simulator of the Jules REST API (v1alpha), faithful to jules-api.md.
 
-Start it in-process with `start_simulator(...)` or as
-`python manage.py jules_simulator --port 8765`. It serves `/v1alpha` (the 12 operations)
-and a test-only admin API under `/_sim/` that production clients never use.
+Start it in-process with `start_simulator(...)` (a context manager) or as
+`python manage.py jules_simulator --port 8765`. It serves the twelve operations under
+`/v1alpha` and a test-only admin API under `/_sim/` (see `admin.py`) that production
+clients never use. Where the spec is unsure, `SimulatorConfig` picks the likeliest
+behaviour and offers the alternatives.
 
-Scenarios, chosen per session by the create header `X-Sim-Scenario: NAME [k=v ...]`, a
-prompt tag `[sim:NAME k=v ...]`, or the default (`happy`):
+Scenarios
+---------
 
-- `happy`: QUEUED → PLANNING → plan → (approval) → IN_PROGRESS → COMPLETED with a change set
-  and, under `AUTO_CREATE_PR`, a pull request.
-- `plan_approval mode=timeout`: left unapproved, COMPLETED ten virtual minutes after
-  creation with only the plan and no outputs (`mode=wait`, the default, waits forever).
-- `question [mode=complete]`: asks a question and waits in AWAITING_USER_FEEDBACK until
-  sendMessage (or, with `mode=complete`, completes with the question unanswered).
-- `failure step=K reason="..."`: FAILED at step K with the reason.
-- `pause step=K`: PAUSED at step K; sendMessage resumes it.
-- `stall step=K`: IN_PROGRESS forever from step K, with no new activity.
-- `revive delay=SECONDS`: completes, resumes after the delay, and completes again.
-- `auto_pr pr=pr|changeset_only|none`: which outputs a completion produces.
+Each session follows a scenario, chosen at create by, in order: the header
+`X-Sim-Scenario: NAME [options]`, a prompt tag `[sim:NAME options]` anywhere in the prompt
+(kept verbatim in the prompt, left out of the generated title), the queue filled by
+`POST /_sim/scenarios`, or `SimulatorConfig.default_scenario` (`happy`). An unknown name
+or option is a 400 INVALID_ARGUMENT, so a typo never passes silently.
 
-Toggles, off by default (existing clients reject some of them), on any scenario:
-`bash=1` (bashOutput artifacts), `media=1` (an image/png media artifact), `unknown=1` (an
-activity of an unknown kind carrying an unknown artifact type), `empty_titles=1`
-(progress updates without a title). Example: `[sim:happy bash=1 media=1 unknown=1]`.
+Grammar: `NAME` then options, each `key=value`, `key="quoted value"` or a bare word; a bare
+word is a toggle (`bash`) or the scenario's mode (`timeout`). Durations are seconds, or
+take a unit: `90`, `90s`, `5m`, `2h`, `1d`. Example: `[sim:failure step=2 reason="No space
+left on device"]`, `[sim:plan_approval timeout resume=1]`, `[sim:happy bash media]`.
 
-Time: `speed` scales the virtual clock (60 = one virtual minute a real second);
-`manual_clock=True` moves it only by `advance(seconds)` or `POST /_sim/clock/advance`.
-Default pacing is like reality: queued 5 s, planning 60 s, an activity every 26 s.
+- `happy`: QUEUED (~5 s) → PLANNING (~1 min) → `planGenerated` → AWAITING_PLAN_APPROVAL if
+  `requirePlanApproval`, else `planApproved` (originator "user") ~2 s later → IN_PROGRESS,
+  an activity every ~26 s (`progressUpdated`, "Ran bash command", `agentMessaged`) →
+  COMPLETED with `sessionCompleted` + a `changeSet` artifact; outputs gain the changeSet
+  and, under `AUTO_CREATE_PR` with a source, a `pullRequest`.
+- `plan_approval [mode=wait|timeout] [resume=1]`: with `requirePlanApproval`, `wait` (the
+  default) waits for approvePlan forever; `timeout` turns COMPLETED ten virtual minutes
+  after creation with only `planGenerated` and no outputs. approvePlan then answers `{}`;
+  with `resume=1` it also resumes the work.
+- `question [mode=wait|complete] [step=K] [wait=DURATION]`: at work step K (default 1)
+  the agent asks (`agentMessaged`) and waits in AWAITING_USER_FEEDBACK for sendMessage;
+  with `complete` it completes unanswered after `wait` (default 5m).
+- `failure [step=K] [reason="..."]`: `sessionFailed {reason}` → FAILED at step K (default 2).
+- `pause [step=K] [duration=D]`: PAUSED at step K (no activity, as live); sendMessage
+  resumes it, or it resumes by itself after `duration`.
+- `stall [step=K] [duration=D]`: IN_PROGRESS from step K with no new activity and no
+  change, forever or for `duration`.
+- `revive [delay=D]`: completes, resumes after `delay` (default 225m, like the live gaps)
+  with new progress, and completes again: two `sessionCompleted`.
+- `auto_pr [pr|changeset_only|none]`: what a completion produces: a PR (under
+  `AUTO_CREATE_PR`), only a changeSet, or no outputs at all. `pr=...` works on any scenario.
 
-Faults: see `faults.py` for the rule grammar (`--faults SPEC` or `POST /_sim/faults`).
+Options on any scenario: `steps=N` (plan size; 3-6 by default), `pace=D` (mean gap
+between activities), and the toggles, all off by default because existing clients reject
+some of them: `bash` (bashOutput artifacts on "Ran bash command" updates; exit code 0
+omitted), `media` (an image/png media artifact on a "Frontend verification" update),
+`unknown` (an activity of the unknown kind `toolCalled` carrying the unknown artifact type
+`webPreview`, and a system activity with no kind, only a description), `empty_titles`
+(progress updates without a title; the first has neither title nor description),
+`revisions` (a revised `planGenerated` halfway through the work).
 
-Admin API: `POST /_sim/clock/advance {"seconds": n}`, `GET /_sim/requests`,
-`GET /_sim/sessions/{id}`, `POST /_sim/reset`, `POST|DELETE /_sim/faults`,
-`POST /_sim/accounts {"keys": [...], "revoke": bool}`.
+Actions: approvePlan approves the latest plan (`planApproved`, user) → IN_PROGRESS, `{}`;
+elsewhere 400 FAILED_PRECONDITION, except on a plan-timeout COMPLETED session (`{}`).
+sendMessage always records `userMessaged`: in AWAITING_USER_FEEDBACK or PAUSED the work
+resumes (the agent acknowledges), in AWAITING_PLAN_APPROVAL a revised plan follows ~20 s
+later, in COMPLETED the session revives (more progress, another completion), in
+IN_PROGRESS the agent acknowledges at its next step; on FAILED it is a 400
+FAILED_PRECONDITION "Session is not active." unless `failed_send_revives`.
 
-Not simulated yet: per-tier quotas and parallel-create failures (§8), snapshots.
+Time and determinism: `speed` scales the virtual clock (60 = one virtual minute per real
+second); `manual_clock=True` moves it only through `advance(seconds)` or
+`POST /_sim/clock/advance`. Events run lazily when a request arrives, stamped with their due
+time, so the same seed and the same requests give the same JSON.
+
+Faults: `faults.py` documents the SPEC grammar (`--faults SPEC`, `POST /_sim/faults`).
+Quotas (§8) and parallel-create failures are off unless `SimulatorConfig` (or
+`POST /_sim/accounts`) sets a tier, caps or a parallel limit.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
+from sessions_app.jules.simulator.config import AccountSpec, SimulatorConfig
+from sessions_app.jules.simulator.content import REPOS, Repo
 from sessions_app.jules.simulator.faults import FaultRule
-from sessions_app.jules.simulator.http import Api, SimServer
-from sessions_app.jules.simulator.seed import seed_demo, seed_history
+from sessions_app.jules.simulator.http import SimServer
+from sessions_app.jules.simulator.model import Account, SimActivity, SimSession
+from sessions_app.jules.simulator.scenarios import Scenario, parse_scenario
 from sessions_app.jules.simulator.world import World
 
 
-@dataclass
-class SimulatorConfig:
-    activities_404_seconds: float = 3.0
-    failed_send_revives: bool = False
-    archive_returns_session: bool = False
-    default_scenario: str = "happy"
-
-
 class RunningSimulator:
+    """A simulator serving on loopback; stop it with `stop()` or a `with` block."""
+
     def __init__(self, server: SimServer, thread: threading.Thread) -> None:
         self.server = server
         self.thread = thread
         host, port = server.server_address[:2]
         host = host.decode() if isinstance(host, bytes) else str(host)
+        self.host = host
         self.port = int(port)
         self.root_url = f"http://{host}:{self.port}"
         self.base_url = f"{self.root_url}/v1alpha"
         self.admin_url = f"{self.root_url}/_sim"
+        self._stopped = False
 
     @property
     def state(self) -> World:
@@ -76,22 +107,28 @@ class RunningSimulator:
     def advance(self, seconds: float) -> None:
         self.state.advance(seconds)
 
-    def add_fault(self, rule: FaultRule | str) -> FaultRule:
-        parsed = FaultRule.parse(rule) if isinstance(rule, str) else rule
-        self.server.add_fault(parsed)
-        return parsed
+    def add_fault(self, rule: FaultRule | str | dict[str, Any]) -> FaultRule:
+        return self.state.add_fault(rule)
 
     def clear_faults(self) -> None:
-        self.server.clear_faults()
+        self.state.clear_faults()
 
     def request_counts(self) -> dict[str, int]:
-        with self.state.lock:
-            return dict(self.state.counts)
+        return self.state.request_counts()
 
     def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        world = self.state
+        world.stopping.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+        if world.config.snapshot_path:
+            from sessions_app.jules.simulator.snapshot import save
+
+            save(world, world.config.snapshot_path)
 
     def __enter__(self) -> RunningSimulator:
         return self
@@ -119,33 +156,45 @@ def start_simulator(
     faults: Sequence[str] = (),
     config: SimulatorConfig | None = None,
 ) -> RunningSimulator:
-    config = config or SimulatorConfig()
+    """Serve the simulator on `host:port` (an ephemeral port for 0) in a daemon thread.
 
-    def build() -> tuple[World, Api]:
-        world = World(
-            api_keys=list(api_keys),
-            speed=speed,
-            manual_clock=manual_clock,
-            seed=seed,
-            activities_404_seconds=config.activities_404_seconds,
-            failed_send_revives=config.failed_send_revives,
-            archive_returns_session=config.archive_returns_session,
-        )
-        first = world.account(api_keys[0]) if api_keys else None
-        if first is not None:
-            if seed_sessions:
-                seed_history(world, first, seed_sessions, activities_per_session, seed=seed)
-            if demo:
-                seed_demo(world, first)
-        return world, Api(world, config.default_scenario)
+    Each of `api_keys` gets its own account with the default repositories; the first
+    account also gets `seed_sessions` seeded sessions of `activities_per_session`
+    activities, and the demo sessions when `demo` is set."""
+    world = World(
+        config,
+        api_keys=api_keys,
+        speed=speed,
+        manual_clock=manual_clock,
+        seed=seed,
+        seed_sessions=seed_sessions,
+        activities_per_session=activities_per_session,
+        demo=demo,
+    )
+    if world.config.snapshot_path:
+        from sessions_app.jules.simulator.snapshot import load
 
-    world, api = build()
-    server = SimServer((host, port), world, api, build)
+        load(world, world.config.snapshot_path)
     for spec in faults:
-        server.add_fault(FaultRule.parse(spec))
+        world.add_fault(spec)
+    server = SimServer((host, port), world)
     thread = threading.Thread(target=server.serve_forever, name="jules-simulator", daemon=True)
     thread.start()
     return RunningSimulator(server, thread)
 
 
-__all__ = ["FaultRule", "RunningSimulator", "SimulatorConfig", "World", "start_simulator"]
+__all__ = [
+    "REPOS",
+    "Account",
+    "AccountSpec",
+    "FaultRule",
+    "Repo",
+    "RunningSimulator",
+    "Scenario",
+    "SimActivity",
+    "SimSession",
+    "SimulatorConfig",
+    "World",
+    "parse_scenario",
+    "start_simulator",
+]

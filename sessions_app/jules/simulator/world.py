@@ -1,510 +1,468 @@
-"""The simulated Jules service: accounts, sessions, activities, sources and a virtual clock.
+"""The simulated service: accounts, sessions and activities on a virtual clock.
 
-Everything happens under one lock. Time advances lazily: each request first runs every
-event that is due on the virtual clock, so the simulator needs no background thread and
-is deterministic for a given seed and sequence of requests.
+Everything happens under one re-entrant lock. Time advances lazily: before a request is
+answered, every lifecycle event of the caller's account that is due on the virtual clock
+runs, stamped with its own due time. No background thread is needed, an activity's
+`createTime` never depends on when someone looked, and a seed plus a sequence of requests
+always gives the same JSON.
 """
 
 from __future__ import annotations
 
 import bisect
-import datetime as dt
+import heapq
+import itertools
 import random
-import re
 import threading
-import time
-from collections import Counter
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sessions_app.jules.simulator import content
+from sessions_app.jules.simulator.clock import US, VirtualClock, format_ts
+from sessions_app.jules.simulator.config import AccountSpec, SimulatorConfig
+from sessions_app.jules.simulator.errors import SimError, bad_key, error_info
+from sessions_app.jules.simulator.faults import FaultRule
+from sessions_app.jules.simulator.model import (
+    BUSY_STATES,
+    TIERS,
+    Account,
+    SimActivity,
+    SimSession,
+)
+from sessions_app.jules.simulator.scenarios import Scenario, parse_scenario
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-TERMINAL = {"COMPLETED", "FAILED"}
-SCENARIOS = {
-    "happy",
-    "plan_approval",
-    "question",
-    "failure",
-    "pause",
-    "stall",
-    "revive",
-    "auto_pr",
-}
-TAG = re.compile(r"\[sim:([a-z_]+)([^\]]*)\]")
-OPTION = re.compile(r'(\w+)=("([^"]*)"|\S+)')
-
-
-def fmt(ts: float) -> str:
-    return (EPOCH + dt.timedelta(microseconds=round(ts * 1_000_000))).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ"
-    )
-
-
-class SimError(Exception):
-    """An error answered with the Google error body."""
-
-    def __init__(
-        self, code: int, status: str, message: str, details: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code, self.status, self.message, self.details = code, status, message, details
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
-        if self.details:
-            error["details"] = self.details
-        return {"error": error}
-
-
-def not_found() -> SimError:
-    return SimError(404, "NOT_FOUND", "Requested entity was not found.")
-
-
-def invalid(message: str) -> SimError:
-    return SimError(400, "INVALID_ARGUMENT", message)
-
-
-@dataclass
-class Scenario:
-    name: str = "happy"
-    step: int = 2
-    reason: str = ""
-    wait: bool = True  # plan_approval: wait, or time out; question: wait, or complete.
-    pr: str = "pr"  # auto_pr: pr | changeset_only | none
-    delay: float = 600.0  # revive: seconds after completion
-    # Optional content, off by default because existing clients reject some of it (§10).
-    bash: bool = False  # bashOutput artifacts on "Ran bash command" progress
-    media: bool = False  # a media (image/png) artifact on a verification step
-    unknown: bool = False  # an activity of an unknown kind, and an unknown artifact type
-    empty_titles: bool = False  # progress updates without a title
-
-
-@dataclass
-class SimSession:
-    id: str
-    prompt: str
-    title: str
-    create_ts: float
-    update_ts: float
-    source: str = ""
-    starting_branch: str = ""
-    require_plan_approval: bool | None = None
-    automation_mode: str = ""
-    state: str = "QUEUED"
-    archived: bool = False
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    activities: list[dict[str, Any]] = field(default_factory=list)
-    activity_keys: list[tuple[float, str]] = field(default_factory=list)
-    scenario: Scenario = field(default_factory=Scenario)
-    phase: str = "queued"
-    next_at: float | None = None
-    step: int = 0
-    steps: list[str] = field(default_factory=list)
-    plan_id: str = ""
-    revived: bool = False
-    plan_timed_out: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "name": f"sessions/{self.id}",
-            "id": self.id,
-            "prompt": self.prompt,
-        }
-        if self.source:
-            data["sourceContext"] = {
-                "source": self.source,
-                "githubRepoContext": {"startingBranch": self.starting_branch},
-            }
-            if self.state not in {"QUEUED"}:
-                data["sourceContext"]["workingBranch"] = f"jules/{content.slug(self.title, 30)}"
-        data["title"] = self.title
-        if self.require_plan_approval:
-            data["requirePlanApproval"] = True
-        if self.automation_mode and self.automation_mode != "AUTOMATION_MODE_UNSPECIFIED":
-            data["automationMode"] = self.automation_mode
-        data["createTime"] = fmt(self.create_ts)
-        data["updateTime"] = fmt(self.update_ts)
-        data["state"] = self.state
-        data["url"] = f"https://jules.google.com/session/{self.id}"
-        if self.outputs:
-            data["outputs"] = self.outputs
-        if self.archived:
-            data["archived"] = True
-        return data
-
-
-@dataclass
-class Account:
-    id: str
-    keys: set[str]
-    sessions: dict[str, SimSession] = field(default_factory=dict)
-    # (-create_ts, id) ascending = newest first; keyset pagination bisects on it.
-    order: list[tuple[float, str]] = field(default_factory=list)
-    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    active: set[str] = field(default_factory=set)
-    revoked: bool = False
-
-
-REPOS = [
-    ("acme", "billing", ["main", "release-2026.03"]),
-    ("acme", "web", ["main", "develop"]),
-    ("acme", "api", ["main"]),
-    ("acme", "mobile", ["main", "feature/push"]),
-    ("acme", "infra", ["main"]),
-    ("acme", "docs", ["main"]),
-    ("globex", "search", ["master", "next"]),
-    ("globex", "ledger", ["main"]),
-]
-
-
-def source_json(owner: str, repo: str, branches: list[str]) -> dict[str, Any]:
-    github: dict[str, Any] = {"owner": owner, "repo": repo}
-    if owner == "acme":
-        github["isPrivate"] = True
-    github["defaultBranch"] = {"displayName": branches[0]}
-    github["branches"] = [{"displayName": b} for b in branches]
-    return {
-        "name": f"sources/github/{owner}/{repo}",
-        "id": f"github/{owner}/{repo}",
-        "githubRepo": github,
-    }
+MAX_KEYS = 3
+DAY_US = 86_400 * US
 
 
 class World:
-    """All simulated accounts. Public methods take the lock."""
+    """All simulated accounts. Public methods take the lock; `_`-free helpers used by the
+    lifecycle expect the caller to hold it."""
 
     def __init__(
         self,
+        config: SimulatorConfig | None = None,
         *,
-        api_keys: list[str],
+        api_keys: Sequence[str] = ("sim-demo-key",),
         speed: float = 1.0,
         manual_clock: bool = False,
         seed: int = 0,
-        activities_404_seconds: float = 3.0,
-        failed_send_revives: bool = False,
-        archive_returns_session: bool = False,
+        seed_sessions: int = 0,
+        activities_per_session: int = 10,
+        demo: bool = False,
     ) -> None:
+        from sessions_app.jules.simulator.lifecycle import Lifecycle
+
+        self.config = config or SimulatorConfig()
+        if self.config.tier is not None and self.config.tier not in TIERS:
+            raise ValueError(f"unknown tier {self.config.tier!r}; expected one of {sorted(TIERS)}")
+        parse_scenario(self.config.default_scenario)  # Fail at start, not at the first create.
         self.lock = threading.RLock()
-        self.seed = seed
-        self.rng = random.Random(seed)
+        self.stopping = threading.Event()
+        self.api_keys = list(api_keys)
         self.speed = speed
         self.manual = manual_clock
-        self.base_virtual = time.time() if not manual_clock else 1_780_000_000.0
-        self.base_real = time.monotonic()
-        self.offset = 0.0
-        self.last_ts = 0.0
-        self.activities_404_seconds = activities_404_seconds
-        self.failed_send_revives = failed_send_revives
-        self.archive_returns_session = archive_returns_session
+        self.seed = seed
+        self.seed_sessions = seed_sessions
+        self.activities_per_session = activities_per_session
+        self.demo = demo
+        self.machine = Lifecycle(self)
+        self.faults: list[FaultRule] = []
+        self._build()
+
+    # --- building and resetting ---------------------------------------------------------
+
+    def _build(self) -> None:
+        start = self.config.start_time
+        self.clock = VirtualClock(
+            speed=self.speed,
+            manual=self.manual,
+            start_us=round(start * US) if start is not None else None,
+        )
         self.accounts: dict[str, Account] = {}
         self.key_index: dict[str, Account] = {}
+        self.session_index: dict[str, Account] = {}
         self.counts: Counter[str] = Counter()
-        self.faults: list[Any] = []
-        for index, key in enumerate(api_keys):
-            self.add_account(f"account-{index + 1}", [key])
+        self.sequence = itertools.count()
+        self.scenario_queue: deque[tuple[str | None, Scenario]] = deque()
+        self.fault_rng = random.Random(f"{self.seed}/faults")
+        from sessions_app.jules.simulator.seed import seed_demo, seed_history
 
-    # --- clock ------------------------------------------------------------------------
+        for index, key in enumerate(self.api_keys):
+            account = self.add_account(
+                f"account-{index + 1}",
+                [key],
+                tier=self.config.tier,
+                daily_cap=self.config.daily_cap,
+                concurrent_cap=self.config.concurrent_cap,
+                parallel_create_limit=self.config.parallel_create_limit,
+            )
+            # Only the first key's account gets the history, so the others start empty and
+            # show account isolation plainly.
+            if index == 0 and self.seed_sessions:
+                seed_history(self, account, self.seed_sessions, self.activities_per_session)
+            if index == 0 and self.demo:
+                seed_demo(self, account)
+        for spec in self.config.accounts:
+            self.add_account_from_spec(spec)
 
-    def now(self) -> float:
-        if self.manual:
-            return self.base_virtual + self.offset
-        return self.base_virtual + (time.monotonic() - self.base_real) * self.speed + self.offset
+    def add_account_from_spec(self, spec: AccountSpec) -> Account:
+        from sessions_app.jules.simulator.seed import seed_history
+
+        account = self.add_account(
+            spec.id,
+            list(spec.keys),
+            tier=spec.tier,
+            daily_cap=spec.daily_cap,
+            concurrent_cap=spec.concurrent_cap,
+            parallel_create_limit=spec.parallel_create_limit,
+            sources=spec.sources,
+        )
+        if spec.seed_sessions:
+            seed_history(self, account, spec.seed_sessions, spec.activities_per_session)
+        return account
+
+    def reset(self) -> None:
+        """Back to the state at start: accounts, seeded sessions, clock; faults cleared."""
+        with self.lock:
+            self.faults.clear()
+            self._build()
+
+    # --- clock --------------------------------------------------------------------------
+
+    def now_us(self) -> int:
+        return self.clock.now_us()
+
+    def stamp(self, rng: random.Random) -> int:
+        """`now` less a sub-millisecond processing time, so action times look like live
+        ones (six random digits) even on a manual clock that moves in whole seconds."""
+        return self.clock.now_us() - rng.randrange(1000)
+
+    def now(self) -> str:
+        return format_ts(self.clock.now_us())
 
     def advance(self, seconds: float) -> None:
+        """Move the virtual clock (in any mode) and run every event that became due."""
         with self.lock:
-            self.offset += seconds
+            self.clock.advance(seconds)
+            self.tick_all()
+
+    def tick(self, account: Account) -> None:
+        """Run every due event of one account, each stamped with its own due time."""
+        now = self.clock.now_us()
+        heap = account.heap
+        while heap and heap[0][0] <= now:
+            due, _, session_id = heapq.heappop(heap)
+            session = account.sessions.get(session_id)
+            if session is None or session.next_us != due:
+                continue  # Deleted, or rescheduled since this entry was pushed.
+            session.next_us = None
+            self.machine.run(account, session, due)
+
+    def tick_all(self) -> None:
+        with self.lock:
             for account in self.accounts.values():
                 self.tick(account)
 
-    def stamp(self, at: float | None = None, after: float = 0.0) -> float:
-        """A virtual timestamp strictly after `after` (a session's times never tie)."""
-        ts = self.now() if at is None else at
-        return max(ts, after + 0.000001)
+    def schedule(self, account: Account, session: SimSession, at_us: int) -> None:
+        session.next_us = at_us
+        heapq.heappush(account.heap, (at_us, next(self.sequence), session.id))
 
-    # --- accounts and ids -------------------------------------------------------------
+    def unschedule(self, session: SimSession) -> None:
+        session.next_us = None
 
-    def add_account(self, account_id: str, keys: list[str], with_sources: bool = True) -> Account:
+    # --- accounts and keys --------------------------------------------------------------
+
+    def add_account(
+        self,
+        account_id: str,
+        keys: Sequence[str],
+        *,
+        tier: str | None = None,
+        daily_cap: int | None = None,
+        concurrent_cap: int | None = None,
+        parallel_create_limit: int | None = None,
+        sources: Iterable[content.Repo] | None = None,
+    ) -> Account:
         with self.lock:
-            account = Account(account_id, set(keys))
-            if with_sources:
-                for owner, repo, branches in REPOS:
-                    src = source_json(owner, repo, branches)
-                    account.sources[src["name"]] = src
+            if account_id in self.accounts:
+                raise ValueError(f"account {account_id!r} exists")
+            if tier is not None and tier not in TIERS:
+                raise ValueError(f"unknown tier {tier!r}; expected one of {sorted(TIERS)}")
+            account = Account(
+                account_id,
+                [],
+                tier=tier,
+                daily_cap=daily_cap,
+                concurrent_cap=concurrent_cap,
+                parallel_create_limit=parallel_create_limit,
+                rng=random.Random(f"{self.seed}/{account_id}/ids"),
+            )
+            for repo in content.REPOS if sources is None else sources:
+                account.add_source(repo)
             self.accounts[account_id] = account
             for key in keys:
-                self.key_index[key] = account
+                self.add_key(account, key)
             return account
 
+    def add_key(self, account: Account, key: str) -> None:
+        with self.lock:
+            if not key:
+                raise ValueError("an API key cannot be empty")
+            if key in self.key_index and self.key_index[key] is not account:
+                raise ValueError("that key belongs to another account")
+            live = [k for k in account.keys if k not in account.revoked_keys]
+            if key not in account.keys and len(live) >= MAX_KEYS:
+                raise ValueError(f"an account holds at most {MAX_KEYS} keys")
+            if key not in account.keys:
+                account.keys.append(key)
+            account.revoked_keys.discard(key)
+            self.key_index[key] = account
+
+    def revoke(self, key: str | None = None, account_id: str | None = None) -> None:
+        with self.lock:
+            if key is not None and key in self.key_index:
+                self.key_index[key].revoked_keys.add(key)
+            if account_id is not None and account_id in self.accounts:
+                self.accounts[account_id].revoked = True
+
     def account(self, key: str) -> Account | None:
+        """The account a key belongs to (revoked or not), for introspection."""
         return self.key_index.get(key)
 
-    def session_id(self) -> str:
-        return str(self.rng.randrange(10**18, 18 * 10**18))
+    def authenticate(self, key: str) -> Account:
+        account = self.key_index.get(key)
+        if account is None or account.revoked or key in account.revoked_keys:
+            raise bad_key()
+        return account
 
-    def hex_id(self) -> str:
-        return f"{self.rng.getrandbits(128):032x}"
+    # --- introspection ------------------------------------------------------------------
 
-    # --- sessions ---------------------------------------------------------------------
+    def session(self, session_id: str) -> SimSession | None:
+        """A session of any account, with its due events run first."""
+        with self.lock:
+            account = self.session_index.get(session_id)
+            if account is None:
+                return None
+            self.tick(account)
+            return account.sessions.get(session_id)
 
-    def insert(self, account: Account, session: SimSession) -> None:
+    def count(self, name: str, account: Account | None = None) -> None:
+        with self.lock:
+            self.counts[name] += 1
+            if account is not None:
+                account.counts[name] += 1
+
+    def request_counts(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counts)
+
+    def describe_session(self, session: SimSession) -> dict[str, Any]:
+        """The admin API's view: the public state and the scenario's bookkeeping."""
+        return {
+            "id": session.id,
+            "account": session.account_id,
+            "state": session.state,
+            "archived": session.archived,
+            "phase": session.phase,
+            "scenario": session.scenario.to_dict(),
+            "nextEventTime": format_ts(session.next_us) if session.next_us else None,
+            "step": session.step,
+            "totalSteps": session.total,
+            "activities": len(session.activities),
+            "completions": session.completions,
+            "revivals": session.revivals,
+            "planTimedOut": session.plan_timed_out,
+        }
+
+    # --- faults and scenario queue ------------------------------------------------------
+
+    def add_fault(self, rule: FaultRule | str | dict[str, Any]) -> FaultRule:
+        if isinstance(rule, str):
+            rule = FaultRule.parse(rule)
+        elif isinstance(rule, dict):
+            rule = FaultRule.from_dict(rule)
+        with self.lock:
+            rule.start(self.clock.now_us())
+            self.faults.append(rule)
+        return rule
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def pick_faults(
+        self, method: str, path: str, key: str | None, operation: str | None
+    ) -> list[FaultRule]:
+        """The rules this request fires: latency rules, then at most one that answers."""
+        with self.lock:
+            if not self.faults:
+                return []
+            account = self.key_index.get(key or "")
+            context = {
+                "method": method,
+                "path": path,
+                "key": key,
+                "account": account.id if account else None,
+                "operation": operation,
+                "now_us": self.clock.now_us(),
+            }
+            fired: list[FaultRule] = []
+            for rule in self.faults:
+                if rule.fires(context, self.fault_rng):
+                    fired.append(rule)
+                    if rule.kind != "latency":
+                        break
+            return fired
+
+    def enqueue_scenarios(self, texts: Iterable[str], account_id: str | None = None) -> int:
+        scenarios = [parse_scenario(text, origin="queue") for text in texts]
+        with self.lock:
+            self.scenario_queue.extend((account_id, sc) for sc in scenarios)
+            return len(self.scenario_queue)
+
+    def next_queued_scenario(self, account: Account) -> Scenario | None:
+        for index, (account_id, scenario) in enumerate(self.scenario_queue):
+            if account_id in (None, account.id):
+                del self.scenario_queue[index]
+                return scenario
+        return None
+
+    # --- sessions (callers hold the lock) -----------------------------------------------
+
+    def new_session_id(self, account: Account) -> str:
+        # 19 or 20 decimal digits, beyond 2^53 like the live ids (§2).
+        while True:
+            candidate = str(account.rng.randrange(10**18, 2**64))
+            if candidate not in self.session_index:
+                return candidate
+
+    def check_quota(self, account: Account) -> None:
+        daily, concurrent = account.caps()
+        now = self.clock.now_us()
+        if daily is not None:
+            recent = len(account.create_log) - bisect.bisect_right(account.create_log, now - DAY_US)
+            if recent >= daily:
+                raise SimError(
+                    429,
+                    "RESOURCE_EXHAUSTED",
+                    f"Quota exceeded: at most {daily} sessions per 24 hours on this plan.",
+                    [error_info("DAILY_SESSION_LIMIT", "jules.googleapis.com", limit=str(daily))],
+                )
+        if concurrent is not None and len(account.busy) >= concurrent:
+            raise SimError(
+                429,
+                "RESOURCE_EXHAUSTED",
+                f"Quota exceeded: at most {concurrent} concurrent sessions on this plan.",
+                [
+                    error_info(
+                        "CONCURRENT_SESSION_LIMIT", "jules.googleapis.com", limit=str(concurrent)
+                    )
+                ],
+            )
+
+    def insert_session(self, account: Account, session: SimSession) -> None:
         account.sessions[session.id] = session
-        bisect.insort(account.order, (-session.create_ts, session.id))
-        if session.state not in TERMINAL or session.next_at is not None:
-            account.active.add(session.id)
+        bisect.insort(account.order, session.create_key)
+        self.session_index[session.id] = account
+        if session.state in BUSY_STATES:
+            account.busy.add(session.id)
+        bisect.insort(account.create_log, session.create_us)
+        account.last_create_us = max(account.last_create_us, session.create_us)
 
-    def remove(self, account: Account, session: SimSession) -> None:
-        del account.sessions[session.id]
-        account.order.remove((-session.create_ts, session.id))
-        account.active.discard(session.id)
+    def create_session(
+        self,
+        account: Account,
+        fields: dict[str, Any],
+        scenario: Scenario,
+        at_us: int | None = None,
+    ) -> SimSession:
+        """A new QUEUED session from validated create fields, its lifecycle started."""
+        with self.lock:
+            if at_us is None:
+                # Creation times of one account strictly increase, so a new session is
+                # always the newest and keyset cursors of earlier pages stay valid.
+                now = self.stamp(account.rng)
+                create_us = max(now, account.last_create_us + 1)
+            else:
+                create_us = at_us
+            source = fields.get("source", "")
+            title = fields.get("title") or content.title_for(fields["prompt"])
+            session = SimSession(
+                id=self.new_session_id(account),
+                account_id=account.id,
+                prompt=fields["prompt"],
+                title=title,
+                create_us=create_us,
+                update_us=create_us,
+                source=source,
+                starting_branch=fields.get("starting_branch", ""),
+                env_vars=bool(fields.get("env_vars")),
+                require_plan_approval=bool(fields.get("require_plan_approval")),
+                automation_mode=fields.get("automation_mode", ""),
+                scenario=scenario,
+                lang=account.source_langs.get(source, content.REPOLESS_LANG),
+            )
+            self.insert_session(account, session)
+            self.machine.start(account, session)
+            return session
+
+    def delete_session(self, account: Account, session: SimSession) -> None:
+        with self.lock:
+            del account.sessions[session.id]
+            index = bisect.bisect_left(account.order, session.create_key)
+            if index < len(account.order) and account.order[index] == session.create_key:
+                del account.order[index]
+            account.busy.discard(session.id)
+            self.session_index.pop(session.id, None)
+            session.next_us = None
+
+    def set_archived(self, session: SimSession, archived: bool) -> None:
+        with self.lock:
+            if session.archived != archived:
+                session.archived = archived
+                self.touch(session, self.clock.now_us())
+
+    # --- primitives of the lifecycle (callers hold the lock) ----------------------------
 
     def add_activity(
         self,
         session: SimSession,
         kind: str,
-        payload: dict[str, Any],
+        payload: Any,
         *,
+        at: int,
+        rng: random.Random,
         originator: str = "agent",
         description: str = "",
         artifacts: list[dict[str, Any]] | None = None,
-        at: float | None = None,
-    ) -> dict[str, Any]:
-        ts = self.stamp(at, session.activity_keys[-1][0] if session.activity_keys else 0.0)
-        activity_id = self.hex_id()
-        data: dict[str, Any] = {
-            "name": f"sessions/{session.id}/activities/{activity_id}",
-            "id": activity_id,
-            "createTime": fmt(ts),
-            "originator": originator,
-        }
-        if description:
-            data["description"] = description
-        data[kind] = payload
-        if artifacts:
-            data["artifacts"] = artifacts
-        session.activities.append(data)
-        session.activity_keys.append((ts, activity_id))
-        session.update_ts = ts
-        return data
-
-    def set_state(self, session: SimSession, state: str, at: float | None = None) -> None:
-        session.state = state
-        session.update_ts = self.stamp(at, session.update_ts)
-
-    def create(
-        self, account: Account, body: dict[str, Any], scenario: Scenario, at: float | None = None
-    ) -> SimSession:
-        with self.lock:
-            ts = self.stamp(at)
-            context = body.get("sourceContext") or {}
-            prompt = body["prompt"]
-            session = SimSession(
-                id=self.session_id(),
-                prompt=prompt,
-                title=body.get("title") or content.title_for(prompt),
-                create_ts=ts,
-                update_ts=ts,
-                source=context.get("source", ""),
-                starting_branch=(context.get("githubRepoContext") or {}).get("startingBranch", ""),
-                require_plan_approval=body.get("requirePlanApproval"),
-                automation_mode=body.get("automationMode", ""),
-                scenario=scenario,
-                next_at=ts + 5,
-            )
-            self.insert(account, session)
-            return session
-
-    def tick(self, account: Account) -> None:
-        """Run every due event of the account's live sessions."""
-        now = self.now()
-        for session_id in list(account.active):
-            session = account.sessions.get(session_id)
-            if session is None:
-                account.active.discard(session_id)
-                continue
-            guard = 0
-            while session.next_at is not None and session.next_at <= now and guard < 200:
-                at = session.next_at
-                session.next_at = None
-                self._step(session, at)
-                guard += 1
-            if session.next_at is None:
-                # Nothing scheduled: the session waits for a person (or stalls); an action
-                # puts it back on the active list.
-                account.active.discard(session_id)
-
-    def _step(self, s: SimSession, at: float) -> None:
-        sc = s.scenario
-        if s.phase == "queued":
-            self.set_state(s, "PLANNING", at)
-            s.phase, s.next_at = "planning", at + 60
-        elif s.phase == "planning":
-            self._plan(s, at)
-            if s.require_plan_approval:
-                self.set_state(s, "AWAITING_PLAN_APPROVAL", at)
-                s.phase = "waiting"
-                if sc.name == "plan_approval" and not sc.wait:
-                    s.phase, s.next_at = "plan_timeout", s.create_ts + 600
-            else:
-                s.phase, s.next_at = "auto_approve", at + 2
-        elif s.phase == "plan_timeout":
-            s.plan_timed_out = True
-            self.set_state(s, "COMPLETED", at)
-            s.phase = "done"
-        elif s.phase == "auto_approve":
-            self.add_activity(s, "planApproved", {"planId": s.plan_id}, originator="user", at=at)
-            self.set_state(s, "IN_PROGRESS", at)
-            s.phase, s.next_at = "working", at + 26
-        elif s.phase == "working":
-            self._work(s, at)
-        elif s.phase == "revive":
-            self.add_activity(
-                s,
-                "progressUpdated",
-                {"title": "Resumed work", "description": "Picking up follow-up changes."},
-                at=at,
-            )
-            self.set_state(s, "IN_PROGRESS", at)
-            s.revived = True
-            s.step = max(0, len(s.steps) - 1)
-            s.phase, s.next_at = "working", at + 26
-
-    def _plan(self, s: SimSession, at: float) -> None:
-        s.plan_id = self.hex_id()
-        titles = content.plan_steps(self.rng)
-        s.steps = titles
-        steps = []
-        for index, title in enumerate(titles):
-            step: dict[str, Any] = {"id": self.hex_id(), "title": title}
-            if index:
-                step["index"] = index
-            steps.append(step)
-        self.add_activity(
-            s,
-            "planGenerated",
-            {"plan": {"id": s.plan_id, "steps": steps, "createTime": fmt(at)}},
-            description="Plan generated",
-            at=at,
+    ) -> SimActivity:
+        # Strictly ascending within a session, so no two activities share a createTime.
+        last = session.activities[-1].ts if session.activities else session.create_us
+        activity = SimActivity(
+            session.id,
+            f"{rng.getrandbits(128):032x}",
+            max(at, last + 1),
+            originator,
+            kind,
+            payload,
+            description,
+            artifacts,
         )
+        session.activities.append(activity)
+        return activity
 
-    def _work(self, s: SimSession, at: float) -> None:
-        sc = s.scenario
-        k = s.step
-        if sc.name == "failure" and k >= sc.step:
-            reason = sc.reason or content.FAILURES[0]
-            self.add_activity(s, "sessionFailed", {"reason": reason}, at=at)
-            self.set_state(s, "FAILED", at)
-            s.phase = "done"
-            return
-        if sc.name == "pause" and k == sc.step and s.phase != "paused":
-            self.add_activity(s, "progressUpdated", {"title": "Waiting"}, at=at)
-            self.set_state(s, "PAUSED", at)
-            s.phase = "paused"
-            s.step += 1
-            return
-        if sc.name == "stall" and k >= sc.step:
-            return  # IN_PROGRESS forever, no further activity.
-        if sc.name == "question" and k == 1 and not s.revived:
-            question = content.QUESTIONS[0]
-            self.add_activity(s, "agentMessaged", {"agentMessage": question}, at=at)
-            s.step += 1
-            if sc.wait:
-                self.set_state(s, "AWAITING_USER_FEEDBACK", at)
-                s.phase = "waiting"
-            else:
-                s.next_at = at + 26
-            return
-        if k < len(s.steps):
-            title, desc = content.PROGRESS[k % len(content.PROGRESS)]
-            payload = {"title": s.steps[k] if k % 2 else title, "description": desc}
-            if sc.empty_titles:
-                payload.pop("title")
-            artifacts: list[dict[str, Any]] = []
-            if sc.bash:
-                payload = {"title": "Ran bash command", "description": "Command: pytest -q"}
-                artifacts.append({"bashOutput": {"command": "pytest -q", "output": "41 passed"}})
-            if sc.media and k == 1:
-                artifacts.append({"media": {"data": content.PNG_1PX, "mimeType": "image/png"}})
-            if sc.unknown and k == 0:
-                self.add_activity(
-                    s,
-                    "toolCalled",
-                    {"tool": "grep"},
-                    description="Searched the code",
-                    artifacts=[{"hologram": {"frames": 3}}],
-                    at=at,
-                )
-            self.add_activity(s, "progressUpdated", payload, artifacts=artifacts or None, at=at)
-            s.step += 1
-            s.next_at = at + 26
-            return
-        self._complete(s, at)
+    def set_state(self, account: Account, session: SimSession, state: str) -> None:
+        session.state = state
+        if state in BUSY_STATES and session.id in account.sessions:
+            account.busy.add(session.id)
+        else:
+            account.busy.discard(session.id)
+        session.changed()
 
-    def _complete(self, s: SimSession, at: float) -> None:
-        patch = content.unified_diff(s.prompt, self.rng)
-        change_set = {
-            "source": s.source,
-            "gitPatch": {
-                "unidiffPatch": patch,
-                "baseCommitId": f"{self.rng.getrandbits(160):040x}",
-                "suggestedCommitMessage": f"feat: {s.title[:60].lower()}",
-            },
-        }
-        if not s.source:
-            change_set.pop("source")
-        self.add_activity(s, "sessionCompleted", {}, artifacts=[{"changeSet": change_set}], at=at)
-        pr_mode = s.scenario.pr if s.scenario.name == "auto_pr" else "pr"
-        outputs: list[dict[str, Any]] = []
-        if pr_mode != "none":
-            outputs.append({"changeSet": change_set})
-            if pr_mode == "pr" and s.automation_mode == "AUTO_CREATE_PR" and s.source:
-                owner_repo = s.source.removeprefix("sources/github/")
-                number = self.rng.randint(10, 2000)
-                outputs.append(
-                    {
-                        "pullRequest": {
-                            "url": f"https://github.com/{owner_repo}/pull/{number}",
-                            "title": s.title,
-                            "description": f"Jules: {s.title}.",
-                            "baseRef": s.starting_branch or "main",
-                            "headRef": f"jules/{content.slug(s.title, 30)}",
-                        }
-                    }
-                )
-        if outputs:
-            s.outputs = outputs
-        self.set_state(s, "COMPLETED", at)
-        s.phase = "done"
-        if s.scenario.name == "revive" and not s.revived:
-            s.phase, s.next_at = "revive", at + s.scenario.delay
-
-    # --- actions ----------------------------------------------------------------------
-
-    def approve(self, account: Account, s: SimSession) -> None:
-        if s.state == "AWAITING_PLAN_APPROVAL":
-            at = self.now()
-            self.add_activity(s, "planApproved", {"planId": s.plan_id}, originator="user", at=at)
-            self.set_state(s, "IN_PROGRESS", at)
-            s.phase, s.next_at = "working", at + 26
-            account.active.add(s.id)
-            return
-        if s.state == "COMPLETED" and s.plan_timed_out:
-            return  # The live service answered {} and nothing moved.
-        raise SimError(400, "FAILED_PRECONDITION", "Session is not awaiting plan approval.")
-
-    def message(self, account: Account, s: SimSession, prompt: str) -> None:
-        if s.state == "FAILED" and not self.failed_send_revives:
-            raise SimError(400, "FAILED_PRECONDITION", "Session is not active.")
-        at = self.now()
-        self.add_activity(s, "userMessaged", {"userMessage": prompt}, originator="user", at=at)
-        if s.state == "AWAITING_PLAN_APPROVAL":
-            self._plan(s, at + 1)
-            return
-        if s.state in {"AWAITING_USER_FEEDBACK", "PAUSED", "COMPLETED", "FAILED"}:
-            revived = s.state in {"COMPLETED", "FAILED"}
-            self.set_state(s, "IN_PROGRESS", at)
-            if revived:
-                s.revived = True
-                s.step = max(0, len(s.steps) - 1)
-            s.phase, s.next_at = "working", at + 26
-            account.active.add(s.id)
+    def touch(self, session: SimSession, at: int) -> None:
+        """Bump updateTime for a change at `at`: never backwards, never the same twice."""
+        latest = max(at, session.activities[-1].ts) if session.activities else at
+        session.update_us = max(latest, session.update_us + 1)
+        session.changed()
