@@ -9,7 +9,7 @@ import pytest
 
 from julesweb.celery import app as celery_app
 from sessions_app import sync
-from sessions_app.models import Session
+from sessions_app.models import OutboxAction, Session
 from tests.factories import DEFAULT_PASSWORD, ConnectionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,6 +21,17 @@ def eager_celery():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+def _wait(predicate, timeout=15.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
 
 
 def _sign_in(page, live_server, username):
@@ -57,7 +68,9 @@ def test_it_walks_a_session_from_launch_to_pull_request(
     screenshot("03-awaiting-approval")
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("button:has-text('Approve plan')")
-    page.wait_for_selector("text=Plan approved; sending it to Jules.")
+    # The approval is recorded (and delivered, Celery being eager) before the page moves on.
+    _wait(lambda: OutboxAction.objects.filter(kind="approve", status="done").exists())
+    page.wait_for_selector("text=Approved by")
 
     simulator.advance(60)
     sync.sync_one_session(session.pk)
