@@ -52,6 +52,10 @@ class Sim:
     def revoke(self, key: str) -> None:
         admin(self, "POST", "/accounts", {"keys": [key], "revoke": True})
 
+    def add_account(self, account_id: str, key: str, **caps: Any) -> None:
+        """Another account, e.g. with `daily_cap=N` for the §8 quota."""
+        admin(self, "POST", "/accounts", {"id": account_id, "keys": [key], **caps})
+
 
 @pytest.fixture(scope="session")
 def shared_sim() -> Iterator[Sim]:

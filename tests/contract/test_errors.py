@@ -109,6 +109,14 @@ def test_it_reports_a_failed_precondition(sim, client):
         client.approve_plan(session.id)
 
 
+def test_it_reports_permission_denied_without_retrying(sim, client):
+    sim.add_fault("kind=status,status=403,first=1")
+    with pytest.raises(errors.PermissionDeniedError) as failure:
+        client.list_sessions()
+    assert failure.value.status == 403 and failure.value.rpc_status == "PERMISSION_DENIED"
+    assert client.request_count == 1
+
+
 # --- 429 and 5xx through fault injection -------------------------------------------------
 
 
@@ -171,6 +179,27 @@ def test_it_resends_a_create_after_a_503_and_a_429(sim, client):
     sim.add_fault("kind=status,status=429,method=POST,first=1")
     assert client.create_session(prompt="after refusals").state == "QUEUED"
     assert sim.counts()["sessions.create"] == 1 and client.request_count == 3
+
+
+def test_it_does_not_resend_a_create_that_failed_after_taking_effect(sim, client):
+    # stage=after: the simulator creates the session, then answers 500.
+    sim.add_fault("kind=status,status=500,method=POST,path=^/sessions$,stage=after,first=1")
+    with pytest.raises(errors.TransientServerError):
+        client.create_session(prompt="exactly once")
+    assert client.request_count == 1 and sim.counts()["sessions.create"] == 1
+    assert [s.prompt for s in client.list_sessions(page_size=1).items] == ["exactly once"]
+
+
+def test_it_resends_a_create_refused_by_quota_but_never_duplicates(sim, make_client):
+    sim.add_account("quota-account", "quota-key", daily_cap=1)
+    client = make_client("quota-key", retry_budget=5.0, backoff_base=0.01, backoff_cap=0.02)
+    client.create_session(prompt="the one allowed today")
+    with pytest.raises(errors.RateLimitedError) as failure:
+        client.create_session(prompt="one too many")
+    assert failure.value.rpc_status == "RESOURCE_EXHAUSTED"
+    assert failure.value.reason == "DAILY_SESSION_LIMIT"
+    assert client.request_count == 2 + client.max_retries  # a 429 surely did nothing
+    assert [s.prompt for s in client.iter_sessions()] == ["the one allowed today"]
 
 
 def test_it_does_not_resend_a_create_that_timed_out(sim, make_client):

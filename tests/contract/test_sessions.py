@@ -100,6 +100,17 @@ def test_it_accepts_the_session_that_archive_may_return():
         assert unarchived is not None and unarchived.archived is False
 
 
+def test_it_reads_back_the_partial_answer_of_a_create():
+    config = SimulatorConfig(partial_create_response=True)
+    with start_simulator(api_keys=["k"], manual_clock=True, config=config) as simulator:
+        client = JulesClient("k", simulator.base_url)
+        session = client.create_session(
+            prompt="x", source="github/acme/api", starting_branch="main"
+        )
+        assert session.state == "QUEUED" and session.url and session.create_time is not None
+        assert client.request_count == 2  # the create, then a GET for the full session
+
+
 def test_it_deletes_a_session_and_everything_under_it(sim, client):
     session = client.create_session(prompt="delete me")
     sim.advance(200)
