@@ -245,6 +245,10 @@ class JulesClient:
     # Reference: jules-api.md §3 op 6 sessions.approvePlan;
     # https://developers.google.com/jules/api/reference/rest/v1alpha/sessions/approvePlan
     def approve_plan(self, session_id: str) -> None:
+        """Approve the latest plan. Retried like any idempotent call; if an earlier attempt
+        did approve, the retry may meet 400 FAILED_PRECONDITION, so after that error a
+        caller should re-read the session (or its `planApproved` activity) before
+        reporting a refusal."""
         self._call("POST", f"{_session_path(session_id)}:approvePlan", body={})
 
     # Reference: jules-api.md §3 op 7 sessions.archive (missing from the older reference);
