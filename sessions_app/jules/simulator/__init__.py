@@ -178,7 +178,10 @@ def start_simulator(
     for spec in faults:
         world.add_fault(spec)
     server = SimServer((host, port), world)
-    thread = threading.Thread(target=server.serve_forever, name="jules-simulator", daemon=True)
+    # A short poll interval makes stop() quick; the loop is idle between polls anyway.
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="jules-simulator", daemon=True
+    )
     thread.start()
     return RunningSimulator(server, thread)
 

@@ -11,7 +11,7 @@
   SPEC string) or clear fault rules (see faults.py).
 - `POST /_sim/accounts` — add an account `{"id", "keys": [...], "tier", "daily_cap",
   "concurrent_cap", "parallel_create_limit", "seed_sessions", "activities_per_session"}`,
-  add keys to an existing one `{"id", "keys"}`, or revoke `{"revoke": true, "keys": [...]}`
+  add keys to an existing one or change its caps `{"id", "keys", "tier", ...}`, or revoke `{"revoke": true, "keys": [...]}`
   / `{"revoke": true, "id": ...}`.
 - `POST /_sim/scenarios {"scenarios": ["question", "failure step=1"], "account": id}` —
   queue scenarios for the next creates (of that account, or any).
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sessions_app.jules.simulator.clock import format_ts
 from sessions_app.jules.simulator.config import AccountSpec
 from sessions_app.jules.simulator.errors import SimError, invalid, not_found
+from sessions_app.jules.simulator.model import TIERS
 
 if TYPE_CHECKING:
     from sessions_app.jules.simulator.http import SimServer
@@ -139,8 +140,15 @@ def _accounts(server: SimServer, data: dict[str, Any]) -> Any:
     with world.lock:
         existing = world.accounts.get(account_id)
         if existing is not None:
+            tier = data.get("tier", existing.tier)
+            if tier is not None and tier not in TIERS:
+                raise ValueError(f"unknown tier {tier!r}; expected one of {sorted(TIERS)}")
             for key in keys:
                 world.add_key(existing, key)
+            existing.tier = tier
+            for name in ("daily_cap", "concurrent_cap", "parallel_create_limit"):
+                if name in data:
+                    setattr(existing, name, data[name])
             return {"account": existing.id, "keys": len(existing.keys)}
         spec = AccountSpec(
             id=account_id,

@@ -200,7 +200,8 @@ class FaultRule:
                 raise ValueError(f"cannot read the fault spec at {text[position:]!r}")
             key, value = match.group(1), match.group(2)
             if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+                # Only \" and \\ are escapes, so regular expressions keep their \d.
+                value = re.sub(r'\\(["\\])', r"\1", value[1:-1])
             pairs[key] = value
             position = match.end()
         return cls.from_dict(pairs)

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sessions_app.jules.simulator import validation
 from sessions_app.jules.simulator.api import Api
 from sessions_app.jules.simulator.errors import (
     MISSING_KEY_BODY,
@@ -272,6 +273,9 @@ class Handler(BaseHTTPRequestHandler):
             "sources.get": lambda: api.get_source(account, params[0]),
         }
         try:
+            if not operation.endswith(".list"):
+                # Only lists have query fields; anything else cannot bind (§4).
+                validation.check_query(query, {})
             with world.lock:
                 world.tick(account)
                 body = handlers[operation]()

@@ -237,6 +237,8 @@ def _fill(
             add("userMessaged", {"userMessage": "Yes, go ahead."}, originator="user")
         else:
             kind, payload = items[(offset + index) % len(items)]
+            if not ending and index == middle - 1 and kind != "progressUpdated":
+                kind, payload = items[0]  # A pause follows a progress update (§7).
             add(kind, payload)
     if state == "COMPLETED" and ending and count:
         _complete(account, s, rng, pools, add)

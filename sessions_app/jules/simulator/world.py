@@ -190,6 +190,11 @@ class World:
                 raise ValueError(f"account {account_id!r} exists")
             if tier is not None and tier not in TIERS:
                 raise ValueError(f"unknown tier {tier!r}; expected one of {sorted(TIERS)}")
+            # Check every key first, so a refused request leaves no half-made account.
+            if len(set(keys)) > MAX_KEYS:
+                raise ValueError(f"an account holds at most {MAX_KEYS} keys")
+            if any(not key or key in self.key_index for key in keys):
+                raise ValueError("a key is empty or belongs to another account")
             account = Account(
                 account_id,
                 [],
