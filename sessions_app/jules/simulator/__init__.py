@@ -17,7 +17,8 @@ or option is a 400 INVALID_ARGUMENT, so a typo never passes silently.
 
 Grammar: `NAME` then options, each `key=value`, `key="quoted value"` or a bare word; a bare
 word is a toggle (`bash`) or the scenario's mode (`timeout`). Durations are seconds, or
-take a unit: `90`, `90s`, `5m`, `2h`, `1d`. Example: `[sim:failure step=2 reason="No space
+take a unit: `90`, `90s`, `5m`, `2h`, `1d`. A step K counts the activities of the work
+phase: `step=0` is right after the plan's approval, each step about 26 s later. Example: `[sim:failure step=2 reason="No space
 left on device"]`, `[sim:plan_approval timeout resume=1]`, `[sim:happy bash media]`.
 
 - `happy`: QUEUED (~5 s) → PLANNING (~1 min) → `planGenerated` → AWAITING_PLAN_APPROVAL if

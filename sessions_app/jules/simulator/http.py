@@ -7,6 +7,7 @@ import re
 import socket
 import struct
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -20,6 +21,7 @@ from sessions_app.jules.simulator.errors import (
     MISSING_KEY_BODY,
     SimError,
     for_status,
+    invalid,
     not_found,
 )
 from sessions_app.jules.simulator.faults import FaultRule
@@ -108,6 +110,10 @@ class Handler(BaseHTTPRequestHandler):
     # and the client's delayed ACK add ~40 ms to every keep-alive response.
     disable_nagle_algorithm = True
     server: SimServer
+    answered = False
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # Quiet: tests and benchmarks read `/_sim/requests` instead.
@@ -167,6 +173,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
+        self.answered = True
         if self.command != "HEAD":
             self.wfile.write(answer.body if write is None else answer.body[:write])
 
@@ -174,11 +181,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send(Answer(status, dumps(data)))
 
     def dispatch(self, method: str) -> None:
+        self.answered = False
         try:
             parts = urlsplit(self.path)
             path = unquote(parts.path)
             query = parse_qs(parts.query, keep_blank_values=True)
-            body = self.read_body()
+            try:
+                body = self.read_body()
+            except ValueError:
+                self.close_connection = True  # The stream position is unknown now.
+                self.send(error_answer(invalid("Invalid Content-Length or chunked body.")))
+                return
             if path == "/_sim" or path.startswith("/_sim/"):
                 self.admin(method, path[len("/_sim") :], body)
             elif path.startswith(PREFIX + "/"):
@@ -187,6 +200,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(Answer(404, GOOGLE_404_HTML, "text/html; charset=UTF-8"))
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+        except Exception:
+            # A simulator bug: log it loudly, and answer 500 rather than hang the client.
+            traceback.print_exc()
+            self.close_connection = True
+            if not self.answered:
+                with contextlib.suppress(OSError):
+                    self.send(error_answer(for_status(500)))
 
     # --- the API ------------------------------------------------------------------------
 
