@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from sessions_app.jules.simulator import validation
-from sessions_app.jules.simulator.errors import SimError, invalid, not_found
+from sessions_app.jules.simulator.errors import invalid, not_found
 from sessions_app.jules.simulator.model import Account, SimActivity, SimSession, dumps
 from sessions_app.jules.simulator.scenarios import Scenario, find_tag, parse_scenario
 from sessions_app.jules.simulator.world import World
@@ -129,11 +129,7 @@ class Api:
                 last = order[index]
             index += 1
         # Look ahead, so the last page carries no token and no page is empty with one.
-        more = (
-            any(sessions[key[1]].archived in want for key in order[index:])
-            if len(want) == 1
-            else index < len(order)
-        )
+        more = any(sessions[order[i][1]].archived in want for i in range(index, len(order)))
         token = self.tokens.make(scope, [last[0], last[1]]) if more and last else None
         return page("sessions", items, token)
 
@@ -229,4 +225,4 @@ def _micros(activity: SimActivity) -> int:
     return activity.ts
 
 
-__all__ = ["Api", "SimError", "Tokens", "page"]
+__all__ = ["Api", "Tokens", "page"]

@@ -25,7 +25,7 @@ from sessions_app.jules.simulator.errors import (
     not_found,
 )
 from sessions_app.jules.simulator.faults import FaultRule
-from sessions_app.jules.simulator.model import dumps
+from sessions_app.jules.simulator.model import Account, dumps
 from sessions_app.jules.simulator.world import World
 
 JSON = "application/json; charset=UTF-8"
@@ -224,19 +224,14 @@ class Handler(BaseHTTPRequestHandler):
                 return
             else:
                 pending = rule
-        answer = self.answer(route, key, method, query, body)
+        answer = self.answer(route, key, query, body)
         if pending is not None:
             self.play(pending, answer)
         else:
             self.send(answer)
 
     def answer(
-        self,
-        route: Route | None,
-        key: str | None,
-        method: str,
-        query: dict[str, list[str]],
-        body: bytes,
+        self, route: Route | None, key: str | None, query: dict[str, list[str]], body: bytes
     ) -> Answer:
         world = self.world
         if route is None:
@@ -256,7 +251,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.gated(account, route, query, body)
         return self.run(account, route, query, body)
 
-    def gated(self, account: Any, route: Route, query: dict[str, list[str]], body: bytes) -> Answer:
+    def gated(
+        self, account: Account, route: Route, query: dict[str, list[str]], body: bytes
+    ) -> Answer:
         """Parallel-create failures (§8): beyond N in flight, creates and source lookups 404."""
         world = self.world
         with world.lock:
@@ -273,7 +270,9 @@ class Handler(BaseHTTPRequestHandler):
             with world.lock:
                 account.inflight_creates -= 1
 
-    def run(self, account: Any, route: Route, query: dict[str, list[str]], body: bytes) -> Answer:
+    def run(
+        self, account: Account, route: Route, query: dict[str, list[str]], body: bytes
+    ) -> Answer:
         world, api = self.world, self.server.api
         operation, params = route.operation, route.params
         handlers: dict[str, Callable[[], bytes]] = {

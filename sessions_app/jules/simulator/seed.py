@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sessions_app.jules.simulator import content
 from sessions_app.jules.simulator.clock import US, format_ts
 from sessions_app.jules.simulator.model import BUSY_STATES, Account, SimActivity, SimSession
 from sessions_app.jules.simulator.scenarios import Scenario, parse_scenario
-from sessions_app.jules.simulator.world import World
+
+if TYPE_CHECKING:
+    from sessions_app.jules.simulator.world import World
 
 # The live census of §7 case 3 (562 sessions).
 CENSUS = (

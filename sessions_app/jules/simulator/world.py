@@ -23,6 +23,7 @@ from sessions_app.jules.simulator.clock import US, VirtualClock, format_ts
 from sessions_app.jules.simulator.config import AccountSpec, SimulatorConfig
 from sessions_app.jules.simulator.errors import SimError, bad_key, error_info
 from sessions_app.jules.simulator.faults import FaultRule
+from sessions_app.jules.simulator.lifecycle import Lifecycle
 from sessions_app.jules.simulator.model import (
     BUSY_STATES,
     TIERS,
@@ -31,14 +32,19 @@ from sessions_app.jules.simulator.model import (
     SimSession,
 )
 from sessions_app.jules.simulator.scenarios import Scenario, parse_scenario
+from sessions_app.jules.simulator.seed import seed_demo, seed_history
 
 MAX_KEYS = 3
 DAY_US = 86_400 * US
 
 
 class World:
-    """All simulated accounts. Public methods take the lock; `_`-free helpers used by the
-    lifecycle expect the caller to hold it."""
+    """All simulated accounts.
+
+    Methods meant for callers outside the simulator (tests, the admin API, the in-process
+    handle) take the lock themselves; the primitives the lifecycle and the operations use
+    (`schedule`, `add_activity`, `set_state`, `touch`, `tick`) expect the caller to hold it.
+    """
 
     def __init__(
         self,
@@ -52,8 +58,6 @@ class World:
         activities_per_session: int = 10,
         demo: bool = False,
     ) -> None:
-        from sessions_app.jules.simulator.lifecycle import Lifecycle
-
         self.config = config or SimulatorConfig()
         if self.config.tier is not None and self.config.tier not in TIERS:
             raise ValueError(f"unknown tier {self.config.tier!r}; expected one of {sorted(TIERS)}")
@@ -87,8 +91,6 @@ class World:
         self.sequence = itertools.count()
         self.scenario_queue: deque[tuple[str | None, Scenario]] = deque()
         self.fault_rng = random.Random(f"{self.seed}/faults")
-        from sessions_app.jules.simulator.seed import seed_demo, seed_history
-
         for index, key in enumerate(self.api_keys):
             account = self.add_account(
                 f"account-{index + 1}",
@@ -108,8 +110,6 @@ class World:
             self.add_account_from_spec(spec)
 
     def add_account_from_spec(self, spec: AccountSpec) -> Account:
-        from sessions_app.jules.simulator.seed import seed_history
-
         account = self.add_account(
             spec.id,
             list(spec.keys),
@@ -168,9 +168,6 @@ class World:
     def schedule(self, account: Account, session: SimSession, at_us: int) -> None:
         session.next_us = at_us
         heapq.heappush(account.heap, (at_us, next(self.sequence), session.id))
-
-    def unschedule(self, session: SimSession) -> None:
-        session.next_us = None
 
     # --- accounts and keys --------------------------------------------------------------
 
