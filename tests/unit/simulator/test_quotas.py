@@ -66,7 +66,7 @@ def test_it_does_not_count_paused_sessions_as_running():
 
 
 def test_it_fails_creates_beyond_the_parallel_limit():
-    config = SimulatorConfig(parallel_create_limit=2, parallel_create_seconds=0.2)
+    config = SimulatorConfig(parallel_create_limit=2, parallel_create_seconds=0.5)
     with start_simulator(api_keys=["k"], manual_clock=True, config=config) as sim:
         results: list[int] = []
         barrier = threading.Barrier(6)
