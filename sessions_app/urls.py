@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sessions_app.views import approvals, audit, core, sessions, teams
+from sessions_app.views import approvals, audit, core, launch, sessions, teams
 
 app_name = "sessions_app"
 
 urlpatterns = [
     path("", core.home, name="home"),
     path("sessions/", sessions.session_list, name="session-list"),
-    path("sessions/new", sessions.session_launch, name="session-launch"),
-    path("sessions/new/branches", sessions.launch_branches, name="launch-branches"),
+    path("sessions/new", launch.session_launch, name="session-launch"),
+    path("sessions/new/branches", launch.launch_branches, name="launch-branches"),
     path("sessions/bulk", sessions.session_bulk, name="session-bulk"),
     path("sessions/<int:pk>/", sessions.session_detail, name="session-detail"),
     path("sessions/<int:pk>/row", sessions.session_row, name="session-row"),
+    path("sessions/<int:pk>/header/", sessions.session_header, name="session-header"),
     path("sessions/<int:pk>/activities/", sessions.session_activities, name="session-activities"),
     path("sessions/<int:pk>/approve/", approvals.session_approve, name="session-approve"),
     path("sessions/<int:pk>/message/", sessions.session_message, name="session-message"),
@@ -24,7 +25,12 @@ urlpatterns = [
         sessions.patch_download,
         name="session-patch",
     ),
-    path("actions/<uuid:pk>/", sessions.action_status, name="action-status"),
+    path(
+        "sessions/<int:pk>/patch/activity-<int:activity_id>.diff",
+        sessions.activity_patch_download,
+        name="session-activity-patch",
+    ),
+    path("actions/<uuid:pk>/", launch.action_status, name="action-status"),
     path("sessions/<int:pk>/history/", audit.session_history, name="session-history"),
     path("approvals/", approvals.approvals_inbox, name="approvals"),
     path("teams/", teams.team_list, name="team-list"),

@@ -15,6 +15,7 @@ from sessions_app.models import (
     Membership,
     Session,
     SessionState,
+    Source,
     Team,
 )
 
@@ -103,3 +104,16 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     originator = "agent"
     message = "Working on it."
     create_time = factory.LazyFunction(timezone.now)
+
+
+class SourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Source
+
+    connection = factory.SubFactory(ConnectionFactory)
+    owner = "acme"
+    repo = factory.Sequence(lambda n: f"repo{n}")
+    source_id = factory.LazyAttribute(lambda o: f"github/{o.owner}/{o.repo}")
+    name = factory.LazyAttribute(lambda o: f"sources/{o.source_id}")
+    default_branch = "main"
+    branches = factory.LazyFunction(lambda: ["main", "develop"])

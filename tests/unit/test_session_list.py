@@ -1,0 +1,506 @@
+"""The sessions list: filters, counts, pagination, live rows, bulk actions, query count."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from sessions_app.models import OutboxAction, Session
+from tests.factories import (
+    ActivityFactory,
+    ConnectionFactory,
+    MembershipFactory,
+    SessionFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL = "/sessions/"
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "session-results"}
+# Every request of the list page, whatever its filters, page or size: the signed-in user,
+# the Django session, memberships, the page's rows, the counts per state, connections,
+# repositories and people for the filter menus.
+LIST_QUERIES = 8
+
+
+def _titles(html: str) -> list[str]:
+    return re.findall(r'<a href="/sessions/\d+/">([^<]+)</a>', html)
+
+
+def _days_ago(days: float) -> dt.datetime:
+    return timezone.now() - dt.timedelta(days=days)
+
+
+@pytest.fixture
+def conn(cast):
+    return ConnectionFactory(team=cast.team, label="Main account")
+
+
+@pytest.fixture
+def world(cast, conn):
+    """Sessions of every sort in the cast's team, and one in another team."""
+    second = ConnectionFactory(team=cast.team, label="Second account")
+    return {
+        "done": SessionFactory(
+            connection=conn,
+            title="Finished rounding",
+            state="COMPLETED",
+            create_time=_days_ago(10),
+            pr_url="https://github.com/acme/billing/pull/412",
+        ),
+        "live": SessionFactory(
+            connection=conn,
+            title="Live refactor",
+            state="IN_PROGRESS",
+            repo="acme/web",
+            starting_branch="develop",
+            create_time=_days_ago(3),
+            launched_by=cast.member,
+        ),
+        "waiting": SessionFactory(
+            connection=conn,
+            title="Needs a yes",
+            state="AWAITING_PLAN_APPROVAL",
+            create_time=_days_ago(2),
+            launched_by=cast.member,
+        ),
+        "question": SessionFactory(
+            connection=second,
+            title="",
+            prompt="Explain the cache layer\nin detail please",
+            state="AWAITING_USER_FEEDBACK",
+            create_time=_days_ago(1),
+        ),
+        "failed": SessionFactory(
+            connection=conn,
+            title="Broken build",
+            state="FAILED",
+            create_time=_days_ago(5),
+            launched_by=cast.admin,
+        ),
+        "archived": SessionFactory(
+            connection=conn, title="Old archived", state="COMPLETED", archived=True
+        ),
+        "foreign": SessionFactory(
+            connection=ConnectionFactory(team=cast.other_team), title="Globex secret"
+        ),
+        "second": second,
+    }
+
+
+# --- page and fragment ----------------------------------------------------------------
+
+
+def test_it_lists_the_teams_sessions_newest_first(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert _titles(html) == [
+        "Explain the cache layer",
+        "Needs a yes",
+        "Live refactor",
+        "Broken build",
+        "Finished rounding",
+    ]
+    assert "Globex secret" not in html and "Old archived" not in html
+
+
+def test_it_shows_what_a_row_needs(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    live = html.split('id="session-{}"'.format(world["live"].pk))[1].split("</tr>")[0]
+    assert "In progress" in live and "acme/web" in live and "develop" in live
+    assert "member" in live and "3\xa0days ago" in live
+    done = html.split('id="session-{}"'.format(world["done"].pk))[1].split("</tr>")[0]
+    assert "outside the portal" in done
+    assert 'href="https://github.com/acme/billing/pull/412"' in done
+
+
+def test_it_answers_htmx_with_the_results_and_fresh_counts(client, cast, world):
+    client.force_login(cast.viewer)
+    response = client.get(URL, {"q": "refactor"}, **HTMX)
+    html = response.content.decode()
+    assert "<html" not in html and 'id="filters"' not in html
+    assert html.lstrip().startswith('<section id="session-results"')
+    assert _titles(html) == ["Live refactor"]
+    assert 'id="state-count-IN_PROGRESS" hx-swap-oob="true">1<' in html
+    assert 'id="state-count-COMPLETED" hx-swap-oob="true">0<' in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_it_serves_the_full_page_to_other_htmx_targets_and_history_restores(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(URL, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert "<html" in html.content.decode()
+
+
+def test_it_keeps_the_filter_form_filled_from_the_url(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(
+        URL,
+        {
+            "q": "cache",
+            "state": ["FAILED", "QUEUED"],
+            "attention": "1",
+            "repo": "acme/web",
+            "connection": world["second"].pk,
+            "launched_by": cast.member.pk,
+            "archived": "include",
+            "created_after": "2026-01-02",
+            "created_before": "2026-12-31",
+        },
+    ).content.decode()
+    assert 'name="q" id="id_q" value="cache"' in html
+    assert 'value="FAILED" checked' in html and 'value="QUEUED" checked' in html
+    assert 'value="COMPLETED" checked' not in html
+    assert 'id="id_attention" checked' in html
+    assert '<option value="acme/web" selected>' in html
+    assert f'<option value="{world["second"].pk}" selected>' in html
+    assert f'<option value="{cast.member.pk}" selected>member</option>' in html
+    assert '<option value="include" selected>' in html
+    assert 'value="2026-01-02"' in html and 'value="2026-12-31"' in html
+
+
+# --- filters --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"state": ["FAILED"]}, ["Broken build"]),
+        ({"state": ["FAILED", "COMPLETED"]}, ["Broken build", "Finished rounding"]),
+        ({"attention": "1"}, ["Explain the cache layer", "Needs a yes"]),
+        (
+            {"attention": "1", "state": ["AWAITING_USER_FEEDBACK", "FAILED"]},
+            ["Explain the cache layer"],
+        ),
+        ({"repo": "acme/web"}, ["Live refactor"]),
+        ({"launched_by": "none"}, ["Explain the cache layer", "Finished rounding"]),
+        ({"archived": "only"}, ["Old archived"]),
+        ({"q": "CACHE LAYER"}, ["Explain the cache layer"]),
+        ({"q": "yes"}, ["Needs a yes"]),
+        ({"q": "rounding", "state": ["FAILED"]}, []),
+    ],
+)
+def test_it_filters(client, cast, world, params, expected):
+    client.force_login(cast.viewer)
+    assert _titles(client.get(URL, params).content.decode()) == expected
+
+
+def test_it_filters_by_connection_and_launcher(client, cast, world):
+    client.force_login(cast.viewer)
+    assert _titles(client.get(URL, {"connection": world["second"].pk}).content.decode()) == [
+        "Explain the cache layer"
+    ]
+    html = client.get(URL, {"launched_by": cast.member.pk}).content.decode()
+    assert _titles(html) == ["Needs a yes", "Live refactor"]
+
+
+def test_it_shows_archived_sessions_only_when_asked(client, cast, world):
+    client.force_login(cast.viewer)
+    assert "Old archived" not in client.get(URL).content.decode()
+    assert "Old archived" in client.get(URL, {"archived": "include"}).content.decode()
+    assert _titles(client.get(URL, {"archived": "only"}).content.decode()) == ["Old archived"]
+
+
+def test_it_filters_by_creation_dates_inclusively(client, cast, world):
+    client.force_login(cast.viewer)
+    after = (_days_ago(3) - dt.timedelta(hours=1)).date().isoformat()
+    before = _days_ago(2).date().isoformat()
+    html = client.get(URL, {"created_after": after, "created_before": before}).content.decode()
+    assert _titles(html) == ["Needs a yes", "Live refactor"]
+
+
+def test_it_combines_every_filter(client, cast, world):
+    client.force_login(cast.viewer)
+    params = {
+        "q": "refactor",
+        "state": ["IN_PROGRESS", "COMPLETED"],
+        "repo": "acme/web",
+        "connection": world["live"].connection_id,
+        "launched_by": cast.member.pk,
+        "archived": "include",
+        "created_after": _days_ago(4).date().isoformat(),
+        "created_before": timezone.now().date().isoformat(),
+    }
+    assert _titles(client.get(URL, params).content.decode()) == ["Live refactor"]
+    params["launched_by"] = cast.admin.pk
+    assert _titles(client.get(URL, params).content.decode()) == []
+
+
+def test_it_never_shows_another_teams_sessions_whatever_the_filters(client, cast, world):
+    client.force_login(cast.viewer)
+    foreign = world["foreign"]
+    html = client.get(URL, {"connection": foreign.connection_id, "archived": "include"})
+    assert "Globex secret" not in html.content.decode()
+
+
+def test_it_counts_each_state_under_the_other_filters(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(URL, {"state": ["FAILED"], "connection": world["done"].connection_id})
+    counts = dict(re.findall(r'id="state-count-(\w+)">(\d+)<', html.content.decode()))
+    # The state filter narrows the rows, not the counts beside it; the connection does.
+    assert counts["COMPLETED"] == "1" and counts["FAILED"] == "1" and counts["IN_PROGRESS"] == "1"
+    assert counts["AWAITING_USER_FEEDBACK"] == "0" and counts["QUEUED"] == "0"
+
+
+def test_it_ignores_bad_filter_values_with_a_message(client, cast, world):
+    client.force_login(cast.viewer)
+    response = client.get(
+        URL,
+        {
+            "state": ["BOGUS", "FAILED"],
+            "created_after": "not-a-date",
+            "created_before": "2026-13-45",
+            "connection": "abc",
+            "launched_by": "x'; DROP",
+            "archived": "sometimes",
+            "page": "x",
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Ignored unknown state BOGUS." in html
+    assert "Ignored the created from filter" in html
+    assert "Ignored the connection filter" in html
+    assert "Ignored the launched by filter" in html
+    # The valid part of the state filter still applies.
+    assert _titles(html) == ["Broken build"]
+
+
+def test_it_explains_an_impossible_date_range(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(URL, {"created_after": "2026-05-02", "created_before": "2026-05-01"})
+    assert "The end date is before the start date." in html.content.decode()
+
+
+# --- pagination -----------------------------------------------------------------------
+
+
+def test_it_pages_by_fifty_and_keeps_the_filters_in_the_links(client, cast, conn):
+    start = timezone.now()
+    for n in range(120):
+        SessionFactory(
+            connection=conn,
+            title=f"Task {n:03d}",
+            state="FAILED" if n % 2 else "COMPLETED",
+            create_time=start - dt.timedelta(minutes=n),
+        )
+    client.force_login(cast.viewer)
+    first = client.get(URL, {"q": "task", "state": "COMPLETED"}).content.decode()
+    assert len(_titles(first)) == 50 and _titles(first)[0] == "Task 000"
+    assert "60 sessions, page 1 of 2" in first
+    assert 'href="?q=task&amp;state=COMPLETED&amp;page=2"' in first
+    second = client.get(URL, {"q": "task", "state": "COMPLETED", "page": "2"}).content.decode()
+    assert _titles(second) == [f"Task {n:03d}" for n in range(100, 120, 2)]
+    assert 'href="?q=task&amp;state=COMPLETED&amp;page=1"' in second
+    beyond = client.get(URL, {"q": "task", "state": "COMPLETED", "page": "99"}).content.decode()
+    assert _titles(beyond) == _titles(second)
+
+
+# --- live rows ------------------------------------------------------------------------
+
+
+def _row_tag(html: str, session: Session) -> str:
+    return html.split(f'id="session-{session.pk}"')[1].split(">")[0]
+
+
+def test_it_polls_only_rows_that_can_still_change(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    for name in ("live", "waiting", "question"):
+        tag = _row_tag(html, world[name])
+        assert 'hx-trigger="every 5s"' in tag and 'hx-swap="outerHTML"' in tag
+        assert f'hx-get="/sessions/{world[name].pk}/row"' in tag
+    for name in ("done", "failed"):
+        assert "hx-trigger" not in _row_tag(html, world[name])
+
+
+def test_it_answers_a_row_poll_with_one_row(client, cast, world):
+    client.force_login(cast.member)
+    response = client.get(reverse("sessions_app:session-row", args=[world["live"].pk]), **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.strip().startswith(f'<tr id="session-{world["live"].pk}"')
+    assert 'hx-trigger="every 5s"' in html
+    # The checkbox is preserved across polls, so a ticked box stays ticked.
+    assert f'id="select-{world["live"].pk}" hx-preserve' in html
+
+
+def test_it_stops_row_polling_with_286_once_the_session_rests(client, cast, world):
+    client.force_login(cast.viewer)
+    for name in ("done", "failed"):
+        response = client.get(reverse("sessions_app:session-row", args=[world[name].pk]), **HTMX)
+        assert response.status_code == 286
+        assert "hx-trigger" not in response.content.decode()
+
+
+def test_it_sends_a_row_opened_directly_to_the_list(client, cast, world):
+    client.force_login(cast.viewer)
+    response = client.get(reverse("sessions_app:session-row", args=[world["live"].pk]))
+    assert response.status_code == 302 and response["Location"] == URL
+
+
+def test_it_hides_rows_from_outsiders(client, cast, world):
+    client.force_login(cast.outsider)
+    url = reverse("sessions_app:session-row", args=[world["live"].pk])
+    assert client.get(url, **HTMX).status_code == 404
+
+
+# --- bulk actions ---------------------------------------------------------------------
+
+
+def test_it_offers_no_bulk_actions_or_checkboxes_to_viewers(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert 'id="bulk"' not in html and 'name="ids"' not in html
+    row = client.get(reverse("sessions_app:session-row", args=[world["live"].pk]), **HTMX)
+    assert 'name="ids"' not in row.content.decode()
+
+
+def test_it_offers_approving_only_to_approvers(client, cast, world):
+    client.force_login(cast.member)
+    html = client.get(URL).content.decode()
+    assert 'id="bulk"' in html and 'value="approve"' not in html
+    client.force_login(cast.approver)
+    assert 'value="approve"' in client.get(URL).content.decode()
+
+
+def test_it_bulk_archives_the_selected_sessions_and_goes_back_to_the_filters(
+    client, cast, world, django_capture_on_commit_callbacks
+):
+    client.force_login(cast.admin)
+    ids = [world["done"].pk, world["failed"].pk, world["foreign"].pk]
+    response = client.post(
+        reverse("sessions_app:session-bulk"),
+        {"action": "archive", "ids": ids, "query": "state=FAILED&state=COMPLETED"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/sessions/?state=FAILED&state=COMPLETED"
+    archived = set(Session.objects.filter(archived=True).values_list("title", flat=True))
+    assert archived == {"Finished rounding", "Broken build", "Old archived"}
+    assert OutboxAction.objects.filter(kind="archive").count() == 2
+    page = client.get(response["Location"]).content.decode()
+    assert "Archived 2 sessions." in page
+
+
+def test_it_reports_which_sessions_a_bulk_action_refused(client, cast, world):
+    for name in ("waiting", "live"):
+        ActivityFactory(session=world[name], kind="planGenerated", plan_id=f"{name:x<32}")
+    client.force_login(cast.approver)
+    response = client.post(
+        reverse("sessions_app:session-bulk"),
+        {"action": "approve", "ids": [world["waiting"].pk, world["live"].pk]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Approved 1 session." in html
+    assert "Live refactor: The session is not waiting for plan approval." in html
+    assert OutboxAction.objects.filter(kind="approve").count() == 1
+
+
+def test_it_refuses_bulk_actions_to_viewers(client, cast, world):
+    client.force_login(cast.viewer)
+    client.post(
+        reverse("sessions_app:session-bulk"), {"action": "archive", "ids": [world["done"].pk]}
+    )
+    assert not Session.objects.get(pk=world["done"].pk).archived
+
+
+def test_it_asks_to_select_something_first(client, cast, world):
+    client.force_login(cast.admin)
+    response = client.post(reverse("sessions_app:session-bulk"), {"action": "archive"}, follow=True)
+    assert "Select at least one session first." in response.content.decode()
+
+
+# --- empty states and problems --------------------------------------------------------
+
+
+def test_it_says_what_to_do_without_a_team(client, db):
+    user = UserFactory(username="loner")
+    client.force_login(user)
+    assert "You are not in a team yet." in client.get(URL).content.decode()
+
+
+def test_it_links_to_the_team_page_without_a_connection(client, cast):
+    client.force_login(cast.member)
+    html = client.get(URL).content.decode()
+    assert "Your team has no Jules connection yet" in html
+    assert 'href="/teams/acme/"' in html
+
+
+def test_it_invites_a_launch_when_there_are_no_sessions(client, cast, conn):
+    client.force_login(cast.member)
+    html = client.get(URL).content.decode()
+    assert "No sessions yet." in html and 'href="/sessions/new"' in html
+
+
+def test_it_offers_to_clear_filters_that_match_nothing(client, cast, world):
+    client.force_login(cast.member)
+    html = client.get(URL, {"q": "nothing matches this"}).content.decode()
+    assert "No sessions match these filters." in html
+
+
+def test_it_warns_about_a_broken_connection_but_keeps_the_cached_list(client, cast, world, conn):
+    conn.sync_status = "broken"
+    conn.last_error = "Jules did not accept the API key."
+    conn.save()
+    world["second"].sync_status = "error"
+    world["second"].last_error = "Jules could not be reached: connection refused."
+    world["second"].save()
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert "Main account (Acme) is broken:</strong> Jules did not accept the API key." in html
+    assert "Jules could not be reached for Second account" in html
+    assert "Finished rounding" in html
+
+
+def test_it_escapes_titles_and_prompts(client, cast, conn):
+    SessionFactory(connection=conn, title="<script>alert(1)</script>")
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# --- cost -----------------------------------------------------------------------------
+
+
+def _count(client, params=None):
+    with CaptureQueriesContext(db_connection) as queries:
+        response = client.get(URL, params or {})
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_it_runs_a_constant_number_of_queries(client, cast, conn, django_assert_max_num_queries):
+    other = UserFactory(username="someone")
+    MembershipFactory(team=cast.team, user=other, role="member")
+    SessionFactory(connection=conn, launched_by=cast.member, state="IN_PROGRESS")
+    client.force_login(cast.admin)
+    one_row = _count(client)
+    for n in range(130):
+        SessionFactory(
+            connection=ConnectionFactory(team=cast.team) if n % 40 == 0 else conn,
+            launched_by=[cast.member, other, None][n % 3],
+            state=["IN_PROGRESS", "COMPLETED", "AWAITING_PLAN_APPROVAL"][n % 3],
+            pr_url="https://github.com/acme/billing/pull/1" if n % 2 else "",
+        )
+    assert _count(client) == one_row
+    assert _count(client, {"page": "3"}) == one_row
+    filtered = {"state": ["IN_PROGRESS", "COMPLETED"], "q": "fix", "archived": "include"}
+    assert _count(client, {**filtered, "page": "2"}) == one_row
+    with django_assert_max_num_queries(LIST_QUERIES):
+        client.get(URL, {**filtered, "launched_by": cast.member.pk})
+
+
+def test_it_polls_a_row_with_a_few_queries(client, cast, world, django_assert_max_num_queries):
+    client.force_login(cast.member)
+    with django_assert_max_num_queries(5):
+        client.get(reverse("sessions_app:session-row", args=[world["live"].pk]), **HTMX)
