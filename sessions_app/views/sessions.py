@@ -9,6 +9,8 @@ in templates: a fragment skips the checks of the page around it.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +18,11 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -38,6 +43,7 @@ from sessions_app.models.teams import role_at_least
 from sessions_app.selectors import get_session_for_user, memberships_for_user
 from sessions_app.session_filters import count_states, filter_sessions, page_of_sessions
 from sessions_app.timeline import (
+    Pending,
     PlanView,
     activity_views,
     output_views,
@@ -52,6 +58,35 @@ LIST_TEMPLATE = "sessions_app/session_list.html"
 DETAIL_TEMPLATE = "sessions_app/session_detail.html"
 BULK_LIMIT = 200
 MAX_MESSAGE = 20000
+
+
+# Polled fragments carry a digest of what the browser shows (`?v=`); when a poll would
+# render the same thing again the answer is 204, which htmx does not swap. The page then
+# stays still: no lost focus, no closed <details>, no live region read out again.
+POLL_VERSION = "__poll_version__"
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def _versioned(
+    request: AuthedRequest, partial: str, context: dict[str, Any]
+) -> tuple[SafeString, str]:
+    """Render a partial whose HTML names its own digest in place of `POLL_VERSION`.
+
+    The CSRF token is left out of the digest: Django masks it differently each time.
+    """
+    html = render_to_string(
+        f"{DETAIL_TEMPLATE}#{partial}", {**context, "poll_version": POLL_VERSION}, request=request
+    )
+    version = _digest(CSRF_INPUT.sub("", html))
+    return mark_safe(html.replace(POLL_VERSION, version)), version  # noqa: S308 - rendered above.
+
+
+def _unchanged(response_version: str, request: AuthedRequest) -> bool:
+    return bool(response_version) and request.GET.get("v") == response_version
 
 
 def _stop_polling(response: HttpResponse) -> HttpResponse:
@@ -72,6 +107,24 @@ def _fragment_only(request: AuthedRequest, url: str) -> HttpResponse | None:
 class Row:
     session: Session
     selectable: bool
+
+    @property
+    def version(self) -> str:
+        """A digest of what the row shows, including its "… ago" texts as they read now."""
+        s = self.session
+        return _digest(
+            s.state,
+            str(s.archived),
+            str(s.deleted_remotely),
+            s.display_title,
+            s.repo,
+            s.starting_branch,
+            s.pr_url,
+            str(s.launched_by_id),
+            timesince(s.create_time) if s.create_time else "",
+            timesince(s.last_activity_at) if s.last_activity_at else "",
+            str(self.selectable),
+        )
 
 
 def _rows(sessions: list[Session], memberships: dict[int, Membership]) -> list[Row]:
@@ -127,7 +180,8 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "people": _people(team_ids),
         "outside_portal": OUTSIDE_PORTAL,
         "query": query.urlencode(),
-        "filtered": any(value for key, value in data.items()),
+        "filtered": any(data.values()),
+        "filters_in_use": sum(1 for key, value in data.items() if value and key != "q"),
         "has_team": bool(memberships),
         "first_team": next(iter(sorted(memberships.values(), key=lambda m: m.team.name)), None),
         "has_connection": bool(connections),
@@ -156,6 +210,8 @@ def session_row(request: AuthedRequest, pk: int) -> HttpResponse:
         return response
     memberships = memberships_for_user(request.user)
     [row] = _rows([session], memberships)
+    if session.can_change and _unchanged(row.version, request):
+        return HttpResponse(status=204)
     may_bulk = any(m.can(Role.MEMBER) for m in memberships.values())
     response = render(request, f"{LIST_TEMPLATE}#row", {"row": row, "may_bulk": may_bulk})
     return response if session.can_change else _stop_polling(response)
@@ -224,8 +280,9 @@ def _message_state(role: str, session: Session) -> tuple[bool, str]:
 def _header_context(
     request: AuthedRequest, session: Session, role: str, plan: PlanView | None
 ) -> dict[str, Any]:
+    """What the header needs, and the header itself rendered with its digest."""
     with_approval_state([session], request.user)
-    return {
+    context = {
         "session": session,
         "role": role,
         "plan": plan,
@@ -238,6 +295,17 @@ def _header_context(
         or getattr(session, "approval", None) is not None
         or getattr(session, "can_approve", False),
     }
+    context["header_html"], context["header_version"] = _versioned(request, "header", context)
+    return context
+
+
+def _pending_context(
+    request: AuthedRequest, session: Session, pending: Pending | None = None
+) -> dict[str, Any]:
+    """The messages on their way, rendered with their digest for the timeline's poll."""
+    pending = pending or pending_actions(session)
+    html, version = _versioned(request, "pending-items", {"session": session, "pending": pending})
+    return {"pending": pending, "pending_html": html, "pending_version": version}
 
 
 def _outputs(session: Session) -> list[SessionOutput]:
@@ -253,11 +321,13 @@ def session_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     outputs = _outputs(session)
     patches = frozenset(o.patch for o in outputs if o.patch)
     can_message, message_reason = _message_state(role, session)
+    context.update(_pending_context(request, session, context["pending"]))
     context.update(
         {
             "activities": activity_views(activities, patches),
             "outputs": output_views(outputs),
-            "last_activity_id": activities[-1].pk if activities else 0,
+            # The poll asks by id; rows are written in order, so the largest id is newest.
+            "last_activity_id": max((a.pk for a in activities), default=0),
             "can_message": can_message,
             "message_reason": message_reason,
             "nav_active": "sessions",
@@ -275,6 +345,8 @@ def session_header(request: AuthedRequest, pk: int) -> HttpResponse:
         return response
     role = _role(request, session)
     context = _header_context(request, session, role, plan_view_for(session))
+    if session.can_change and _unchanged(context["header_version"], request):
+        return HttpResponse(status=204)
     response = render(request, f"{DETAIL_TEMPLATE}#header-poll", context)
     return response if session.can_change else _stop_polling(response)
 
@@ -296,13 +368,15 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
         return HttpResponseBadRequest("`after` must be an activity id.")
     new = list(session.activities.filter(pk__gt=int(after)).order_by("create_time", "id"))
     outputs = _outputs(session) if new else []
+    pending = _pending_context(request, session)
     context = {
         "session": session,
         "activities": activity_views(new, frozenset(o.patch for o in outputs if o.patch)),
         "last_activity_id": max([a.pk for a in new], default=int(after)),
         "outputs": output_views(outputs),
         "outputs_changed": bool(new),
-        "pending": pending_actions(session),
+        "pending_changed": request.GET.get("p") != pending["pending_version"],
+        **pending,
     }
     response = render(request, f"{DETAIL_TEMPLATE}#activities-poll", context)
     return response if session.can_change or new else _stop_polling(response)
@@ -332,7 +406,7 @@ def session_message(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.success(request, "Message queued for Jules.")
         return _back_to(request, session)
     context = {"session": session, "pending": pending_actions(session)}
-    return render(request, f"{DETAIL_TEMPLATE}#pending", context)
+    return render(request, f"{DETAIL_TEMPLATE}#pending-items", context)
 
 
 @require_POST

@@ -51,6 +51,38 @@ document.addEventListener("keydown", function (event) {
       if (field) field.focus();
     }
   });
+  // A GET form marked data-drop-empty leaves unset fields out of its request, so the
+  // address that htmx pushes holds only the filters in use and stays short to share.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.matches || !elt.matches("form[data-drop-empty]")) return;
+    var data = event.detail.formData;
+    Array.from(new Set(data.keys())).forEach(function (key) {
+      var values = data.getAll(key).filter(function (value) { return value !== ""; });
+      data.delete(key);
+      values.forEach(function (value) { data.append(key, value); });
+    });
+  });
+  // On a phone the filters start folded, so the sessions come first; wide screens keep
+  // them open beside the list.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!window.matchMedia("(max-width: 900px)").matches) return;
+    document.querySelectorAll("details[data-collapse-narrow]").forEach(function (details) {
+      details.removeAttribute("open");
+    });
+  });
+  // The session header is replaced as it polls, so it cannot be a live region itself;
+  // a change of state is read out through a region that stays on the page.
+  document.addEventListener("htmx:afterSwap", function () {
+    var announcer = document.getElementById("session-announcer");
+    var header = document.querySelector(".session-header[data-state]");
+    if (!announcer || !header) return;
+    var state = header.getAttribute("data-state");
+    if (state && state !== announcer.getAttribute("data-state")) {
+      announcer.setAttribute("data-state", state);
+      announcer.textContent = "The session is now: " + state + ".";
+    }
+  });
   // Mark the results region busy while a filter request runs, for assistive technology.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var results = document.getElementById("session-results");

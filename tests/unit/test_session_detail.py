@@ -307,9 +307,50 @@ def test_it_polls_while_the_session_can_change(client, cast, live):
     client.force_login(cast.viewer)
     html = client.get(_url("session-detail", live.pk)).content.decode()
     header = html.split(f'id="session-{live.pk}-header"')[1].split(">")[0]
-    assert f'hx-get="/sessions/{live.pk}/header/" hx-trigger="every 3s"' in header
+    assert f'hx-get="/sessions/{live.pk}/header/?v=' in header and 'hx-trigger="every 3s"' in header
     last = live.activities.order_by("-id").first()
-    assert f'hx-get="/sessions/{live.pk}/activities/?after={last.pk}" hx-trigger="every 3s"' in html
+    assert f'hx-get="/sessions/{live.pk}/activities/?after={last.pk}&amp;p=' in html
+
+
+def _poll_url(html: str, path: str) -> str:
+    found = re.search(rf'hx-get="({re.escape(path)}[^"]*)"', html)
+    assert found, path
+    return found.group(1).replace("&amp;", "&")
+
+
+def test_it_answers_204_while_the_header_has_not_changed(client, cast, live):
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    url = _poll_url(html, f"/sessions/{live.pk}/header/")
+    assert client.get(url, **HTMX).status_code == 204
+    live.state = "AWAITING_USER_FEEDBACK"
+    live.save()
+    changed = client.get(url, **HTMX)
+    assert changed.status_code == 200 and "Awaiting feedback" in changed.content.decode()
+    again = _poll_url(changed.content.decode(), f"/sessions/{live.pk}/header/")
+    assert client.get(again, **HTMX).status_code == 204
+
+
+def test_it_moves_the_plan_with_the_header(client, cast, live):
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    url = _poll_url(html, f"/sessions/{live.pk}/header/")
+    _progress(live, 3, "Reading")
+    _progress(live, 4, "Writing")
+    response = client.get(url, **HTMX).content.decode()
+    assert re.findall(r'<li class="step-(\w+)"', response) == ["done", "current", "todo"]
+
+
+def test_it_sends_the_pending_list_only_when_it_changed(client, cast, live, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    client.force_login(cast.member)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    url = _poll_url(html, f"/sessions/{live.pk}/activities/")
+    pending = f'id="session-{live.pk}-pending" hx-swap-oob="innerHTML"'
+    assert pending not in client.get(url, **HTMX).content.decode()
+    client.post(_url("session-message", live.pk), {"prompt": "Carry on"}, **HTMX)
+    response = client.get(url, **HTMX).content.decode()
+    assert pending in response and "Carry on" in response
 
 
 @pytest.mark.parametrize("state", ["COMPLETED", "FAILED"])
@@ -392,7 +433,7 @@ def test_it_shows_a_sent_message_at_once_as_pending(client, cast, live, settings
     response = client.post(_url("session-message", live.pk), {"prompt": "Use *Decimal*"}, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.strip().startswith(f'<div id="session-{live.pk}-pending"')
+    assert html.strip().startswith('<div class="activity pending from-user"')
     assert "Use *Decimal*" in html and "pending" in html
     action = OutboxAction.objects.get(kind="message")
     assert action.payload == {"prompt": "Use *Decimal*"} and action.actor == cast.member

@@ -31,7 +31,7 @@ LIST_QUERIES = 8
 
 
 def _titles(html: str) -> list[str]:
-    return re.findall(r'<a href="/sessions/\d+/">([^<]+)</a>', html)
+    return re.findall(r'<a href="/sessions/\d+/" id="session-link-\d+">([^<]+)</a>', html)
 
 
 def _days_ago(days: float) -> dt.datetime:
@@ -156,7 +156,7 @@ def test_it_keeps_the_filter_form_filled_from_the_url(client, cast, world):
             "created_before": "2026-12-31",
         },
     ).content.decode()
-    assert 'name="q" id="id_q" value="cache"' in html
+    assert 'name="q" id="id_q" form="filters" value="cache"' in html
     assert 'value="FAILED" checked' in html and 'value="QUEUED" checked' in html
     assert 'value="COMPLETED" checked' not in html
     assert 'id="id_attention" checked' in html
@@ -317,7 +317,7 @@ def test_it_polls_only_rows_that_can_still_change(client, cast, world):
     for name in ("live", "waiting", "question"):
         tag = _row_tag(html, world[name])
         assert 'hx-trigger="every 5s"' in tag and 'hx-swap="outerHTML"' in tag
-        assert f'hx-get="/sessions/{world[name].pk}/row"' in tag
+        assert f'hx-get="/sessions/{world[name].pk}/row?v=' in tag
     for name in ("done", "failed"):
         assert "hx-trigger" not in _row_tag(html, world[name])
 
@@ -331,6 +331,18 @@ def test_it_answers_a_row_poll_with_one_row(client, cast, world):
     assert 'hx-trigger="every 5s"' in html
     # The checkbox is preserved across polls, so a ticked box stays ticked.
     assert f'id="select-{world["live"].pk}" hx-preserve' in html
+
+
+def test_it_answers_204_while_a_row_has_not_changed(client, cast, world):
+    client.force_login(cast.member)
+    html = client.get(URL).content.decode()
+    url = re.search(rf'hx-get="(/sessions/{world["live"].pk}/row\?v=\w+)"', html).group(1)
+    assert client.get(url, **HTMX).status_code == 204
+    Session.objects.filter(pk=world["live"].pk).update(state="AWAITING_USER_FEEDBACK")
+    changed = client.get(url, **HTMX)
+    assert changed.status_code == 200 and "Awaiting feedback" in changed.content.decode()
+    new_url = re.search(r'hx-get="([^"]+)"', changed.content.decode()).group(1)
+    assert new_url != url and client.get(new_url, **HTMX).status_code == 204
 
 
 def test_it_stops_row_polling_with_286_once_the_session_rests(client, cast, world):
