@@ -282,6 +282,7 @@ def _header_context(
 ) -> dict[str, Any]:
     """What the header needs, and the header itself rendered with its digest."""
     with_approval_state([session], request.user)
+    can_message, message_reason = _message_state(role, session)
     context = {
         "session": session,
         "role": role,
@@ -291,6 +292,8 @@ def _header_context(
         "can_archive": role_at_least(role, Role.APPROVER)
         or (role_at_least(role, Role.MEMBER) and session.launched_by_id == request.user.pk),
         "is_admin": role_at_least(role, Role.ADMIN),
+        "can_message": can_message,
+        "message_reason": message_reason,
         "show_approval": session.state == SessionState.AWAITING_PLAN_APPROVAL
         or getattr(session, "approval", None) is not None
         or getattr(session, "can_approve", False),
@@ -320,7 +323,6 @@ def session_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     context = _header_context(request, session, role, plan_view(session, activities))
     outputs = _outputs(session)
     patches = frozenset(o.patch for o in outputs if o.patch)
-    can_message, message_reason = _message_state(role, session)
     context.update(_pending_context(request, session, context["pending"]))
     context.update(
         {
@@ -328,8 +330,6 @@ def session_detail(request: AuthedRequest, pk: int) -> HttpResponse:
             "outputs": output_views(outputs),
             # The poll asks by id; rows are written in order, so the largest id is newest.
             "last_activity_id": max((a.pk for a in activities), default=0),
-            "can_message": can_message,
-            "message_reason": message_reason,
             "nav_active": "sessions",
         }
     )

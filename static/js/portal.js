@@ -83,6 +83,23 @@ document.addEventListener("keydown", function (event) {
       announcer.textContent = "The session is now: " + state + ".";
     }
   });
+  // The composer opens or closes as the polled header says whether the session takes
+  // messages; only its state changes, so a message being typed is kept.
+  document.addEventListener("htmx:afterSwap", function () {
+    var header = document.querySelector(".session-header[data-can-message]");
+    var form = document.querySelector("form[data-composer]");
+    if (!header || !form) return;
+    var open = header.getAttribute("data-can-message") === "yes";
+    var field = form.querySelector("textarea");
+    var send = document.getElementById("composer-send");
+    var why = document.getElementById("composer-why");
+    if (!field || !send || !why) return;
+    field.disabled = !open;
+    field.setAttribute("aria-describedby", open ? "composer-help" : "composer-why");
+    send.hidden = !open;
+    why.hidden = open;
+    why.textContent = header.getAttribute("data-message-reason") || "";
+  });
   // Mark the results region busy while a filter request runs, for assistive technology.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var results = document.getElementById("session-results");

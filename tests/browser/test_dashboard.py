@@ -206,3 +206,17 @@ def test_it_fits_a_phone(page, live_server, cast, screenshot):
     page.goto(f"{live_server.url}/sessions/{session.pk}/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot("08-phone-session")
+
+
+def test_it_closes_the_composer_when_the_session_fails_and_keeps_the_text(page, live_server, cast):
+    connection = ConnectionFactory(team=cast.team, label="Acme Jules")
+    session = SessionFactory(connection=connection, title="Doomed", state="IN_PROGRESS")
+    _sign_in(page, live_server, "member")
+    page.goto(f"{live_server.url}/sessions/{session.pk}/")
+    page.fill("#id_message", "Half-written thought")
+    Session.objects.filter(pk=session.pk).update(state="FAILED")
+    page.wait_for_selector("#id_message:disabled", timeout=10_000)
+    assert page.is_visible("text=A failed session does not take messages.")
+    assert page.input_value("#id_message") == "Half-written thought"
+    assert page.is_hidden("#composer-send")
+    _wait(lambda: page.locator("[hx-trigger*='every']").count() == 0, timeout=10)

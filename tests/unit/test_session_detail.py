@@ -477,7 +477,19 @@ def test_it_explains_why_the_composer_is_disabled(client, cast, live, conn):
     html = client.get(_url("session-detail", failed.pk)).content.decode()
     assert "A failed session does not take messages." in html
     html = client.get(_url("session-detail", live.pk)).content.decode()
-    assert "data-submit-on-ctrl-enter" in html and 'id="composer-why"' not in html
+    assert "data-submit-on-ctrl-enter" in html and 'aria-describedby="composer-help"' in html
+    assert '<p id="composer-why" class="muted" hidden>' in html
+
+
+def test_it_tells_the_page_when_the_session_stops_taking_messages(client, cast, live):
+    client.force_login(cast.member)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    assert 'data-can-message="yes"' in html
+    live.state = "FAILED"
+    live.save()
+    header = client.get(_url("session-header", live.pk), **HTMX).content.decode()
+    assert 'data-can-message="no"' in header
+    assert 'data-message-reason="A failed session does not take messages."' in header
 
 
 def test_it_refuses_a_message_the_service_refuses(client, cast, live):
