@@ -47,13 +47,8 @@ class PlanView:
     steps: list[PlanStep]
     approved: bool
     current: int | None
-
-    @property
-    def revised(self) -> bool:
-        return "revis" in (self.activity.description or "").lower()
-
-
-PLAN_KINDS = ("planGenerated", "planApproved", "progressUpdated")
+    # Whether an earlier plan came before this one (Jules revises plans after feedback).
+    revised: bool = False
 
 
 def _normalise(text: str) -> str:
@@ -90,9 +85,11 @@ def plan_view(session: Session, activities: Iterable[Activity]) -> PlanView | No
     """
     plan: Activity | None = None
     after: list[Activity] = []
+    plans = 0
     for activity in activities:
         if activity.kind == "planGenerated":
             plan, after = activity, []
+            plans += 1
         elif plan is not None:
             after.append(activity)
     if plan is None:
@@ -143,26 +140,28 @@ def plan_view(session: Session, activities: Iterable[Activity]) -> PlanView | No
         steps=shown,
         approved=approved_at is not None,
         current=current if session.can_change else None,
+        revised=plans > 1,
     )
 
 
 def plan_view_for(session: Session) -> PlanView | None:
     """The plan view with two small queries, for the header's poll."""
-    latest = (
+    # The latest two plans: the second, if any, only says that the first is a revision.
+    latest_two = list(
         session.activities.filter(kind="planGenerated")
         .order_by("-create_time", "-id")
-        .only("id", "session_id", "kind", "plan_id", "plan_steps", "create_time", "description")
-        .first()
+        .only("id", "session_id", "kind", "plan_id", "plan_steps", "create_time", "description")[:2]
     )
-    if latest is None:
+    if not latest_two:
         return None
+    latest = latest_two[0]
     # Rows are written in the order Jules lists them (oldest first), so a larger id is a
     # later activity; that also holds when a time is missing.
     later = session.activities.filter(
         kind__in=["planApproved", "progressUpdated"], pk__gt=latest.pk
     ).order_by("create_time", "id")
     rows = later.only("id", "session_id", "kind", "progress_title", "create_time")
-    return plan_view(session, [latest, *rows])
+    return plan_view(session, [*reversed(latest_two), *rows])
 
 
 # --- activities -----------------------------------------------------------------------

@@ -15,12 +15,13 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app import services
 from sessions_app.forms import LaunchForm
 from sessions_app.models import JulesConnection, Membership, OutboxAction, Role, Source
 from sessions_app.views import AuthedRequest
+from sessions_app.views.polling import stop_polling
 
 TEMPLATE = "sessions_app/launch.html"
 SOURCE_FILTER_LIMIT = 500
@@ -171,6 +172,4 @@ def action_status(request: AuthedRequest, pk: str) -> HttpResponse:
     if not request.htmx:
         return render(request, "sessions_app/action_status.html", context)
     response = render(request, "sessions_app/action_status.html#status", context)
-    if not action.is_open:
-        response.status_code = HttpResponseStopPolling.status_code
-    return response
+    return response if action.is_open else stop_polling(response)

@@ -9,8 +9,6 @@ in templates: a fragment skips the checks of the page around it.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +16,11 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app import services
 from sessions_app.forms import OUTSIDE_PORTAL, SessionFilterForm
@@ -40,7 +36,7 @@ from sessions_app.models import (
 )
 from sessions_app.models.jules import SyncStatus
 from sessions_app.models.teams import role_at_least
-from sessions_app.selectors import get_session_for_user, memberships_for_user
+from sessions_app.selectors import get_session_for_user, memberships_for_user, role_in_team
 from sessions_app.session_filters import count_states, filter_sessions, page_of_sessions
 from sessions_app.timeline import (
     Pending,
@@ -53,51 +49,19 @@ from sessions_app.timeline import (
 )
 from sessions_app.views import AuthedRequest
 from sessions_app.views.approvals import with_approval_state
+from sessions_app.views.polling import (
+    digest,
+    fragment_only,
+    not_modified,
+    render_versioned,
+    stop_polling,
+    unchanged,
+)
 
 LIST_TEMPLATE = "sessions_app/session_list.html"
 DETAIL_TEMPLATE = "sessions_app/session_detail.html"
 BULK_LIMIT = 200
 MAX_MESSAGE = 20000
-
-
-# Polled fragments carry a digest of what the browser shows (`?v=`); when a poll would
-# render the same thing again the answer is 204, which htmx does not swap. The page then
-# stays still: no lost focus, no closed <details>, no live region read out again.
-POLL_VERSION = "__poll_version__"
-CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
-
-
-def _versioned(
-    request: AuthedRequest, partial: str, context: dict[str, Any]
-) -> tuple[SafeString, str]:
-    """Render a partial whose HTML names its own digest in place of `POLL_VERSION`.
-
-    The CSRF token is left out of the digest: Django masks it differently each time.
-    """
-    html = render_to_string(
-        f"{DETAIL_TEMPLATE}#{partial}", {**context, "poll_version": POLL_VERSION}, request=request
-    )
-    version = _digest(CSRF_INPUT.sub("", html))
-    return mark_safe(html.replace(POLL_VERSION, version)), version  # noqa: S308 - rendered above.
-
-
-def _unchanged(response_version: str, request: AuthedRequest) -> bool:
-    return bool(response_version) and request.GET.get("v") == response_version
-
-
-def _stop_polling(response: HttpResponse) -> HttpResponse:
-    """Mark a fragment as the last one its poller needs (htmx stops on 286)."""
-    response.status_code = HttpResponseStopPolling.status_code
-    return response
-
-
-def _fragment_only(request: AuthedRequest, url: str) -> HttpResponse | None:
-    """Fragments are for htmx; a person who opens one directly gets the page it is from."""
-    return None if request.htmx else redirect(url)
 
 
 # --- the list -------------------------------------------------------------------------
@@ -112,7 +76,7 @@ class Row:
     def version(self) -> str:
         """A digest of what the row shows, including its "… ago" texts as they read now."""
         s = self.session
-        return _digest(
+        return digest(
             s.state,
             str(s.archived),
             str(s.deleted_remotely),
@@ -206,15 +170,15 @@ TROUBLED = frozenset({SyncStatus.BROKEN, SyncStatus.ERROR})
 def session_row(request: AuthedRequest, pk: int) -> HttpResponse:
     """One row of the list, for its own poll: one session, never the whole list."""
     session = get_session_for_user(request.user, pk)
-    if (response := _fragment_only(request, reverse("sessions_app:session-list"))) is not None:
+    if (response := fragment_only(request, reverse("sessions_app:session-list"))) is not None:
         return response
     memberships = memberships_for_user(request.user)
     [row] = _rows([session], memberships)
-    if session.can_change and _unchanged(row.version, request):
-        return HttpResponse(status=204)
+    if session.can_change and unchanged(request, row.version):
+        return not_modified()
     may_bulk = any(m.can(Role.MEMBER) for m in memberships.values())
     response = render(request, f"{LIST_TEMPLATE}#row", {"row": row, "may_bulk": may_bulk})
-    return response if session.can_change else _stop_polling(response)
+    return response if session.can_change else stop_polling(response)
 
 
 @require_POST
@@ -258,12 +222,7 @@ def session_bulk(request: AuthedRequest) -> HttpResponse:
 
 
 def _role(request: AuthedRequest, session: Session) -> str:
-    return (
-        Membership.objects.filter(user=request.user, team_id=session.team_id)
-        .values_list("role", flat=True)
-        .first()
-        or Role.VIEWER
-    )
+    return role_in_team(request.user, session.team_id) or Role.VIEWER
 
 
 def _message_state(role: str, session: Session) -> tuple[bool, str]:
@@ -298,7 +257,9 @@ def _header_context(
         or getattr(session, "approval", None) is not None
         or getattr(session, "can_approve", False),
     }
-    context["header_html"], context["header_version"] = _versioned(request, "header", context)
+    context["header_html"], context["header_version"] = render_versioned(
+        request, f"{DETAIL_TEMPLATE}#header", context
+    )
     return context
 
 
@@ -306,8 +267,11 @@ def _pending_context(
     request: AuthedRequest, session: Session, pending: Pending | None = None
 ) -> dict[str, Any]:
     """The messages on their way, rendered with their digest for the timeline's poll."""
-    pending = pending or pending_actions(session)
-    html, version = _versioned(request, "pending-items", {"session": session, "pending": pending})
+    if pending is None:
+        pending = pending_actions(session)
+    html, version = render_versioned(
+        request, f"{DETAIL_TEMPLATE}#pending-items", {"session": session, "pending": pending}
+    )
     return {"pending": pending, "pending_html": html, "pending_version": version}
 
 
@@ -341,14 +305,14 @@ def session_header(request: AuthedRequest, pk: int) -> HttpResponse:
     """The header (state, facts, approval, actions) with the plan out of band."""
     session = get_session_for_user(request.user, pk)
     url = reverse("sessions_app:session-detail", args=[pk])
-    if (response := _fragment_only(request, url)) is not None:
+    if (response := fragment_only(request, url)) is not None:
         return response
     role = _role(request, session)
     context = _header_context(request, session, role, plan_view_for(session))
-    if session.can_change and _unchanged(context["header_version"], request):
-        return HttpResponse(status=204)
+    if session.can_change and unchanged(request, context["header_version"]):
+        return not_modified()
     response = render(request, f"{DETAIL_TEMPLATE}#header-poll", context)
-    return response if session.can_change else _stop_polling(response)
+    return response if session.can_change else stop_polling(response)
 
 
 @require_GET
@@ -361,7 +325,7 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
     """
     session = get_session_for_user(request.user, pk)
     url = reverse("sessions_app:session-detail", args=[pk])
-    if (response := _fragment_only(request, url)) is not None:
+    if (response := fragment_only(request, url)) is not None:
         return response
     after = request.GET.get("after", "0")
     if not after.isdigit():
@@ -379,7 +343,7 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
         **pending,
     }
     response = render(request, f"{DETAIL_TEMPLATE}#activities-poll", context)
-    return response if session.can_change or new else _stop_polling(response)
+    return response if session.can_change or new else stop_polling(response)
 
 
 def _back_to(request: AuthedRequest, session: Session) -> HttpResponse:

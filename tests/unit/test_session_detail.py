@@ -669,3 +669,34 @@ def test_it_shows_what_the_simulator_plays(client, cast, simulator, sim_connecti
     assert re.search(r"<summary><code>\$ [^<]+</code>", html)
     assert "Session completed." in html and 'class="diff-viewer"' in html
     assert "every 3s" not in html
+
+
+def test_it_says_when_the_plan_is_a_revision(client, cast, live):
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    assert "(revised)" not in html
+    _plan(live, minutes=10, titles=("A revised step.",))
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    assert 'Plan <span class="muted">(revised)</span>' in html
+    header = client.get(_url("session-header", live.pk), **HTMX).content.decode()
+    assert 'Plan <span class="muted">(revised)</span>' in header
+
+
+def test_it_keeps_repeated_messages_pending_until_each_is_recorded(client, cast, live):
+    now = timezone.now()
+    for minutes in (2, 1):
+        OutboxAction.objects.create(
+            team=cast.team,
+            connection=live.connection,
+            session=live,
+            actor=cast.member,
+            kind="message",
+            payload={"prompt": "yes"},
+            status="done",
+            delivered_at=now - dt.timedelta(minutes=minutes),
+        )
+    ActivityFactory(session=live, kind="userMessaged", originator="user", message="yes")
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    pending = html.split("pending-list")[1].split("</section>")[0]
+    assert pending.count("delivered; waiting for Jules to record it") == 1
