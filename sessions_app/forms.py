@@ -17,6 +17,8 @@ ARCHIVED_CHOICES = [
 ]
 # The "launched by" filter's value for sessions started in Jules itself, not the portal.
 OUTSIDE_PORTAL = "none"
+# The largest id the database holds; a larger number in a URL is a bad value, not a 500.
+MAX_ID = 2**63 - 1
 
 
 class SessionFilterForm(forms.Form):
@@ -31,7 +33,7 @@ class SessionFilterForm(forms.Form):
     state = forms.MultipleChoiceField(choices=SessionState.choices, required=False)
     attention = forms.BooleanField(required=False, label="Needs attention")
     repo = forms.CharField(required=False, max_length=300, label="Repository")
-    connection = forms.IntegerField(required=False, min_value=1)
+    connection = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     launched_by = forms.CharField(required=False, max_length=20, label="Launched by")
     archived = forms.ChoiceField(choices=ARCHIVED_CHOICES, required=False)
     created_after = forms.DateField(required=False, label="Created from")
@@ -49,7 +51,7 @@ class SessionFilterForm(forms.Form):
 
     def clean_launched_by(self) -> str:
         value = (self.cleaned_data.get("launched_by") or "").strip()
-        if value and value != OUTSIDE_PORTAL and not value.isdigit():
+        if value and value != OUTSIDE_PORTAL and not (value.isdigit() and int(value) <= MAX_ID):
             raise forms.ValidationError("Pick a person from the list.")
         return value
 
@@ -128,7 +130,7 @@ class LaunchForm(forms.Form):
             return data
         source = (
             Source.objects.filter(connection=connection, pk=int(raw)).first()
-            if raw.isdigit()
+            if raw.isdigit() and int(raw) <= MAX_ID
             else None
         )
         if source is None:

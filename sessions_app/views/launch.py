@@ -8,6 +8,7 @@ the form as it was filled in).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app import services
-from sessions_app.forms import LaunchForm
+from sessions_app.forms import MAX_ID, LaunchForm
 from sessions_app.models import JulesConnection, Membership, OutboxAction, Role, Source
 from sessions_app.views import AuthedRequest
 from sessions_app.views.polling import stop_polling
@@ -57,8 +58,12 @@ def _sources(connection: JulesConnection | None, search: str = "") -> QuerySet[S
 
 def _retry_initial(request: AuthedRequest, action_id: str) -> dict[str, Any]:
     """The form as a failed launch had it, so trying again needs no retyping."""
+    try:
+        pk = uuid.UUID(action_id)
+    except ValueError:
+        return {}
     action = OutboxAction.objects.filter(
-        pk=action_id, actor=request.user, kind=OutboxAction.Kind.LAUNCH
+        pk=pk, actor=request.user, kind=OutboxAction.Kind.LAUNCH
     ).first()
     if action is None:
         return {}
@@ -84,7 +89,7 @@ def _context(
     sources = list(_sources(connection, search)[:SOURCE_FILTER_LIMIT])
     chosen = str(form["source"].value() or "")
     source = next((s for s in sources if str(s.pk) == chosen), None)
-    if source is None and chosen.isdigit() and connection is not None:
+    if source is None and chosen.isdigit() and int(chosen) <= MAX_ID and connection is not None:
         source = Source.objects.filter(connection=connection, pk=int(chosen)).first()
     return {
         "form": form,
@@ -148,7 +153,7 @@ def launch_branches(request: AuthedRequest) -> HttpResponse:
     """The branch field for the chosen repository (a free field for a repoless session)."""
     raw = request.GET.get("source", "")
     source = None
-    if raw.isdigit():
+    if raw.isdigit() and int(raw) <= MAX_ID:
         source = Source.objects.filter(
             pk=int(raw), connection__in=launch_connections(request.user)
         ).first()

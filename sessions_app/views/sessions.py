@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app import services
-from sessions_app.forms import OUTSIDE_PORTAL, SessionFilterForm
+from sessions_app.forms import MAX_ID, OUTSIDE_PORTAL, SessionFilterForm
 from sessions_app.models import (
     Activity,
     JulesConnection,
@@ -184,7 +184,8 @@ def session_row(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def session_bulk(request: AuthedRequest) -> HttpResponse:
     action = request.POST.get("action", "")
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:BULK_LIMIT]
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and int(i) <= MAX_ID]
+    ids = ids[:BULK_LIMIT]
     back = reverse("sessions_app:session-list")
     query = QueryDict(request.POST.get("query", "")).urlencode()
     if query:
@@ -328,7 +329,7 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
     if (response := fragment_only(request, url)) is not None:
         return response
     after = request.GET.get("after", "0")
-    if not after.isdigit():
+    if not after.isdigit() or int(after) > MAX_ID:
         return HttpResponseBadRequest("`after` must be an activity id.")
     new = list(session.activities.filter(pk__gt=int(after)).order_by("create_time", "id"))
     outputs = _outputs(session) if new else []

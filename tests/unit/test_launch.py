@@ -339,3 +339,17 @@ def test_it_launches_approves_answers_and_completes_through_the_pages(
     assert 'class="diff-add"' in html and "Pull request</a>" in html
     assert "Session completed." in html and "every 3s" not in html
     assert 'id="pending-' not in html
+
+
+def test_it_survives_hand_made_values(client, cast, conn, billing):
+    client.force_login(cast.member)
+    huge = "9" * 30
+    assert client.post(URL, _form(conn, billing, connection=huge)).status_code == 200
+    assert client.post(URL, {**_form(conn, billing), "source": huge}).status_code == 200
+    assert (
+        client.get(URL, {"retry": "not-a-uuid", "connection": huge, "source": huge}).status_code
+        == 200
+    )
+    branches = reverse("sessions_app:launch-branches")
+    assert client.get(branches, {"source": huge}, **HTMX).status_code == 200
+    assert not OutboxAction.objects.exists()

@@ -700,3 +700,9 @@ def test_it_keeps_repeated_messages_pending_until_each_is_recorded(client, cast,
     html = client.get(_url("session-detail", live.pk)).content.decode()
     pending = html.split("pending-list")[1].split("</section>")[0]
     assert pending.count("delivered; waiting for Jules to record it") == 1
+
+
+def test_it_refuses_an_after_too_large_for_the_database(client, cast, live):
+    client.force_login(cast.viewer)
+    url = _url("session-activities", live.pk)
+    assert client.get(url, {"after": "9" * 30}, **HTMX).status_code == 400

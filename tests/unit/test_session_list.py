@@ -516,3 +516,13 @@ def test_it_polls_a_row_with_a_few_queries(client, cast, world, django_assert_ma
     client.force_login(cast.member)
     with django_assert_max_num_queries(5):
         client.get(reverse("sessions_app:session-row", args=[world["live"].pk]), **HTMX)
+
+
+def test_it_ignores_ids_too_large_for_the_database(client, cast, world):
+    client.force_login(cast.admin)
+    huge = "9" * 30
+    response = client.get(URL, {"connection": huge, "launched_by": "9" * 20})
+    assert response.status_code == 200
+    assert "Ignored the connection filter" in response.content.decode()
+    response = client.post(reverse("sessions_app:session-bulk"), {"action": "archive", "ids": huge})
+    assert response.status_code == 302
