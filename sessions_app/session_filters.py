@@ -51,8 +51,16 @@ ROW_FIELDS = (
 )
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+def _day_start(day: dt.date) -> dt.datetime | None:
+    """Midnight of the day in the portal's time zone; None at the calendar's edges."""
+    try:
+        return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    except (OverflowError, ValueError):
+        return None
+
+
+def _next_day(day: dt.date) -> dt.date | None:
+    return day + dt.timedelta(days=1) if day < dt.date.max else None
 
 
 def filter_sessions(
@@ -78,10 +86,12 @@ def filter_sessions(
         qs = qs.filter(launched_by__isnull=True)
     elif who:
         qs = qs.filter(launched_by_id=int(who))
-    if data.get("created_after"):
-        qs = qs.filter(create_time__gte=_day_start(data["created_after"]))
-    if data.get("created_before"):
-        qs = qs.filter(create_time__lt=_day_start(data["created_before"] + dt.timedelta(days=1)))
+    if data.get("created_after") and (start := _day_start(data["created_after"])):
+        qs = qs.filter(create_time__gte=start)
+    before = data.get("created_before")
+    end = _day_start(day) if before and (day := _next_day(before)) else None
+    if end is not None:
+        qs = qs.filter(create_time__lt=end)
     if data.get("q"):
         text = data["q"].strip()
         qs = qs.filter(Q(title__icontains=text) | Q(prompt__icontains=text))

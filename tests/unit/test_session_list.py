@@ -518,6 +518,12 @@ def test_it_polls_a_row_with_a_few_queries(client, cast, world, django_assert_ma
         client.get(reverse("sessions_app:session-row", args=[world["live"].pk]), **HTMX)
 
 
+def test_it_takes_dates_at_the_edges_of_the_calendar(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(URL, {"created_after": "0001-01-01", "created_before": "9999-12-31"})
+    assert len(_titles(html.content.decode())) == 5
+
+
 def test_it_ignores_ids_too_large_for_the_database(client, cast, world):
     client.force_login(cast.admin)
     huge = "9" * 30
