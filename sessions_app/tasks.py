@@ -36,7 +36,7 @@ def sync_session(session_id: int) -> None:
     sync.sync_one_session(session_id)
 
 
-@shared_task(acks_late=True, time_limit=60)
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def schedule_syncs() -> None:
     """Beat's entry point: enqueue the connections whose sync is due."""
     from sessions_app import sync
@@ -51,7 +51,7 @@ def deliver_action(action_id: str) -> None:
     deliver(action_id)
 
 
-@shared_task(acks_late=True, time_limit=300)
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
 def sweep_outbox() -> None:
     """Redeliver actions that a lost task or a dead broker left pending."""
     from sessions_app.actions import sweep
