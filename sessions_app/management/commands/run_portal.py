@@ -146,8 +146,13 @@ class Command(BaseCommand):
         self.children.append(subprocess.Popen(command, start_new_session=True))  # noqa: S603
 
     def _stop_all(self) -> None:
+        # The leaders first: Celery and gunicorn stop their own pools and workers cleanly
+        # (a pool process signalled directly is reported as a crash); whatever is still
+        # running after the deadline is killed with its whole group.
         for child in self.children:
-            _signal_group(child, signal.SIGTERM)
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
         for child in self.children:
             try:
