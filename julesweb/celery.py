@@ -28,6 +28,16 @@ app.conf.update(
     },
     worker_hijack_root_logger=False,
     broker_connection_timeout=3,
+    # A web request that enqueues a task while the broker is down must not hang or fail:
+    # a publish gives up after a second or so of retries (with the socket timeouts of
+    # settings.CELERY_BROKER_TRANSPORT_OPTIONS), the caller logs it, and the outbox sweep
+    # delivers the action once the broker is back (docs/reliability.md, Redis drill).
+    task_publish_retry_policy={
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+    },
 )
 app.conf.beat_schedule = {
     # The scheduler runs often and cheaply; each connection's own cadences (in settings)

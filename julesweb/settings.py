@@ -185,7 +185,14 @@ REDIS_URL = env("REDIS_URL")
 BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+    # Socket timeouts, so that a broker that vanished fails a publish within seconds
+    # instead of holding a web request (kombu waits forever by default); the request then
+    # leaves its action pending for the outbox sweep (docs/reliability.md).
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": 3600,
+        "socket_timeout": 10,
+        "socket_connect_timeout": 3,
+    }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -216,6 +223,8 @@ JULES_API_KEY = secret("JULES_API_KEY")
 JULES_CONNECT_TIMEOUT = envfloat("JULES_CONNECT_TIMEOUT", 5.0)
 JULES_READ_TIMEOUT = envfloat("JULES_READ_TIMEOUT", 30.0)
 JULES_RETRY_BUDGET = envfloat("JULES_RETRY_BUDGET", 60.0)
+# The outbox's first wait after a failed delivery, doubled after each further failure.
+OUTBOX_BACKOFF_SECONDS = envint("OUTBOX_BACKOFF_SECONDS", 5)
 # Sync cadences in seconds: active sessions are re-read fast, finished ones slowly, and a
 # full re-list catches revived or changed old sessions that the createTime order hides.
 SYNC_ACTIVE_SECONDS = envint("SYNC_ACTIVE_SECONDS", 10)

@@ -5,7 +5,15 @@ never send the same action twice. Retryable failures go back to pending with exp
 backoff and the reason in words; permanent ones end as failed with the reason. Launch and
 message are not idempotent on the service: when an earlier attempt may have taken effect
 (it was sent, but no answer came, or its worker died), the service is asked first whether
-it did, and a match counts as done (spec §9).
+it did, and a match counts as done (spec §9). Approve, archive and unarchive are checked
+the same way (the plan's `planApproved` activity, the session's `archived` flag), so that
+each action reaches Jules once: a resent approvePlan would otherwise meet a refusal, and a
+resent archive would count twice.
+
+The client used here resends a write only when the first attempt surely did not take
+effect (a 429, a 503, a refused connection); after any other failure the action goes back
+to pending, and the next attempt checks before it sends. A retry is enqueued with the
+backoff as its countdown; the periodic sweep catches any that a dead broker or worker lost.
 """
 
 from __future__ import annotations
@@ -15,13 +23,15 @@ import datetime as dt
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from sessions_app import sync
+from sessions_app import crypto, sync
 from sessions_app.jules import errors as jerrors
+from sessions_app.jules import resources
 from sessions_app.jules.client import JulesClient
-from sessions_app.models import OutboxAction, Session
+from sessions_app.models import JulesConnection, OutboxAction, Session
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +39,6 @@ logger = logging.getLogger(__name__)
 # only when that worker died; the sweep then hands the action to another one.
 CLAIM_SECONDS = 180
 MAX_ATTEMPTS = 12
-BACKOFF_BASE_SECONDS = 5
 BACKOFF_CAP_SECONDS = 600
 # The portal's clock and Jules' may disagree a little; matching an ambiguous launch or
 # message looks this far before the action was created.
@@ -37,6 +46,38 @@ CLOCK_SKEW = dt.timedelta(minutes=2)
 
 Status = OutboxAction.Status
 Kind = OutboxAction.Kind
+
+
+class OutboxClient(JulesClient):
+    """A client that resends a write only when the first attempt surely did not arrive.
+
+    The plain client also resends approvePlan, archive, unarchive and delete after a
+    timeout or a 5xx, as idempotent calls; but the first attempt may have taken effect, and
+    then a resent approvePlan is refused (the plan is no longer awaiting approval) and a
+    resent archive reaches Jules twice. The outbox retries those itself, checking first.
+    """
+
+    def _may_retry(
+        self, error: jerrors.JulesError, method: str, idempotent: bool, retries: int, malformed: int
+    ) -> bool:
+        if method != "GET" and not error.not_applied:
+            return False
+        return super()._may_retry(error, method, idempotent, retries, malformed)
+
+
+def make_client(connection: JulesConnection) -> OutboxClient:
+    """The outbox's client for a connection, with the timeouts and budget of settings."""
+    try:
+        key = connection.get_api_key()
+    except crypto.DecryptionError as exc:
+        raise sync.ConnectionUnusable(str(exc)) from exc
+    return OutboxClient(
+        key,
+        connection.base_url,
+        connect_timeout=settings.JULES_CONNECT_TIMEOUT,
+        read_timeout=settings.JULES_READ_TIMEOUT,
+        retry_budget=settings.JULES_RETRY_BUDGET,
+    )
 
 
 def _claim(action_id: str) -> bool:
@@ -63,8 +104,8 @@ def deliver(action_id: str) -> str:
     if not action.connection.enabled:
         return _fail(action, "The connection was disabled before this could be sent to Jules.")
     try:
-        client = sync.make_client(action.connection)
-        result = _perform(client, action)
+        with make_client(action.connection) as client:
+            result = _perform(client, action)
     except sync.ConnectionUnusable as exc:
         return _fail(action, str(exc))
     except jerrors.JulesError as exc:
@@ -123,18 +164,24 @@ def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
     if session is None:
         raise jerrors.NotFoundError("The session is no longer in the portal.")
     if action.kind == Kind.APPROVE:
+        plan_id = payload.get("plan_id", "")
+        if maybe_sent_before and _plan_approved(client, session, action):
+            return {"plan_id": plan_id, "matched": True}
         client.approve_plan(session.remote_id)
-        return {"plan_id": payload.get("plan_id", "")}
+        return {"plan_id": plan_id}
     if action.kind == Kind.MESSAGE:
         if maybe_sent_before and _message_arrived(client, session, action):
             return {"matched": True}
         client.send_message(session.remote_id, payload["prompt"])
         return {}
-    if action.kind == Kind.ARCHIVE:
-        client.archive_session(session.remote_id)
-        return {}
-    if action.kind == Kind.UNARCHIVE:
-        client.unarchive_session(session.remote_id)
+    if action.kind in {Kind.ARCHIVE, Kind.UNARCHIVE}:
+        archive = action.kind == Kind.ARCHIVE
+        if maybe_sent_before and client.get_session(session.remote_id).archived == archive:
+            return {"matched": True}
+        if archive:
+            client.archive_session(session.remote_id)
+        else:
+            client.unarchive_session(session.remote_id)
         return {}
     if action.kind == Kind.DELETE:
         # Already gone on Jules means the intent holds.
@@ -201,6 +248,23 @@ def _message_arrived(client: JulesClient, session: Session, action: OutboxAction
     return seen > accounted
 
 
+def _plan_approved(client: JulesClient, session: Session, action: OutboxAction) -> bool:
+    """After an ambiguous attempt, whether Jules recorded the approval already.
+
+    Looks for a `planApproved` activity since the action was created (of the approved plan,
+    when the action names one); the session's state alone cannot tell an approval from
+    work that was never waiting for one.
+    """
+    plan_id = action.payload.get("plan_id") or ""
+    since = action.created_at - CLOCK_SKEW
+    pivot = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return any(
+        activity.kind == resources.PLAN_APPROVED
+        and (not plan_id or not activity.approved_plan_id or activity.approved_plan_id == plan_id)
+        for activity in client.iter_activities(session.remote_id, create_time_after=pivot)
+    )
+
+
 def _refresh(session_id: int) -> None:
     """Re-read the session now, so that its page shows the effect of the action."""
     from sessions_app import tasks
@@ -222,8 +286,10 @@ def _reason(exc: jerrors.JulesError) -> str:
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> int:
-    """Exponential: 5 s after the first attempt, doubling, at most ten minutes."""
-    wait = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    """Exponential: `OUTBOX_BACKOFF_SECONDS` (5 s) after the first attempt, doubling, at
+    most ten minutes."""
+    base = max(1, settings.OUTBOX_BACKOFF_SECONDS)
+    wait = min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempts - 1))
     if retry_after:
         # Jules' Retry-After is a floor, never a reason to wait less.
         wait = max(wait, int(retry_after + 0.999))
@@ -233,14 +299,32 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> int:
 def _retry_later(action: OutboxAction, reason: str, retry_after: float | None) -> str:
     wait = backoff_seconds(action.attempts, retry_after)
     now = timezone.now()
+    due = (now + dt.timedelta(seconds=wait)).astimezone(dt.UTC)
     OutboxAction.objects.filter(pk=action.pk).update(
         status=Status.PENDING,
-        next_attempt_at=now + dt.timedelta(seconds=wait),
+        next_attempt_at=due,
         claimed_until=None,
-        last_error=f"{reason} Attempt {action.attempts} of {MAX_ATTEMPTS}; next try in {wait} s.",
+        last_error=(
+            f"{reason} Attempt {action.attempts} of {MAX_ATTEMPTS}; next try in {wait} s, "
+            f"at {due:%H:%M:%S} UTC."
+        ),
         updated_at=now,
     )
+    _enqueue_retry(str(action.pk), wait)
     return Status.PENDING
+
+
+def _enqueue_retry(action_id: str, wait: int) -> None:
+    """Deliver again once the backoff has passed; without a broker, the sweep will."""
+    from sessions_app import tasks
+
+    if tasks.deliver_action.app.conf.task_always_eager:
+        return  # Eager (tests, no worker): it would run now and find the action not due.
+    try:
+        # A little after the due time, so the claim never meets an action not yet due.
+        tasks.deliver_action.apply_async((action_id,), countdown=wait + 0.5)
+    except Exception:  # A dead broker only delays the retry until the sweep.
+        logger.warning("Could not enqueue the retry of action %s; the sweep will.", action_id)
 
 
 def _fail(action: OutboxAction, reason: str) -> str:

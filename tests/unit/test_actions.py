@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 import requests
+from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app import actions, services, sync
@@ -273,3 +274,132 @@ def test_it_runs_delivery_through_the_celery_task(
     with django_capture_on_commit_callbacks(execute=True):
         action = services.session_launch(user=cast.member, connection=sim_connection, prompt="x")
     assert _reload(action).status == "done"
+
+
+# --- each action reaches Jules once, even when an answer is lost -------------------------
+
+
+def test_it_approves_once_when_the_first_answer_was_lost(cast, simulator, sim_connection, settings):
+    # Jules approves, then the answer is lost: resending approvePlan at once (as an
+    # idempotent call) would meet "not awaiting plan approval" and fail the action.
+    settings.JULES_RETRY_BUDGET = 60
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault("kind=status,status=500,path=:approvePlan$,stage=after,first=1")
+    approve = services.session_approve_plan(user=cast.approver, session=session)
+    assert actions.deliver(str(approve.pk)) == "pending"
+    assert simulator.request_counts()["sessions.approvePlan"] == 1
+    _make_due(approve)
+    assert actions.deliver(str(approve.pk)) == "done"
+    approve = _reload(approve)
+    assert approve.result["matched"] is True and approve.attempts == 2
+    counts = simulator.request_counts()
+    assert counts["sessions.approvePlan"] == 1
+    assert counts.get("failed.sessions.approvePlan", 0) == 0
+
+
+@pytest.mark.parametrize("kind", ["archive", "unarchive"])
+def test_it_archives_once_when_the_first_answer_was_lost(
+    cast, simulator, sim_connection, kind, settings
+):
+    settings.JULES_RETRY_BUDGET = 60
+    session = _remote_session(simulator, sim_connection)
+    if kind == "unarchive":
+        JulesClient("test-key", simulator.base_url).archive_session(session.remote_id)
+    simulator.add_fault(f"kind=status,status=502,path=:{kind}$,stage=after,first=1")
+    service = services.session_archive if kind == "archive" else services.session_unarchive
+    action = service(user=cast.approver, session=session)
+    assert actions.deliver(str(action.pk)) == "pending"
+    _make_due(action)
+    assert actions.deliver(str(action.pk)) == "done"
+    assert _reload(action).result == {"matched": True}
+    assert simulator.request_counts()[f"sessions.{kind}"] == 1
+    assert simulator.state.session(session.remote_id).archived is (kind == "archive")
+
+
+def test_it_archives_after_a_failure_that_never_took_effect(
+    cast, simulator, sim_connection, fast_failures
+):
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault("kind=status,status=500,path=:archive$,first=1")
+    action = services.session_archive(user=cast.approver, session=session)
+    assert actions.deliver(str(action.pk)) == "pending"
+    _make_due(action)
+    # The check finds the session not archived, so the archive is sent after all.
+    assert actions.deliver(str(action.pk)) == "done"
+    assert _reload(action).result == {}
+    assert simulator.request_counts()["sessions.archive"] == 1
+    assert simulator.state.session(session.remote_id).archived is True
+
+
+def test_it_resends_a_refused_write_within_one_delivery(cast, simulator, sim_connection, settings):
+    # A 429 (and a 503) surely did not take effect, so the client may resend it at once.
+    settings.JULES_RETRY_BUDGET = 30
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault("kind=status,status=429,retry_after=0,path=:sendMessage$,first=2")
+    message = services.session_send_message(user=cast.member, session=session, prompt="Go")
+    assert actions.deliver(str(message.pk)) == "done"
+    assert _reload(message).attempts == 1
+    assert simulator.request_counts()["sessions.sendMessage"] == 1
+
+
+def test_it_enqueues_the_retry_after_the_backoff(cast, simulator, sim_connection, settings):
+    settings.JULES_RETRY_BUDGET = 0
+    settings.OUTBOX_BACKOFF_SECONDS = 2
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault("kind=status,status=503,path=:archive$")
+    action = services.session_archive(user=cast.approver, session=session)
+    from sessions_app import tasks
+
+    # As with a real worker (the unit tests' autouse fixture restores eager mode).
+    tasks.deliver_action.app.conf.task_always_eager = False
+    with mock.patch.object(tasks.deliver_action, "apply_async") as apply_async:
+        assert actions.deliver(str(action.pk)) == "pending"
+        apply_async.assert_called_once_with((str(action.pk),), countdown=2.5)
+        _make_due(action)
+        actions.deliver(str(action.pk))
+        assert apply_async.call_args == mock.call((str(action.pk),), countdown=4.5)
+        # A dead broker leaves the retry to the sweep; the delivery still ends cleanly.
+        apply_async.side_effect = ConnectionRefusedError("broker down")
+        _make_due(action)
+        assert actions.deliver(str(action.pk)) == "pending"
+    action = _reload(action)
+    assert action.attempts == 3 and "next try in 8 s" in action.last_error
+    assert f"at {action.next_attempt_at.astimezone(dt.UTC):%H:%M:%S} UTC" in action.last_error
+
+
+# --- what the pages say while Jules is down or limiting ---------------------------------
+
+
+def test_the_launch_page_says_why_it_waits_and_when_it_tries_again(
+    client, cast, simulator, sim_connection, fast_failures
+):
+    simulator.add_fault("kind=status,status=429,retry_after=90,path=^/sessions$,method=POST")
+    action = services.session_launch(user=cast.member, connection=sim_connection, prompt="Wait")
+    assert actions.deliver(str(action.pk)) == "pending"
+    client.force_login(cast.member)
+    url = reverse("sessions_app:action-status", args=[action.pk])
+    response = client.get(url)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Waiting to send it to Jules" in html
+    assert "Not through yet: Jules is limiting the rate of requests" in html
+    due = _reload(action).next_attempt_at.astimezone(dt.UTC)
+    assert f"next try in 90 s, at {due:%H:%M:%S} UTC." in html
+    # It keeps polling until the action is through.
+    assert "every 1s" in html
+    assert client.get(url, HTTP_HX_REQUEST="true").status_code == 200
+
+
+def test_the_session_page_says_an_action_waits_for_jules(
+    client, cast, simulator, sim_connection, fast_failures
+):
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault("kind=status,status=503,path=:archive$")
+    action = services.session_archive(user=cast.approver, session=session)
+    assert actions.deliver(str(action.pk)) == "pending"
+    client.force_login(cast.approver)
+    response = client.get(reverse("sessions_app:session-detail", args=[session.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Archive is waiting to reach Jules: Jules could not be reached" in html
+    assert "next try in 5 s, at " in html
