@@ -61,25 +61,26 @@ class Command(BaseCommand):
         login = ensure_demo(base_url, api_key)
 
         python = sys.executable
-        queues = "sync,actions"
-        self._spawn(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "julesweb",
-                "worker",
-                "-Q",
-                queues,
-                "-c",
-                "2",
-                "--loglevel",
-                "INFO",
-                "-n",
-                "portal@%h",
-            ]
-        )
+        # One worker per queue, so that a long sync never holds the slot an approval needs.
+        for queue, concurrency in (("sync", 2), ("actions", 1)):
+            self._spawn(
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "julesweb",
+                    "worker",
+                    "-Q",
+                    queue,
+                    "-c",
+                    str(concurrency),
+                    "--loglevel",
+                    "INFO",
+                    "-n",
+                    f"{queue}@%h",
+                ]
+            )
         self._spawn(
             [
                 python,
