@@ -169,3 +169,209 @@ def test_it_hides_other_teams_objects_behind_404s(client, cast, world):
     url = reverse("sessions_app:member-remove", args=["acme", foreign_membership.pk])
     assert client.post(url).status_code == 404
     assert Membership.objects.filter(pk=foreign_membership.pk).exists()
+
+
+# --- every URL of the portal, for every role ------------------------------------------
+
+PATCH = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
+
+
+@pytest.fixture
+def everything(cast, world):
+    from sessions_app.models import SessionOutput
+
+    connection, waiting = world["connection"], world["session"]
+    own = SessionFactory(
+        connection=connection, state="AWAITING_USER_FEEDBACK", launched_by=cast.member
+    )
+    SessionOutput.objects.create(session=own, position=0, kind="changeSet", patch=PATCH)
+    with_patch = ActivityFactory(
+        session=own, kind="progressUpdated", artifacts=[{"kind": "changeSet", "patch": PATCH}]
+    )
+    actions = {
+        role: OutboxAction.objects.create(
+            team=cast.team, connection=connection, actor=user, kind="launch", payload={}
+        )
+        for role, user in cast.by_role().items()
+    }
+    return {
+        **world,
+        "own": own,
+        "waiting": waiting,
+        "output": own.outputs.get(),
+        "activity": with_patch,
+        "actions": actions,
+    }
+
+
+def _every_get(cast, things, role):
+    """Every GET URL: name -> (url, status for a team role, status for the outsider)."""
+    team, connection, own = cast.team, things["connection"], things["own"]
+    pages = {
+        "home": ([], 302, 302),
+        "session-list": ([], 200, 200),
+        "session-launch": ([], 200, 200),
+        "launch-branches": ([], 200, 200),
+        "session-detail": ([own.pk], 200, 404),
+        "session-row": ([own.pk], 200, 404),
+        "session-header": ([own.pk], 200, 404),
+        "session-activities": ([own.pk], 200, 404),
+        "session-patch": ([own.pk, things["output"].pk], 200, 404),
+        "session-activity-patch": ([own.pk, things["activity"].pk], 200, 404),
+        "session-history": ([own.pk], 200, 404),
+        # Whose action it is matters, not the role: the user's own is found.
+        "action-status": ([things["actions"][role].pk], 200, 200),
+        "approvals": ([], 200, 200),
+        "team-list": ([], 200, 200),
+        "team-detail": ([team.slug], 200, 404),
+        "connection-detail": ([connection.pk], 200, 404),
+        "connection-rotate": ([connection.pk], 200 if role == "admin" else 403, 404),
+        "audit": ([], 200, 200),
+        "audit-export": (["csv"], 200, 200),
+    }
+    return {
+        name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
+        for name, (args, ok, outsider) in pages.items()
+    }
+
+
+FRAGMENTS = {"session-row", "session-header", "session-activities"}
+POST_ONLY = {
+    "session-bulk",
+    "session-approve",
+    "session-message",
+    "session-archive",
+    "session-delete",
+    "member-add",
+    "member-role",
+    "member-remove",
+    "connection-add",
+    "team-policy",
+    "connection-enabled",
+}
+
+
+def test_the_matrix_names_every_url(cast, everything):
+    from sessions_app.urls import urlpatterns
+
+    names = {pattern.name for pattern in urlpatterns}
+    covered = set(_every_get(cast, everything, "admin")) | POST_ONLY
+    assert names == covered, names ^ covered
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_page_answers_each_role_as_the_issue_says(client, cast, everything, role):
+    client.force_login(cast.by_role()[role])
+    for name, (url, expected) in _every_get(cast, everything, role).items():
+        # The polled fragments answer htmx; a plain visit is sent to the page.
+        headers = {"HTTP_HX_REQUEST": "true"} if name in FRAGMENTS else {}
+        assert client.get(url, **headers).status_code == expected, (name, role)
+    # Someone else's action is not found, whatever the role.
+    other = "viewer" if role != "viewer" else "member"
+    url = reverse("sessions_app:action-status", args=[everything["actions"][other].pk])
+    assert client.get(url).status_code == 404
+    # Every POST-only URL refuses a GET.
+    for name, args in [
+        ("session-approve", [everything["waiting"].pk]),
+        ("session-delete", [everything["own"].pk]),
+        ("team-policy", [cast.team.slug]),
+    ]:
+        assert client.get(reverse(f"sessions_app:{name}", args=args)).status_code == 405
+
+
+# What each role may do to the sessions of its team (team changes are tested above).
+MAY = {
+    "viewer": set(),
+    "member": {"launch", "message", "archive own", "unarchive own", "bulk archive own"},
+    "approver": {
+        "launch",
+        "message",
+        "archive own",
+        "unarchive own",
+        "bulk archive own",
+        "approve",
+        "bulk approve",
+        # Approvers tidy up the team's list: they may archive anyone's session.
+        "archive others'",
+    },
+}
+MAY["admin"] = MAY["approver"] | {"delete"}
+MAY["outsider"] = set()
+
+
+def _session_posts(cast, things):
+    """(what, url, data, outbox kind it makes, the session it is about)."""
+    own, waiting, connection = things["own"], things["waiting"], things["connection"]
+    theirs = SessionFactory(
+        connection=connection, state="AWAITING_USER_FEEDBACK", launched_by=cast.approver
+    )
+    archived = SessionFactory(
+        connection=connection, state="COMPLETED", launched_by=cast.member, archived=True
+    )
+    bulk_waiting = SessionFactory(connection=connection, state="AWAITING_PLAN_APPROVAL")
+    ActivityFactory(session=bulk_waiting, kind="planGenerated", plan_id="b" * 32)
+    bulk_own = SessionFactory(connection=connection, state="COMPLETED", launched_by=cast.member)
+
+    def url(name, pk=None):
+        return reverse(f"sessions_app:{name}", args=[pk] if pk else [])
+
+    return [
+        (
+            "launch",
+            url("session-launch"),
+            {"connection": connection.pk, "prompt": "Fix it", "require_plan_approval": "on"},
+            "launch",
+            None,
+        ),
+        ("message", url("session-message", own.pk), {"prompt": "Carry on"}, "message", own),
+        ("archive own", url("session-archive", own.pk), {}, "archive", own),
+        (
+            "unarchive own",
+            url("session-archive", archived.pk),
+            {"undo": "1"},
+            "unarchive",
+            archived,
+        ),
+        ("archive others'", url("session-archive", theirs.pk), {}, "archive", theirs),
+        ("approve", url("session-approve", waiting.pk), {}, "approve", waiting),
+        ("delete", url("session-delete", theirs.pk), {}, "delete", theirs),
+        (
+            "bulk approve",
+            url("session-bulk"),
+            {"action": "approve", "ids": [bulk_waiting.pk]},
+            "approve",
+            bulk_waiting,
+        ),
+        (
+            "bulk archive own",
+            url("session-bulk"),
+            {"action": "archive", "ids": [bulk_own.pk]},
+            "archive",
+            bulk_own,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_does_to_sessions_exactly_what_the_issue_says(client, cast, everything, role):
+    client.force_login(cast.by_role()[role])
+    done = set()
+    for what, url, data, kind, session in _session_posts(cast, everything):
+        before = OutboxAction.objects.filter(kind=kind, session=session, actor=cast.by_role()[role])
+        count = before.count()
+        response = client.post(url, data)
+        if (
+            role == "outsider"
+            and session is not None
+            and what not in {"bulk approve", "bulk archive own"}
+        ):
+            assert response.status_code == 404, what
+        else:
+            assert response.status_code in {200, 302}, (what, response.status_code)
+        if before.count() > count:
+            done.add(what)
+            audited = AuditEntry.objects.filter(
+                action=f"session.{kind}", actor=cast.by_role()[role]
+            )
+            assert audited.exists(), what
+    assert done == MAY[role], role
