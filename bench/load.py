@@ -1,0 +1,614 @@
+"""The 50-user load test: people browsing the portal while a large account syncs.
+
+    python -m bench.load --users 50 --duration 60 --sessions 10000
+
+One command does it all, and stops everything it started when it ends, fails or is
+interrupted (Ctrl-C):
+
+1. prepares PostgreSQL (`BENCH_LOAD_DATABASE_URL`, default the `jules_load` database on
+   loopback): migrates, empties, and caches `--sessions` sessions of `--activities`
+   activities for one team whose members are the simulated people (`bench.seed`);
+2. starts a Jules simulator holding a large account (`--sync-sessions` sessions of
+   `--sync-activities` activities) and gives the same team a connection to it;
+3. starts the portal under gunicorn (as `run_portal` and the Docker image start it) and a
+   Celery worker on the `sync` and `actions` queues, both on Redis (`BENCH_LOAD_REDIS_URL`,
+   default db 5 on loopback, emptied first);
+4. queues a full sync of the large account and, at once, runs locust headless (a
+   subprocess, `bench/locustfile.py`) with `--users` people for `--duration` seconds;
+5. prints requests, error rate, p50/p95/p99 per kind of request and overall, the sync's
+   progress during the run, and the CPU time each part of the system used.
+
+Locust's CSV files are kept with `--csv PREFIX`; the logs of gunicorn and the worker with
+`--keep-logs`. All traffic stays on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]  # locust brings it
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/jules_load"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
+SYNC_KEY = "load-sync-key"
+SYNC_TASK = "sessions_app.tasks.sync_connection"
+# The kinds of request, in the order the report lists them.
+KIND_ORDER = (
+    "login form",
+    "sign in",
+    "list page",
+    "list next page (htmx)",
+    "filter state (htmx)",
+    "filter repository (htmx)",
+    "search (htmx)",
+    "session page",
+    "poll row (htmx)",
+    "poll header (htmx)",
+    "poll timeline (htmx)",
+)
+
+
+class Stop(Exception):
+    """A SIGTERM, turned into an exception so that the clean-up runs."""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load",
+        description="Load test: people browse the portal while a large account syncs.",
+    )
+    parser.add_argument("--users", type=int, default=50, help="simulated people (default 50)")
+    parser.add_argument("--spawn-rate", type=float, default=10, help="people started a second")
+    parser.add_argument("--duration", type=int, default=60, help="seconds of load (default 60)")
+    parser.add_argument(
+        "--sessions", type=int, default=10000, help="cached sessions the people browse"
+    )
+    parser.add_argument(
+        "--activities", type=int, default=5, help="activities of each cached session"
+    )
+    parser.add_argument(
+        "--sync-sessions", type=int, default=5000, help="sessions of the account that syncs"
+    )
+    parser.add_argument(
+        "--sync-activities", type=int, default=10, help="activities of each of those sessions"
+    )
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery processes")
+    parser.add_argument("--think", default="1,3", help="pause between pages, MIN,MAX seconds")
+    parser.add_argument("--dwell", default="5,15", help="time on a polling page, MIN,MAX s")
+    parser.add_argument("--no-sync", action="store_true", help="measure without the sync")
+    parser.add_argument("--csv", help="keep locust's CSV files under this prefix")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
+    args = parser.parse_args()
+    for name in ("users", "duration", "sessions", "web_workers", "web_threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("think", "dwell"):
+        low, _, high = getattr(args, name).partition(",")
+        try:
+            if float(low) < 0 or float(high or low) < float(low):
+                raise ValueError
+        except ValueError:
+            parser.error(f"--{name} takes MIN,MAX seconds, for example 1,3")
+    return args
+
+
+# --- the database ---------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    usernames: list[str]
+    password: str
+    team_id: int
+    sync_connection_id: int | None = None
+
+
+def prepare_database(args: argparse.Namespace, database_url: str) -> Prepared:
+    """Migrate and empty the load database, then cache the sessions people browse."""
+    from bench.common import setup_django
+    from bench.seed import seed
+
+    setup_django(database_url)
+    from django.db import connection
+
+    started = time.monotonic()
+    # `seed` empties the portal's tables first; sign-ins and lockouts of earlier runs go too.
+    seeded = seed(args.sessions, activities_per_session=args.activities, teams=1, users=args.users)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE django_session, axes_accessattempt, axes_accesslog CASCADE")
+    print(
+        f"Cached {seeded.sessions} sessions ({seeded.activities} activities, {seeded.outputs} "
+        f"outputs) for {len(seeded.usernames)} people in {time.monotonic() - started:.0f} s."
+    )
+    return Prepared(seeded.usernames, seeded.password, seeded.team_ids[0])
+
+
+def add_sync_connection(prepared: Prepared, base_url: str) -> int:
+    from sessions_app.models import JulesConnection, Team
+
+    connection = JulesConnection(
+        team=Team.objects.get(pk=prepared.team_id), label="large account", base_url=base_url
+    )
+    connection.set_api_key(SYNC_KEY)
+    connection.save()
+    return connection.pk
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+class Children:
+    """The processes this run started, each leading its own process group."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        self.procs[name] = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    def check(self) -> None:
+        for name, proc in self.procs.items():
+            if name != "locust" and proc.poll() is not None:
+                raise RuntimeError(f"{name} stopped unexpectedly:\n{self.tail(name)}")
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        path = self.log_dir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, name: str, timeout: float = 15) -> None:
+        proc = self.procs.get(name)
+        if proc is None:
+            return
+        _signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        # A pool process that outlived its parent is still in the group.
+        _signal_group(proc, signal.SIGKILL, only_if_running=False)
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.procs)):
+            self.stop(name)
+
+
+def _signal_group(
+    proc: subprocess.Popen[bytes], signum: int, *, only_if_running: bool = True
+) -> None:
+    if only_if_running and proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(database_url: str, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        DJANGO_SETTINGS_MODULE="julesweb.settings",
+        LOG_LEVEL="WARNING",
+        DEBUG="0",
+    )
+    env.setdefault("SECRET_KEY_FILE", str(ROOT / "var" / "secret_key"))
+    env.setdefault("FIELD_ENCRYPTION_KEY_FILE", str(ROOT / "var" / "field_encryption_key"))
+    return env
+
+
+def wait_for_web(url: str, children: Children, timeout: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children.check()
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"gunicorn did not answer /healthz in {timeout:.0f} s")
+
+
+def wait_for_worker(celery_app: Any, children: Children, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children.check()
+        if celery_app.control.ping(timeout=1.0):
+            return
+    raise RuntimeError(f"the Celery worker did not answer a ping in {timeout:.0f} s")
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+@dataclass
+class SyncSample:
+    at: float
+    phase: str
+    status: str
+    done: int
+    total: int
+    sessions: int
+    activities: int
+    finished_after: float | None
+
+
+def sample_sync(connection_id: int, started: float, queued_at: datetime.datetime) -> SyncSample:
+    from django.db import connection as db
+
+    from sessions_app.models import JulesConnection
+
+    row = JulesConnection.objects.values(
+        "sync_phase", "sync_status", "sync_done", "sync_total", "last_success_at"
+    ).get(pk=connection_id)
+    success = row["last_success_at"]
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM sessions_app_session WHERE connection_id = %s", [connection_id]
+        )
+        sessions = int(cursor.fetchone()[0])
+        cursor.execute(
+            "SELECT count(*) FROM sessions_app_activity a JOIN sessions_app_session s "
+            "ON a.session_id = s.id WHERE s.connection_id = %s",
+            [connection_id],
+        )
+        activities = int(cursor.fetchone()[0])
+    return SyncSample(
+        time.monotonic() - started,
+        row["sync_phase"],
+        row["sync_status"],
+        row["sync_done"],
+        row["sync_total"],
+        sessions,
+        activities,
+        (success - queued_at).total_seconds() if success and success > queued_at else None,
+    )
+
+
+class CpuMeter:
+    """CPU seconds used by each part: our children's process trees and PostgreSQL's
+    backends serving the load database (psutil, which locust brings)."""
+
+    def __init__(self, children: Children, database: str) -> None:
+        self.children = children
+        self.database = database
+        self.seen: dict[str, dict[int, float]] = {}
+
+    def _trees(self) -> dict[str, list[Any]]:
+        trees: dict[str, list[Any]] = {}
+        for name, proc in self.children.procs.items():
+            with contextlib.suppress(psutil.Error):
+                parent = psutil.Process(proc.pid)
+                trees[name] = [parent, *parent.children(recursive=True)]
+        trees["this process (simulator)"] = [psutil.Process()]
+        from django.db import connection as db
+
+        with db.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self.database],
+            )
+            pids = [int(r[0]) for r in cursor.fetchall()]
+        backends = []
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                backends.append(psutil.Process(pid))
+        trees["postgres (load db)"] = backends
+        return trees
+
+    def sample(self) -> None:
+        for name, procs in self._trees().items():
+            seen = self.seen.setdefault(name, {})
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    seen[proc.pid] = times.user + times.system
+
+    def start(self) -> None:
+        self.sample()
+        self.baseline = {name: dict(pids) for name, pids in self.seen.items()}
+
+    def used(self) -> dict[str, float]:
+        self.sample()
+        return {
+            name: sum(cpu - self.baseline.get(name, {}).get(pid, 0.0) for pid, cpu in pids.items())
+            for name, pids in self.seen.items()
+        }
+
+
+# --- the report -----------------------------------------------------------------------
+
+
+def read_stats(prefix: str) -> list[dict[str, str]]:
+    path = Path(f"{prefix}_stats.csv")
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def print_stats(rows: list[dict[str, str]], duration: float) -> None:
+    order = {name: i for i, name in enumerate(KIND_ORDER)}
+    rows = sorted(
+        rows,
+        key=lambda r: (r["Name"] == "Aggregated", order.get(r["Name"], len(order)), r["Name"]),
+    )
+    print(
+        f"\n{'request kind':<26} {'requests':>8} {'errors':>6} {'error %':>7} {'req/s':>6} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}"
+    )
+    for row in rows:
+        count = int(row["Request Count"])
+        failures = int(row["Failure Count"])
+        name = "overall" if row["Name"] == "Aggregated" else row["Name"]
+        print(
+            f"{name:<26} {count:>8} {failures:>6} {100 * failures / max(count, 1):>7.2f} "
+            f"{count / duration:>6.1f} {row['50%']:>7} {row['95%']:>7} {row['99%']:>7} "
+            f"{float(row['Max Response Time']):>7.0f}"
+        )
+
+
+def print_failures(prefix: str) -> None:
+    path = Path(f"{prefix}_failures.csv")
+    if not path.exists():
+        return
+    with path.open(newline="") as handle:
+        failures = list(csv.DictReader(handle))
+    if failures:
+        print("\nFailures:")
+        for row in failures[:10]:
+            print(f"  {row['Occurrences']:>6} x {row['Name']}: {row['Error'][:150]}")
+    path = Path(f"{prefix}_exceptions.csv")
+    if path.exists():
+        with path.open(newline="") as handle:
+            exceptions = list(csv.DictReader(handle))
+        for row in exceptions[:5]:
+            print(f"  exception in the locustfile, {row['Count']} x: {row['Message'][:150]}")
+
+
+def print_sync(samples: list[SyncSample], args: argparse.Namespace) -> None:
+    if not samples:
+        return
+    print(
+        f"\nSync of the large account ({args.sync_sessions} sessions x "
+        f"{args.sync_activities} activities), during the load:"
+    )
+    print(
+        f"{'t s':>5} {'phase':<12} {'status':<8} {'done/total':>13} {'sessions':>9} {'activities':>10}"
+    )
+    step = max(1, len(samples) // 12)
+    shown = samples[::step]
+    if shown[-1] is not samples[-1]:
+        shown.append(samples[-1])
+    for s in shown:
+        print(
+            f"{s.at:>5.0f} {s.phase or '-':<12} {s.status:<8} {f'{s.done}/{s.total}':>13} "
+            f"{s.sessions:>9} {s.activities:>10}"
+        )
+    last = samples[-1]
+    if last.finished_after is not None:
+        print(
+            f"The sync finished {last.finished_after:.1f} s after it was queued: {last.sessions} "
+            f"sessions and {last.activities} activities "
+            f"({last.sessions / max(last.finished_after, 0.001):.0f} sessions/s)."
+        )
+    else:
+        print(
+            f"The sync was still running when the load ended: {last.sessions} of "
+            f"{args.sync_sessions} sessions and {last.activities} activities in {last.at:.0f} s "
+            f"({last.sessions / max(last.at, 0.001):.0f} sessions/s)."
+        )
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Stop()
+
+
+def main() -> int:
+    args = parse_args()
+    database_url = os.environ.get("BENCH_LOAD_DATABASE_URL", DEFAULT_DATABASE_URL)
+    redis_url = os.environ.get("BENCH_LOAD_REDIS_URL", DEFAULT_REDIS_URL)
+    os.chdir(ROOT)
+    # A SIGTERM stops the run as Ctrl-C does: through the clean-up below.
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    work = Path(tempfile.mkdtemp(prefix="julesweb-load-"))
+    children = Children(work)
+    sim = None
+    try:
+        prepared = prepare_database(args, database_url)
+        import redis
+        from celery import Celery
+
+        from sessions_app.jules.simulator import start_simulator
+
+        redis.Redis.from_url(redis_url).flushdb()
+        if not args.no_sync:
+            started = time.monotonic()
+            sim = start_simulator(
+                api_keys=[SYNC_KEY],
+                manual_clock=True,
+                seed=11,
+                seed_sessions=args.sync_sessions,
+                activities_per_session=args.sync_activities,
+            )
+            prepared.sync_connection_id = add_sync_connection(prepared, sim.base_url)
+            print(
+                f"Simulator holds {args.sync_sessions} sessions to sync "
+                f"({time.monotonic() - started:.0f} s to seed)."
+            )
+
+        env = child_env(database_url, redis_url)
+        port = free_port()
+        host = f"http://127.0.0.1:{port}"
+        python = sys.executable
+        children.start(
+            "gunicorn",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "julesweb.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(args.web_workers),
+                "--threads",
+                str(args.web_threads),
+                "--graceful-timeout",
+                "5",
+            ],
+            env,
+        )
+        children.start(
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "julesweb",
+                "worker",
+                "-Q",
+                "sync,actions",
+                "-c",
+                str(args.worker_concurrency),
+                "--loglevel",
+                "WARNING",
+                "-n",
+                "load@%h",
+            ],
+            env,
+        )
+        celery_app = Celery("load", broker=redis_url)
+        wait_for_web(host, children)
+        wait_for_worker(celery_app, children)
+
+        users_file = work / "users.json"
+        users_file.write_text(
+            json.dumps({"usernames": prepared.usernames, "password": prepared.password})
+        )
+        users_file.chmod(0o600)
+        prefix = args.csv or str(work / "locust")
+        locust_env = dict(
+            env, LOAD_USERS_FILE=str(users_file), LOAD_THINK=args.think, LOAD_DWELL=args.dwell
+        )
+        meter = CpuMeter(children, database_url.rsplit("/", 1)[-1])
+        meter.start()
+        queued_at = datetime.datetime.now(datetime.UTC)
+        if prepared.sync_connection_id is not None:
+            celery_app.send_task(
+                SYNC_TASK, args=[prepared.sync_connection_id], kwargs={"full": True}, queue="sync"
+            )
+        started = time.monotonic()
+        print(
+            f"Load: {args.users} people for {args.duration} s on gunicorn "
+            f"({args.web_workers} workers x {args.web_threads} threads) at {host}."
+        )
+        children.start(
+            "locust",
+            [
+                python,
+                "-m",
+                "locust",
+                "-f",
+                str(ROOT / "bench" / "locustfile.py"),
+                "--headless",
+                "-u",
+                str(args.users),
+                "-r",
+                str(args.spawn_rate),
+                "-t",
+                f"{args.duration}s",
+                "--host",
+                host,
+                "--csv",
+                prefix,
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            locust_env,
+        )
+        samples: list[SyncSample] = []
+        locust = children.procs["locust"]
+        while locust.poll() is None:
+            children.check()
+            if prepared.sync_connection_id is not None:
+                samples.append(sample_sync(prepared.sync_connection_id, started, queued_at))
+            meter.sample()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                locust.wait(timeout=5)
+        elapsed = time.monotonic() - started
+        cpu = meter.used()
+        if prepared.sync_connection_id is not None:
+            samples.append(sample_sync(prepared.sync_connection_id, started, queued_at))
+        stats = read_stats(prefix)
+        if not stats:
+            print(children.tail("locust", 40))
+            raise RuntimeError("locust wrote no statistics")
+        print_stats(stats, float(args.duration))
+        print_failures(prefix)
+        print_sync(samples, args)
+        print(
+            f"\nCPU seconds used during the {elapsed:.0f} s of load (2 cores = {2 * elapsed:.0f}):"
+        )
+        for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<26} {seconds:>7.1f}")
+        return 0
+    except (KeyboardInterrupt, Stop):
+        print("\nInterrupted; stopping everything.", file=sys.stderr)
+        return 130
+    except Exception:
+        for name in children.procs:
+            print(f"--- last lines of {name} ---\n{children.tail(name)}", file=sys.stderr)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        children.stop_all()
+        if sim is not None:
+            sim.stop()
+        if args.keep_logs:
+            print(f"Logs kept in {work}")
+        else:
+            for path in work.iterdir():
+                if not (args.csv and str(path).startswith(args.csv)):
+                    path.unlink()
+            with contextlib.suppress(OSError):
+                work.rmdir()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
