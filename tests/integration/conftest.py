@@ -148,3 +148,35 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+# --- the outbox drills (test_drills_*.py) ---------------------------------------------
+
+
+def align_simulator_clock(sim: Any) -> None:
+    """Move a manual-clock simulator to the real time, so that Jules' timestamps and the
+    portal's agree as they do live (matching an ambiguous launch or message compares them)."""
+    now = sim.state.now_us() / 1_000_000
+    sim.advance(max(0.0, time.time() - now))
+
+
+def drive_outbox(timeout: float, interval: float = 1.0) -> list[Any]:
+    """Play beat's part: run the outbox sweep every `interval` seconds until no action is
+    open (pending or sending), and return the actions. Fails after `timeout` seconds with
+    the open ones and their last errors."""
+    from sessions_app import actions
+    from sessions_app.models import OutboxAction
+
+    deadline = time.monotonic() + timeout
+    while True:
+        open_actions = list(
+            OutboxAction.objects.filter(status__in=["pending", "sending"]).values_list(
+                "kind", "status", "attempts", "last_error"
+            )
+        )
+        if not open_actions:
+            return list(OutboxAction.objects.order_by("created_at"))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"actions still open after {timeout}s: {open_actions}")
+        actions.sweep()
+        time.sleep(interval)
