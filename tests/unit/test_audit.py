@@ -292,3 +292,178 @@ def test_it_generates_a_usable_field_key(capsys):
     call_command("generate_field_key")
     key = capsys.readouterr().out.strip()
     assert Fernet(key.encode()).decrypt(Fernet(key.encode()).encrypt(b"k")) == b"k"
+
+
+# --- one entry for every action the issue lists ---------------------------------------
+
+ADDRESS = "203.0.113.5"
+
+
+def test_every_listed_action_leaves_exactly_one_entry(
+    cast, simulator, django_capture_on_commit_callbacks
+):
+    """Each person's action through the pages, and the sync's observations, in one story."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from sessions_app import sync
+    from sessions_app.models import Membership, OutboxAction, Session, Source
+    from tests.factories import DEFAULT_PASSWORD, UserFactory
+
+    UserFactory(username="newcomer")
+    client = Client(REMOTE_ADDR=ADDRESS)
+
+    def post(name, args=(), data=None, **extra):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse(name, args=list(args)), data or {}, **extra)
+        assert response.status_code in {200, 302}, (name, response.status_code)
+        return response
+
+    post("login", data={"username": "admin", "password": "wrong"})
+    post("login", data={"username": "admin", "password": DEFAULT_PASSWORD})
+    post(
+        "sessions_app:connection-add",
+        [cast.team.slug],
+        {"label": "Shared", "api_key": "test-key", "base_url": simulator.base_url},
+    )
+    connection = JulesConnection.objects.get(label="Shared")
+    post("sessions_app:connection-rotate", [connection.pk], {"api_key": "test-key"})
+    post("sessions_app:member-add", [cast.team.slug], {"username": "newcomer", "role": "viewer"})
+    newcomer = Membership.objects.get(user__username="newcomer")
+    post("sessions_app:member-role", [cast.team.slug, newcomer.pk], {"role": "member"})
+    post("sessions_app:member-remove", [cast.team.slug, newcomer.pk])
+    post("sessions_app:team-policy", [cast.team.slug], {})
+
+    # Launch: delivered at once (eager Celery), so the session exists on Jules and here.
+    post(
+        "sessions_app:session-launch",
+        data={
+            "connection": connection.pk,
+            "source": Source.objects.get(
+                connection=connection, name="sources/github/acme/billing"
+            ).pk,
+            "branch": "main",
+            "prompt": "Add tests [sim:question]",
+            "require_plan_approval": "on",
+            "auto_create_pr": "on",
+        },
+    )
+    session = OutboxAction.objects.get(kind="launch").session
+    assert session is not None
+    simulator.advance(70)
+    sync.sync_one_session(session.pk)
+    session.refresh_from_db()
+    assert session.state == "AWAITING_PLAN_APPROVAL"
+    post("sessions_app:session-approve", [session.pk])
+    simulator.advance(60)
+    sync.sync_one_session(session.pk)
+    session.refresh_from_db()
+    assert session.state == "AWAITING_USER_FEEDBACK", session.state
+    post("sessions_app:session-message", [session.pk], {"prompt": "Toward zero, please."})
+    simulator.advance(900)
+    sync.sync_one_session(session.pk)
+    session.refresh_from_db()
+    assert session.state == "COMPLETED" and session.pr_url
+    post("sessions_app:session-archive", [session.pk])
+    post("sessions_app:session-archive", [session.pk], {"undo": "1"})
+    post("sessions_app:session-delete", [session.pk])
+    post("sessions_app:connection-enabled", [connection.pk], {"enabled": "0"})
+
+    # A failure Jules reports, observed by the sync (launched outside the portal).
+    from sessions_app.jules.client import JulesClient
+
+    remote = JulesClient("test-key", simulator.base_url).create_session(
+        prompt='Break [sim:failure step=1 reason="Tests do not pass"]'
+    )
+    failing = sync.upsert_remote_session(connection, remote)
+    simulator.advance(900)
+    sync.sync_one_session(failing.pk)
+    failing.refresh_from_db()
+    assert failing.state == "FAILED"
+
+    people = [
+        "auth.sign_in_failed",
+        "auth.sign_in",
+        "connection.add",
+        "connection.rotate",
+        "member.add",
+        "member.role_change",
+        "member.remove",
+        "policy.change",
+        "session.launch",
+        "session.approve",
+        "session.message",
+        "session.archive",
+        "session.unarchive",
+        "session.delete",
+        "connection.disable",
+    ]
+    for action in people:
+        entries = AuditEntry.objects.filter(action=action)
+        assert entries.count() == 1, action
+        entry = entries.get()
+        assert entry.ip_address == ADDRESS, action
+        if action != "auth.sign_in_failed":
+            assert entry.actor == cast.admin and entry.actor_label == "admin", action
+        if not action.startswith("auth."):
+            assert entry.team_id == cast.team.pk and entry.target_type and entry.target_id, action
+    on_session = ["session.approve", "session.message", "session.archive", "session.delete"]
+    for action in on_session:
+        assert AuditEntry.objects.get(action=action).target_id == str(session.pk), action
+    assert AuditEntry.objects.get(action="session.approve").details["plan_id"]
+
+    observed = AuditEntry.objects.filter(action__startswith="sync.", target_id=str(session.pk))
+    for action in ("sync.plan_generated", "sync.plan_approved", "sync.pr_opened"):
+        assert observed.filter(action=action).count() == 1, action
+    states = [
+        entry.details["to_state"]
+        for entry in observed.filter(action="sync.state_changed").order_by("seq")
+    ]
+    assert "AWAITING_PLAN_APPROVAL" in states and states[-1] == "COMPLETED"
+    failed = AuditEntry.objects.filter(action="sync.failed", target_id=str(failing.pk))
+    assert failed.count() == 1
+    assert all(e.actor_id is None and e.ip_address is None for e in observed)
+    # The chain holds across everything written above.
+    checked, broken = audit.verify_chain()
+    assert broken is None and checked == AuditEntry.objects.count()
+    assert Session.objects.filter(pk=session.pk).exists()
+
+
+def _sign_in(address, username, password):
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client(REMOTE_ADDR=address)
+    return client.post(reverse("login"), {"username": username, "password": password})
+
+
+def test_it_locks_out_one_account_tried_from_many_addresses(cast, settings):
+    from tests.factories import DEFAULT_PASSWORD
+
+    for index in range(settings.AXES_FAILURE_LIMIT):
+        _sign_in(f"198.51.100.{index + 1}", "member", "wrong")
+    # The right password from a fresh address is refused while the account is locked.
+    locked = _sign_in("198.51.100.200", "member", DEFAULT_PASSWORD)
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.content.decode()
+    assert not AuditEntry.objects.filter(action="auth.sign_in").exists()
+    # Another account from a fresh address is not affected.
+    assert _sign_in("198.51.100.201", "viewer", DEFAULT_PASSWORD).status_code == 302
+    # The lockout is recorded once; the refused attempt is a failed sign-in of its own.
+    entry = AuditEntry.objects.get(action="auth.locked_out")
+    assert entry.details == {"username": "member"} and entry.ip_address == "198.51.100.5"
+    refused = AuditEntry.objects.filter(action="auth.sign_in_failed", ip_address="198.51.100.200")
+    assert refused.count() == 1
+
+
+def test_it_locks_out_one_address_trying_many_accounts(cast, settings):
+    from tests.factories import DEFAULT_PASSWORD
+
+    for index in range(settings.AXES_FAILURE_LIMIT):
+        _sign_in("192.0.2.9", f"guess{index}", "wrong")
+    locked = _sign_in("192.0.2.9", "viewer", DEFAULT_PASSWORD)
+    assert locked.status_code == 429
+    assert not AuditEntry.objects.filter(action="auth.sign_in").exists()
+    assert _sign_in("192.0.2.10", "viewer", DEFAULT_PASSWORD).status_code == 302
+    entry = AuditEntry.objects.get(action="auth.locked_out")
+    assert entry.ip_address == "192.0.2.9"
