@@ -153,3 +153,107 @@ def test_it_renders_prompts_messages_and_labels_inert(client, cast):
         html = client.get(url).content.decode()
         assert "<script>alert" not in html, url
         assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html, url
+
+
+def _active_markup(html):
+    """Markup a browser would run: script tags, event handlers, javascript: links."""
+    import re
+
+    return re.findall(
+        r"<script(?![^>]*\bsrc=\"/static/)[^>]*>(?!\s*</script>)|<[a-z][^>]*\son[a-z]+\s*=|"
+        r"(?:href|src|action)\s*=\s*[\"']?\s*javascript:",
+        html,
+        flags=re.IGNORECASE,
+    )
+
+
+def test_it_renders_every_text_of_a_session_inert(client, cast):
+    """Prompts, plans, messages, patches, commands, outputs: escaped, never markup."""
+    from sessions_app.models import SessionOutput
+
+    img = "<img src=x onerror=alert(1)>"
+    patch = (
+        f"diff --git a/x.html b/x.html\n--- a/x.html\n+++ b/x.html\n@@ -1 +1 @@\n-{XSS}\n+{img}\n"
+    )
+    connection = ConnectionFactory(team=cast.team, label=XSS)
+    session = SessionFactory(
+        connection=connection,
+        title=XSS,
+        prompt=f"{XSS} {img}",
+        state="AWAITING_PLAN_APPROVAL",
+        launched_by=cast.member,
+        url="javascript:alert(3)",
+        pr_url="javascript:alert(4)",
+    )
+    ActivityFactory(
+        session=session,
+        kind="planGenerated",
+        plan_id="a" * 32,
+        plan_steps=[{"title": XSS, "description": img}],
+    )
+    ActivityFactory(session=session, kind="userMessaged", originator="user", message=XSS)
+    ActivityFactory(
+        session=session,
+        kind="agentMessaged",
+        message=f"{XSS} [link](javascript:alert(2)) {img}",
+    )
+    ActivityFactory(
+        session=session,
+        kind="progressUpdated",
+        progress_title=XSS,
+        progress_description=img,
+        artifacts=[
+            {"kind": "bashOutput", "command": XSS, "output": img, "exit_code": 1},
+            {"kind": "changeSet", "patch": patch, "suggested_commit_message": XSS},
+        ],
+    )
+    SessionOutput.objects.create(
+        session=session,
+        position=0,
+        kind="changeSet",
+        patch=patch,
+        suggested_commit_message=XSS,
+    )
+    SessionOutput.objects.create(
+        session=session,
+        position=1,
+        kind="pullRequest",
+        url="javascript:alert(5)",
+        title=XSS,
+        description=img,
+    )
+    services.session_send_message(user=cast.member, session=session, prompt=img)
+    client.force_login(cast.admin)
+    pages = {
+        "detail": reverse("sessions_app:session-detail", args=[session.pk]),
+        "list": reverse("sessions_app:session-list"),
+        "approvals": reverse("sessions_app:approvals"),
+        "history": reverse("sessions_app:session-history", args=[session.pk]),
+        "audit": reverse("sessions_app:audit"),
+    }
+    for name, url in pages.items():
+        html = client.get(url).content.decode()
+        assert _active_markup(html) == [], name
+    detail = client.get(pages["detail"]).content.decode()
+    # The payloads are there, as text.
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in detail
+    assert "onerror=alert(1)" in detail.replace("&#x27;", "'")
+    for name in ("session-header", "session-activities"):
+        fragment = client.get(
+            reverse(f"sessions_app:{name}", args=[session.pk]), HTTP_HX_REQUEST="true"
+        ).content.decode()
+        assert _active_markup(fragment) == [], name
+    # A downloaded patch is served as a file, not as a page a browser would render.
+    output = session.outputs.get(kind="changeSet")
+    download = client.get(reverse("sessions_app:session-patch", args=[session.pk, output.pk]))
+    assert download["Content-Type"].startswith("text/x-diff")
+    assert download["Content-Disposition"].startswith("attachment")
+    assert download["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_inert_check_finds_live_markup():
+    """The helper above is what the test relies on: it must catch each kind."""
+    assert _active_markup("<p><script>alert(1)</script></p>")
+    assert _active_markup('<img src="x" onerror="alert(1)">')
+    assert _active_markup('<a href="javascript:alert(1)">x</a>')
+    assert not _active_markup("&lt;script&gt;alert(1)&lt;/script&gt; &lt;img onerror=x&gt;")
