@@ -39,6 +39,14 @@ def _post_urls(cast, connection, session):
         reverse("sessions_app:connection-enabled", args=[connection.pk]): {"enabled": "0"},
         reverse("sessions_app:connection-rotate", args=[connection.pk]): {"api_key": "k"},
         reverse("sessions_app:session-approve", args=[session.pk]): {},
+        reverse("sessions_app:session-launch"): {"connection": connection.pk, "prompt": "x"},
+        reverse("sessions_app:session-message", args=[session.pk]): {"prompt": "x"},
+        reverse("sessions_app:session-archive", args=[session.pk]): {},
+        reverse("sessions_app:session-delete", args=[session.pk]): {},
+        reverse("sessions_app:session-bulk"): {"action": "approve", "ids": [session.pk]},
+        reverse("login"): {"username": "admin", "password": "x"},
+        reverse("logout"): {},
+        reverse("admin:sessions_app_team_delete", args=[team.pk]): {"post": "yes"},
     }
 
 
@@ -54,6 +62,8 @@ def test_it_enforces_csrf_on_every_post(cast):
         assert client.post(url, data, HTTP_HX_REQUEST="true").status_code == 403, url
     assert AuditEntry.objects.count() == before
     assert not OutboxAction.objects.exists()
+    # Still signed in: the logout without a token did nothing either.
+    assert client.get(reverse("sessions_app:team-list")).status_code == 200
     assert Membership.objects.get(team=cast.team, user=cast.viewer).role == "viewer"
 
 
