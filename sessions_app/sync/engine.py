@@ -39,10 +39,14 @@ from sessions_app.models import (
     Source,
 )
 from sessions_app.models.jules import SyncStatus
+from sessions_app.sync.bulk import is_postgresql
+from sessions_app.sync.pipeline import Writer, can_thread
 from sessions_app.sync.writers import (
     SyncReport,
+    apply_activities,
     mark_deleted,
     missing_sessions,
+    prepare_activities,
     reschedule,
     upsert_sessions,
     write_activities,
@@ -130,9 +134,26 @@ def sync_activities(
     report: SyncReport,
     first_sight: set[int] | None = None,
     workers: int = 4,
+    writer: Writer | None = None,
 ) -> None:
-    """Read new activities for the sessions given, several requests in flight."""
+    """Read new activities for the sessions given, several requests in flight.
+
+    With a `writer`, each batch's rows are prepared here and written by the writer while
+    the next batches download; without one, each batch is written before the next.
+    """
     first_sight = first_sight or set()
+    if writer is None:
+        with Writer(threaded=False) as inline:
+            sync_activities(
+                client,
+                connection,
+                sessions,
+                report=report,
+                first_sight=first_sight,
+                workers=workers,
+                writer=inline,
+            )
+        return
     batches = [sessions[i : i + BATCH] for i in range(0, len(sessions), BATCH)]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
 
@@ -158,7 +179,14 @@ def sync_activities(
                     raise
                 except jerrors.JulesError as exc:
                     report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
-            write_activities(connection, fetched, report, first_sight)
+            if not fetched:
+                continue
+            if is_postgresql():
+                writer.submit(
+                    apply_activities, prepare_activities(connection, fetched, first_sight), report
+                )
+            else:
+                writer.submit(write_activities, connection, fetched, report, first_sight)
 
 
 def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:
@@ -337,6 +365,32 @@ def _run_pass(
     if to_read:
         _refresh_due(client, connection, to_read, report, repos, needs_activities, workers)
 
+    with Writer(threaded=can_thread()) as writer:
+        _read_activities(
+            client,
+            connection,
+            token,
+            needs_activities,
+            first_sight,
+            report,
+            progress,
+            workers,
+            writer,
+        )
+    return full
+
+
+def _read_activities(
+    client: JulesClient,
+    connection: JulesConnection,
+    token: str,
+    needs_activities: list[int],
+    first_sight: set[int],
+    report: SyncReport,
+    progress: ProgressCallback | None,
+    workers: int,
+    writer: Writer,
+) -> None:
     total = len(needs_activities)
     for start in range(0, total, BATCH * 4):
         chunk_ids = needs_activities[start : start + BATCH * 4]
@@ -356,12 +410,17 @@ def _run_pass(
             )
         )
         sync_activities(
-            client, connection, sessions, report=report, first_sight=first_sight, workers=workers
+            client,
+            connection,
+            sessions,
+            report=report,
+            first_sight=first_sight,
+            workers=workers,
+            writer=writer,
         )
         _progress(
             connection.pk, token, "activities", min(total, start + len(chunk_ids)), total, progress
         )
-    return full
 
 
 def _refresh_due(

@@ -164,20 +164,44 @@ def artifact_dicts(artifacts: Sequence[jr.Artifact]) -> list[dict[str, Any]]:
     return out
 
 
-def activity_row(session_id: int, remote: jr.Activity) -> Activity:
+# The columns `activity_values` fills, in its order (the model's attnames), and the
+# positions of the JSON ones among them.
+ACTIVITY_FIELDS = (
+    "session_id",
+    "remote_id",
+    "name",
+    "kind",
+    "originator",
+    "description",
+    "create_time",
+    "create_time_raw",
+    "message",
+    "plan_id",
+    "plan_steps",
+    "progress_title",
+    "progress_description",
+    "failure_reason",
+    "artifacts",
+    "raw",
+)
+ACTIVITY_JSON_POSITIONS = (10, 14, 15)
+
+
+def activity_values(session_id: int, remote: jr.Activity) -> tuple[Any, ...]:
+    """One activity's row as a tuple in `ACTIVITY_FIELDS` order (the sync's hot path)."""
     plan = remote.plan
-    return Activity(
-        session_id=session_id,
-        remote_id=remote.id[:64],
-        name=(remote.name or "")[:200],
-        kind=remote.kind[:32],
-        originator=(remote.originator or "system")[:32],
-        description=remote.description or "",
-        create_time=remote.create_time,
-        create_time_raw=(remote.create_time_raw or "")[:40],
-        message=remote.agent_message or remote.user_message or "",
-        plan_id=((plan.id if plan else remote.approved_plan_id) or "")[:64],
-        plan_steps=(
+    return (
+        session_id,
+        remote.id[:64],
+        (remote.name or "")[:200],
+        remote.kind[:32],
+        (remote.originator or "system")[:32],
+        remote.description or "",
+        remote.create_time,
+        (remote.create_time_raw or "")[:40],
+        remote.agent_message or remote.user_message or "",
+        ((plan.id if plan else remote.approved_plan_id) or "")[:64],
+        (
             [
                 {"id": s.id, "title": s.title, "description": s.description, "index": s.index}
                 for s in plan.steps
@@ -185,9 +209,13 @@ def activity_row(session_id: int, remote: jr.Activity) -> Activity:
             if plan
             else []
         ),
-        progress_title=remote.progress_title or "",
-        progress_description=remote.progress_description or "",
-        failure_reason=remote.failure_reason or "",
-        artifacts=artifact_dicts(remote.artifacts),
-        raw=remote.raw,
+        remote.progress_title or "",
+        remote.progress_description or "",
+        remote.failure_reason or "",
+        artifact_dicts(remote.artifacts) if remote.artifacts else [],
+        remote.raw,
     )
+
+
+def activity_row(session_id: int, remote: jr.Activity) -> Activity:
+    return Activity(**dict(zip(ACTIVITY_FIELDS, activity_values(session_id, remote), strict=True)))
