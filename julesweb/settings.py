@@ -193,11 +193,15 @@ if REDIS_URL:
         "socket_timeout": 10,
         "socket_connect_timeout": 3,
     }
+    # Everything cached can be recomputed, so a Redis outage answers as misses rather than
+    # failing pages (julesweb/cache.py); short socket timeouts keep a hung Redis from
+    # holding requests.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "julesweb.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "TIMEOUT": 300,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
 else:

@@ -64,3 +64,11 @@ def skip_or_fail(problem: str | None, require_var: str, group: str) -> None:
     if _required(require_var):
         pytest.fail(f"{require_var}=1 but {message}", pytrace=False)
     pytest.skip(message)
+
+
+def redis_server_problem() -> str | None:
+    """Whether a `redis-server` binary is here, for drills that stop and restart their own
+    Redis (never the shared one)."""
+    if not shutil.which("redis-server"):
+        return "the redis-server binary is not installed (apt-get install redis-server)"
+    return None
