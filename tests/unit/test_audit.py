@@ -467,3 +467,37 @@ def test_it_locks_out_one_address_trying_many_accounts(cast, settings):
     assert _sign_in("192.0.2.10", "viewer", DEFAULT_PASSWORD).status_code == 302
     entry = AuditEntry.objects.get(action="auth.locked_out")
     assert entry.ip_address == "192.0.2.9"
+
+
+def test_it_shows_sign_in_events_to_the_account_and_its_team_admins(client, cast, settings):
+    from sessions_app.selectors import audit_entries_for_user
+    from tests.factories import DEFAULT_PASSWORD
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _sign_in("198.51.100.7", "member", "wrong")
+    _sign_in("198.51.100.8", "approver", DEFAULT_PASSWORD)
+    _sign_in("198.51.100.9", "outsider", "wrong")
+
+    def seen_by(user):
+        return set(
+            audit_entries_for_user(user)
+            .filter(action__startswith="auth.")
+            .values_list("action", "actor_label")
+        )
+
+    # The team's admin watches its members' accounts; nobody sees another team's.
+    assert seen_by(cast.admin) == {
+        ("auth.sign_in_failed", "member"),
+        ("auth.locked_out", "member"),
+        ("auth.sign_in", "approver"),
+    }
+    assert seen_by(cast.member) == {
+        ("auth.sign_in_failed", "member"),
+        ("auth.locked_out", "member"),
+    }
+    assert seen_by(cast.approver) == {("auth.sign_in", "approver")}
+    assert seen_by(cast.viewer) == set()
+    assert seen_by(cast.outsider) == {("auth.sign_in_failed", "outsider")}
+    client.force_login(cast.admin)
+    html = _page(client, action="auth.locked_out")
+    assert "Locked out" in html and "<td>member</td>" in html
