@@ -1,33 +1,47 @@
 """The sessions list's query: the user's sessions, filtered, counted per state, paged.
 
 Everything here is scoped to the teams the user belongs to. The list must stay quick with
-100,000 cached sessions, so:
+100,000 cached sessions (docs/performance.md, "List page"), so:
 
-- rows are ordered by `(-create_time, -id)`, which the `(team, -create_time, -id)` index
-  serves, and a page loads its rows with one query (launcher and connection joined);
+- rows are ordered by `(-create_time, -id)`. A page first picks its 50 ids, which on
+  PostgreSQL the covering `session_created_cover` index answers without reading the table
+  (so an offset skips index entries, not rows), then loads those rows with their launcher
+  and connection in the same query. Pages past the middle count from the other end, so no
+  offset is ever more than half the list;
 - the counts per state are one GROUP BY over the filtered sessions, and the page total is
   their sum (a state filter only narrows which counts are added up), so no separate
-  COUNT(*) runs;
+  COUNT(*) runs. The counts are cached under a key made of the filters, the visible
+  connections' last sync and newest session write, and a per-team stamp the portal's own
+  writes (archive, unarchive, delete) renew; so they follow every sync and every action
+  taken here, and lag at most `COUNTS_TTL` behind a change made any other way;
 - date filters compare `create_time` with the bounds of the days in the portal's time
-  zone, so an index on the column still applies (a `__date` lookup would wrap it).
+  zone, so an index on the column still applies (a `__date` lookup would wrap it); the
+  free-text search is served on PostgreSQL by trigram indexes (migration 0004).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from sessions_app.forms import OUTSIDE_PORTAL
-from sessions_app.models import Session, SessionState
+from sessions_app.models import JulesConnection, Session, SessionState
 from sessions_app.models.jules import ATTENTION_STATES
 
 PAGE_SIZE = 50
+# How long counts per state may be served from the cache at most (seconds).
+COUNTS_TTL = 60
+ORDER = ("-create_time", "-id")
+REVERSED = ("create_time", "id")
 # The columns a list row shows; everything else (raw JSON, the prompt's full text is
 # needed for the title fallback) stays in the database.
 ROW_FIELDS = (
@@ -111,16 +125,114 @@ def count_states(qs: QuerySet[Session]) -> dict[str, int]:
     return dict(rows)
 
 
-class KnownCountPaginator(Paginator):
-    """A paginator told its total, so that it never runs COUNT(*) itself."""
+def visible_connections(team_ids: Iterable[int]) -> list[JulesConnection]:
+    """The teams' connections, each with the time of its newest session write.
 
-    def __init__(self, object_list: Any, per_page: int, *, total: int) -> None:
-        super().__init__(object_list, per_page)
+    That time (`newest_session_sync`: the sync stamps every session it writes) is part of
+    the counts' cache key; each connection finds it with one probe of an index.
+    """
+    newest = (
+        Session.objects.filter(connection=OuterRef("pk"))
+        .order_by("-synced_at")
+        .values("synced_at")[:1]
+    )
+    return list(
+        JulesConnection.objects.filter(team_id__in=list(team_ids))
+        .select_related("team")
+        .annotate(newest_session_sync=Subquery(newest))
+        .order_by("team__name", "label")
+    )
+
+
+def _stamp_key(team_id: int) -> str:
+    return f"session-list:stamp:{team_id}"
+
+
+def sessions_changed(team_ids: Iterable[int]) -> None:
+    """Say that the portal itself changed some of these teams' sessions (archived one,
+    for instance): the list's cached counts for these teams are stale from now on."""
+    cache.set_many({_stamp_key(t): uuid.uuid4().hex for t in set(team_ids)}, COUNTS_TTL * 2)
+
+
+def cached_count_states(
+    qs: QuerySet[Session],
+    team_ids: Iterable[int],
+    data: dict[str, Any],
+    connections: list[JulesConnection],
+) -> dict[str, int]:
+    """`count_states(qs)`, from the cache while nothing it depends on has changed.
+
+    `qs` must be `filter_sessions(team_ids, data)`'s and `connections` the teams' own,
+    as `visible_connections` returns them. One cache round trip on a hit.
+    """
+    teams = sorted(set(team_ids))
+    filters = sorted(
+        (key, str(value))
+        for key, value in data.items()
+        if value and key not in ("state", "attention")
+    )
+    syncs = [
+        (c.pk, c.last_success_at, c.last_list_at, getattr(c, "newest_session_sync", None))
+        for c in connections
+    ]
+    raw = repr((teams, filters, syncs)).encode()
+    key = "session-list:counts:" + hashlib.sha256(raw).hexdigest()
+    stamp_keys = [_stamp_key(t) for t in teams]
+    found = cache.get_many([key, *stamp_keys])
+    stamps = [found.get(k) for k in stamp_keys]
+    cached = found.get(key)
+    if cached is not None and cached[0] == stamps:
+        return dict(cached[1])
+    counts = count_states(qs)
+    cache.set(key, (stamps, counts), COUNTS_TTL)
+    return counts
+
+
+def _page_rows(qs: QuerySet[Session], total: int) -> Callable[[int, int], list[Session]]:
+    """A reader of rows `bottom:top` in the list's order, with launcher and connection.
+
+    The page's ids come first (a subquery the covering index answers); past the middle of
+    the list they are read from its end in the reverse order, then put back in order.
+    """
+
+    def read(bottom: int, top: int) -> list[Session]:
+        if top <= bottom:
+            return []
+        from_end = bottom > total // 2
+        if from_end:
+            ids = qs.order_by(*REVERSED).values("pk")[max(0, total - top) : total - bottom]
+        else:
+            ids = qs.order_by(*ORDER).values("pk")[bottom:top]
+        return list(
+            Session.objects.filter(pk__in=ids)
+            .select_related("launched_by", "connection")
+            .only(*ROW_FIELDS)
+            .order_by(*ORDER)
+        )
+
+    return read
+
+
+class KnownCountPaginator(Paginator):
+    """A paginator told its total, so that it never runs COUNT(*) itself, and that reads a
+    page's rows through `read(bottom, top)` instead of slicing a queryset."""
+
+    def __init__(
+        self, read: Callable[[int, int], list[Session]], per_page: int, *, total: int
+    ) -> None:
+        super().__init__([], per_page)
+        self._read = read
         self._total = total
 
     @cached_property
     def count(self) -> int:
         return self._total
+
+    def page(self, number: Any) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        return Page(self._read(bottom, top), number, self)
 
 
 def page_of_sessions(
@@ -131,9 +243,4 @@ def page_of_sessions(
         total = sum(counts.get(state, 0) for state in states)
     else:
         total = sum(counts.values())
-    rows = (
-        qs.select_related("launched_by", "connection")
-        .only(*ROW_FIELDS)
-        .order_by("-create_time", "-id")
-    )
-    return KnownCountPaginator(rows, PAGE_SIZE, total=total).get_page(number)
+    return KnownCountPaginator(_page_rows(qs, total), PAGE_SIZE, total=total).get_page(number)

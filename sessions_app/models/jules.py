@@ -212,6 +212,16 @@ class Session(models.Model):
             models.Index(fields=["team", "-update_time"], name="session_team_updated"),
             models.Index(fields=["connection", "state"], name="session_conn_state"),
             models.Index(fields=["connection", "next_poll_at"], name="session_conn_poll"),
+            # The list's order across every team a user is in. On PostgreSQL it carries the
+            # columns the list filters on most, so a deep page skips its offset and the
+            # counts per state read in an index-only scan (SQLite ignores `include`).
+            models.Index(
+                fields=["-create_time", "-id"],
+                include=["team", "archived", "state", "connection", "launched_by"],
+                name="session_created_cover",
+            ),
+            # The newest write per connection: part of the key of the list's cached counts.
+            models.Index(fields=["connection", "-synced_at"], name="session_conn_synced"),
         ]
 
     def __str__(self) -> str:

@@ -26,7 +26,6 @@ from sessions_app import services
 from sessions_app.forms import MAX_ID, OUTSIDE_PORTAL, SessionFilterForm
 from sessions_app.models import (
     Activity,
-    JulesConnection,
     Membership,
     Role,
     Session,
@@ -37,7 +36,13 @@ from sessions_app.models import (
 from sessions_app.models.jules import SyncStatus
 from sessions_app.models.teams import role_at_least
 from sessions_app.selectors import get_session_for_user, memberships_for_user, role_in_team
-from sessions_app.session_filters import count_states, filter_sessions, page_of_sessions
+from sessions_app.session_filters import (
+    cached_count_states,
+    filter_sessions,
+    page_of_sessions,
+    sessions_changed,
+    visible_connections,
+)
 from sessions_app.timeline import (
     Pending,
     PlanView,
@@ -117,13 +122,9 @@ def session_list(request: AuthedRequest) -> HttpResponse:
     form = SessionFilterForm(request.GET)
     data = form.cleaned_or_empty()
     qs, states = filter_sessions(team_ids, data)
-    counts = count_states(qs)
+    connections = visible_connections(team_ids)
+    counts = cached_count_states(qs, team_ids, data, connections)
     page = page_of_sessions(qs, states, counts, request.GET.get("page"))
-    connections = list(
-        JulesConnection.objects.filter(team_id__in=team_ids)
-        .select_related("team")
-        .order_by("team__name", "label")
-    )
     sources = Source.objects.filter(connection__team_id__in=team_ids)
     repos = {s.full_name for s in sources.only("owner", "repo", "source_id")}
     if data.get("repo"):
@@ -207,6 +208,7 @@ def session_bulk(request: AuthedRequest) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         verbs = {"approve": "Approved", "archive": "Archived", "unarchive": "Unarchived"}
+        sessions_changed(s.team_id for s in result.done)
         if result.done:
             count = len(result.done)
             messages.success(
@@ -384,6 +386,7 @@ def session_archive(request: AuthedRequest, pk: int) -> HttpResponse:
     except services.ActionNotAllowed as exc:
         messages.error(request, str(exc))
     else:
+        sessions_changed([session.team_id])
         messages.success(request, "Session unarchived." if undo else "Session archived.")
     if not request.htmx:
         return _back_to(request, session)
@@ -401,6 +404,7 @@ def session_delete(request: AuthedRequest, pk: int) -> HttpResponse:
     except services.ActionNotAllowed as exc:
         messages.error(request, str(exc))
         return _back_to(request, session)
+    sessions_changed([session.team_id])
     messages.success(request, f"Deleting “{session.display_title}” on Jules.")
     url = reverse("sessions_app:session-list")
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -25,8 +26,9 @@ pytestmark = pytest.mark.django_db
 URL = "/sessions/"
 HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "session-results"}
 # Every request of the list page, whatever its filters, page or size: the signed-in user,
-# the Django session, memberships, the page's rows, the counts per state, connections,
-# repositories and people for the filter menus.
+# the Django session, memberships, connections (with their newest session write), the
+# counts per state (unless cached), the page's rows, repositories and people for the
+# filter menus.
 LIST_QUERIES = 8
 
 
@@ -491,25 +493,103 @@ def _count(client, params=None):
     return len(queries)
 
 
-def test_it_runs_a_constant_number_of_queries(client, cast, conn, django_assert_max_num_queries):
+@pytest.fixture
+def many(cast, conn):
+    """260 sessions over two connections, three launchers and three states, some sharing
+    a creation time (the id breaks the tie) and some without one."""
     other = UserFactory(username="someone")
     MembershipFactory(team=cast.team, user=other, role="member")
-    SessionFactory(connection=conn, launched_by=cast.member, state="IN_PROGRESS")
-    client.force_login(cast.admin)
-    one_row = _count(client)
-    for n in range(130):
+    second = ConnectionFactory(team=cast.team, label="Second account")
+    start = timezone.now()
+    for n in range(260):
         SessionFactory(
-            connection=ConnectionFactory(team=cast.team) if n % 40 == 0 else conn,
+            connection=second if n % 40 == 0 else conn,
+            title=f"Task {n:03d}" + (" tidy" if n % 5 == 0 else ""),
             launched_by=[cast.member, other, None][n % 3],
             state=["IN_PROGRESS", "COMPLETED", "AWAITING_PLAN_APPROVAL"][n % 3],
             pr_url="https://github.com/acme/billing/pull/1" if n % 2 else "",
+            create_time=None if n % 97 == 0 else start - dt.timedelta(minutes=n // 3),
         )
-    assert _count(client) == one_row
-    assert _count(client, {"page": "3"}) == one_row
-    filtered = {"state": ["IN_PROGRESS", "COMPLETED"], "q": "fix", "archived": "include"}
-    assert _count(client, {**filtered, "page": "2"}) == one_row
-    with django_assert_max_num_queries(LIST_QUERIES):
-        client.get(URL, {**filtered, "launched_by": cast.member.pk})
+    return {"other": other, "second": second}
+
+
+# Pages and filters the query count must not depend on: first, middle and last pages
+# (the last ones are read from the end of the list), with and without filters.
+COST_CASES = [
+    {},
+    {"page": "3"},
+    {"page": "6"},
+    {"state": ["IN_PROGRESS", "COMPLETED"], "archived": "include"},
+    {"state": ["IN_PROGRESS", "COMPLETED"], "archived": "include", "page": "2"},
+    {"state": ["IN_PROGRESS", "COMPLETED"], "archived": "include", "page": "4"},
+    {"q": "tidy", "page": "2"},
+    {"attention": "1", "launched_by": "none", "page": "9"},
+    {"repo": "acme/billing", "created_after": "2020-01-01", "page": "5"},
+]
+
+
+@pytest.mark.parametrize("params", COST_CASES)
+def test_it_runs_a_constant_number_of_queries(client, cast, many, params):
+    client.force_login(cast.admin)
+    cache.clear()
+    # Cold: the counts per state are computed.
+    assert _count(client, params) == LIST_QUERIES
+    # Warm: they come from the cache, and nothing else changes.
+    assert _count(client, params) == LIST_QUERIES - 1
+
+
+def _all_pages(client, params):
+    titles, number = [], 1
+    while True:
+        html = client.get(URL, {**params, "page": str(number)}).content.decode()
+        titles += _titles(html)
+        if f"page={number + 1}" not in html:
+            return titles
+        number += 1
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"state": ["COMPLETED", "IN_PROGRESS"]}, {"q": "tidy"}, {"launched_by": "none"}]
+)
+def test_it_shows_every_session_once_in_order_across_the_pages(client, cast, many, params):
+    client.force_login(cast.viewer)
+    qs = Session.objects.filter(team=cast.team, archived=False)
+    if "state" in params:
+        qs = qs.filter(state__in=params["state"])
+    if "q" in params:
+        qs = qs.filter(title__icontains=params["q"])
+    if "launched_by" in params:
+        qs = qs.filter(launched_by__isnull=True)
+    # The database's own order (where sessions without a creation time go differs).
+    expected = [s.display_title for s in qs.order_by("-create_time", "-id")]
+    assert len(expected) > 50
+    assert _all_pages(client, params) == expected
+
+
+def test_it_serves_the_counts_from_the_cache_until_the_sessions_change(client, cast, many, conn):
+    client.force_login(cast.admin)
+    cache.clear()
+    counts = lambda html: dict(re.findall(r'id="state-count-(\w+)">(\d+)<', html))  # noqa: E731
+    before = counts(client.get(URL).content.decode())
+    assert before["COMPLETED"] == "87"
+    # A sync writes a session: its stamp moves the newest write, so the counts follow.
+    SessionFactory(connection=conn, state="COMPLETED")
+    assert counts(client.get(URL).content.decode())["COMPLETED"] == "88"
+    # Archiving here renews the team's stamp.
+    done = Session.objects.filter(team=cast.team, state="COMPLETED", archived=False)[:2]
+    client.post(
+        reverse("sessions_app:session-bulk"),
+        {"action": "archive", "ids": [s.pk for s in done]},
+    )
+    after = counts(client.get(URL).content.decode())
+    assert after["COMPLETED"] == "86"
+    html = client.get(URL, {"state": "COMPLETED"}).content.decode()
+    assert "86 sessions, page 1 of 2" in html
+    # A change behind the portal's back shows once the cached counts expire.
+    Session.objects.filter(team=cast.team, state="IN_PROGRESS").update(state="FAILED")
+    assert counts(client.get(URL).content.decode())["IN_PROGRESS"] == "87"
+    cache.clear()
+    assert counts(client.get(URL).content.decode())["IN_PROGRESS"] == "0"
 
 
 def test_it_polls_a_row_with_a_few_queries(client, cast, world, django_assert_max_num_queries):
