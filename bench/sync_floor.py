@@ -177,7 +177,7 @@ class _Simulator:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py.
+        self._process = subprocess.Popen(
             [
                 sys.executable,
                 str(ROOT / "manage.py"),
