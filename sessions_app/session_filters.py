@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
@@ -34,12 +35,14 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from sessions_app.forms import OUTSIDE_PORTAL
-from sessions_app.models import JulesConnection, Session, SessionState
+from sessions_app.models import JulesConnection, Session, SessionState, Source
 from sessions_app.models.jules import ATTENTION_STATES
 
 PAGE_SIZE = 50
 # How long counts per state may be served from the cache at most (seconds).
 COUNTS_TTL = 60
+# How long the filter menus' repositories and people may be (seconds).
+MENUS_TTL = 60
 ORDER = ("-create_time", "-id")
 REVERSED = ("create_time", "id")
 # The columns a list row shows; everything else (raw JSON, the prompt's full text is
@@ -142,6 +145,44 @@ def visible_connections(team_ids: Iterable[int]) -> list[JulesConnection]:
         .annotate(newest_session_sync=Subquery(newest))
         .order_by("team__name", "label")
     )
+
+
+def _people(team_ids: list[int]) -> list[tuple[int, str]]:
+    users = (
+        get_user_model()
+        .objects.filter(memberships__team_id__in=team_ids)
+        .distinct()
+        .order_by("username")
+        .values_list("id", "username")
+    )
+    return list(users)
+
+
+def filter_menus(
+    team_ids: Iterable[int], connections: list[JulesConnection]
+) -> tuple[list[str], list[tuple[int, str]]]:
+    """The repositories and the people the filter menus offer, cached for `MENUS_TTL`.
+
+    The key follows the teams' connections and their last sync of sources, so a synced
+    repository shows at once; a new team member shows in "Launched by" within the TTL.
+    """
+    teams = sorted(set(team_ids))
+    syncs = [(c.pk, c.last_sources_sync_at) for c in connections]
+    raw = repr((teams, syncs)).encode()
+    key = "session-list:menus:" + hashlib.sha256(raw).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    sources = Source.objects.filter(connection__team_id__in=teams)
+    repos = sorted(
+        {
+            f"{owner}/{repo}" if owner else source_id
+            for owner, repo, source_id in sources.values_list("owner", "repo", "source_id")
+        }
+    )
+    menus = (repos, _people(teams))
+    cache.set(key, menus, MENUS_TTL)
+    return menus
 
 
 def _stamp_key(team_id: int) -> str:

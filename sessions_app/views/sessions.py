@@ -9,11 +9,11 @@ in templates: a fragment skips the checks of the page around it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -35,13 +35,13 @@ from sessions_app.models import (
     Session,
     SessionOutput,
     SessionState,
-    Source,
 )
 from sessions_app.models.jules import SyncStatus
 from sessions_app.models.teams import role_at_least
 from sessions_app.selectors import get_session_for_user, memberships_for_user, role_in_team
 from sessions_app.session_filters import (
     cached_count_states,
+    filter_menus,
     filter_sessions,
     page_of_sessions,
     sessions_changed,
@@ -85,10 +85,37 @@ def _url_pattern(name: str) -> str:
     return reverse(name, args=[_ID]).replace(str(_ID), "{}")
 
 
-def _time(moment: Any) -> tuple[str, str, str]:
-    """ISO time, a readable local time with its zone, and "… ago", for a `<time>`."""
+# Units of a fixed length, as `timesince` names them (it counts months and years by
+# the calendar, hence `ago` leaves anything of four weeks or more to it).
+_FIXED_UNITS = ((604800, "week"), (86400, "day"), (3600, "hour"), (60, "minute"))
+
+
+def ago(moment: dt.datetime, now: dt.datetime) -> str:
+    """`timesince(moment, now)`, the same text, without its calendar work for the common
+    case of less than four weeks (a list page asks it a hundred times)."""
+    delta = now - moment
+    if delta.days >= 28:
+        return timesince(moment, now)
+    since = delta.days * 86400 + delta.seconds
+    if since <= 0:
+        return "0\xa0minutes"
+    texts: list[str] = []
+    for size, name in _FIXED_UNITS:
+        count = since // size
+        if count:
+            texts.append(f"{count}\xa0{name}{'' if count == 1 else 's'}")
+            since -= count * size
+        elif texts:
+            break
+        if len(texts) == 2:
+            break
+    return ", ".join(texts) if texts else "0\xa0minutes"
+
+
+def _time(moment: dt.datetime, now: dt.datetime) -> tuple[str, str, str]:
+    """ISO time, "… ago", and the local time with its zone, for a `<time>`."""
     local = timezone.localtime(moment)
-    return local.isoformat(), local.strftime("%Y-%m-%d %H:%M %Z"), timesince(moment)
+    return local.isoformat(), ago(moment, now), local.strftime("%Y-%m-%d %H:%M %Z")
 
 
 @dataclass
@@ -101,12 +128,13 @@ class Row:
     selectable: bool
     may_bulk: bool = False
     urls: tuple[str, str] = ("", "")
+    now: dt.datetime = field(default_factory=timezone.now)
 
     @cached_property
     def times(self) -> tuple[tuple[str, str, str] | None, tuple[str, str, str] | None]:
         s = self.session
-        created = _time(s.create_time) if s.create_time else None
-        active = _time(s.last_activity_at) if s.last_activity_at else None
+        created = _time(s.create_time, self.now) if s.create_time else None
+        active = _time(s.last_activity_at, self.now) if s.last_activity_at else None
         return created, active
 
     @cached_property
@@ -123,8 +151,8 @@ class Row:
             s.starting_branch,
             s.pr_url,
             str(s.launched_by_id),
-            created[2] if created else "",
-            active[2] if active else "",
+            created[1] if created else "",
+            active[1] if active else "",
             str(self.selectable),
         )
 
@@ -181,14 +209,12 @@ class Row:
         )
         parts.append(f'<td class="hide-narrow">{launcher}</td>')
         parts.append(
-            f'<td><time datetime="{created[0]}" title="{escape(created[1])}">'
-            f"{created[2]} ago</time></td>"
+            f'<td><time datetime="{created[0]}" title="{created[2]}">{created[1]} ago</time></td>'
             if created
             else "<td></td>"
         )
         parts.append(
-            f'<td class="hide-narrow"><time datetime="{active[0]}" title="{escape(active[1])}">'
-            f"{active[2]} ago</time></td>"
+            f'<td class="hide-narrow"><time datetime="{active[0]}">{active[1]} ago</time></td>'
             if active
             else '<td class="hide-narrow"><span class="muted">none yet</span></td>'
         )
@@ -210,22 +236,12 @@ def _rows(
         _url_pattern("sessions_app:session-row"),
     )
     rows = []
+    now = timezone.now()
     for session in sessions:
         membership = memberships.get(session.team_id)
         selectable = membership is not None and membership.can(Role.MEMBER)
-        rows.append(Row(session, selectable, may_bulk, urls))
+        rows.append(Row(session, selectable, may_bulk, urls, now))
     return rows
-
-
-def _people(team_ids: list[int]) -> list[tuple[int, str]]:
-    users = (
-        get_user_model()
-        .objects.filter(memberships__team_id__in=team_ids)
-        .distinct()
-        .order_by("username")
-        .values_list("id", "username")
-    )
-    return list(users)
 
 
 @require_GET
@@ -238,8 +254,8 @@ def session_list(request: AuthedRequest) -> HttpResponse:
     connections = visible_connections(team_ids)
     counts = cached_count_states(qs, team_ids, data, connections)
     page = page_of_sessions(qs, states, counts, request.GET.get("page"))
-    sources = Source.objects.filter(connection__team_id__in=team_ids)
-    repos = {s.full_name for s in sources.only("owner", "repo", "source_id")}
+    repo_menu, people = filter_menus(team_ids, connections)
+    repos = set(repo_menu)
     if data.get("repo"):
         # A repository whose source is no longer synced still filters, and stays shown.
         repos.add(data["repo"])
@@ -256,7 +272,7 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "selected_states": set(data.get("state") or []),
         "repos": sorted(repos),
         "connections": connections,
-        "people": _people(team_ids),
+        "people": people,
         "outside_portal": OUTSIDE_PORTAL,
         "query": query.urlencode(),
         "filtered": any(data.values()),

@@ -11,13 +11,16 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from sessions_app.models import OutboxAction, Session
+from sessions_app.views.sessions import ago
 from tests.factories import (
     ActivityFactory,
     ConnectionFactory,
     MembershipFactory,
     SessionFactory,
+    SourceFactory,
     UserFactory,
 )
 
@@ -26,10 +29,11 @@ pytestmark = pytest.mark.django_db
 URL = "/sessions/"
 HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "session-results"}
 # Every request of the list page, whatever its filters, page or size: the signed-in user,
-# the Django session, memberships, connections (with their newest session write), the
-# counts per state (unless cached), the page's rows, repositories and people for the
-# filter menus.
-LIST_QUERIES = 8
+# the Django session, memberships, connections (with their newest session write) and the
+# page's rows; with a cold cache also the counts per state, and the repositories and
+# people for the filter menus.
+LIST_QUERIES_WARM = 5
+LIST_QUERIES = LIST_QUERIES_WARM + 3
 
 
 def _titles(html: str) -> list[str]:
@@ -532,10 +536,10 @@ COST_CASES = [
 def test_it_runs_a_constant_number_of_queries(client, cast, many, params):
     client.force_login(cast.admin)
     cache.clear()
-    # Cold: the counts per state are computed.
+    # Cold: the counts per state and the menus are read.
     assert _count(client, params) == LIST_QUERIES
     # Warm: they come from the cache, and nothing else changes.
-    assert _count(client, params) == LIST_QUERIES - 1
+    assert _count(client, params) == LIST_QUERIES_WARM
 
 
 def _all_pages(client, params):
@@ -590,6 +594,44 @@ def test_it_serves_the_counts_from_the_cache_until_the_sessions_change(client, c
     assert counts(client.get(URL).content.decode())["IN_PROGRESS"] == "87"
     cache.clear()
     assert counts(client.get(URL).content.decode())["IN_PROGRESS"] == "0"
+
+
+def test_it_offers_a_newly_synced_repository_at_once(client, cast, conn):
+    SourceFactory(connection=conn, owner="acme", repo="old")
+    client.force_login(cast.viewer)
+    assert '<option value="acme/old"' in client.get(URL).content.decode()
+    SourceFactory(connection=conn, owner="acme", repo="fresh")
+    conn.last_sources_sync_at = timezone.now()
+    conn.save(update_fields=["last_sources_sync_at"])
+    assert '<option value="acme/fresh"' in client.get(URL).content.decode()
+
+
+def test_it_says_how_long_ago_as_django_does():
+    now = timezone.now()
+    for delta in [
+        dt.timedelta(0),
+        dt.timedelta(seconds=59),
+        dt.timedelta(minutes=1),
+        dt.timedelta(minutes=61),
+        dt.timedelta(hours=2, minutes=59),
+        dt.timedelta(days=1, minutes=5),
+        dt.timedelta(days=6, hours=23),
+        dt.timedelta(days=8, hours=5),
+        dt.timedelta(days=27, hours=23, minutes=59),
+        dt.timedelta(days=28),
+        dt.timedelta(days=400),
+        dt.timedelta(minutes=-5),
+    ]:
+        assert ago(now - delta, now) == timesince(now - delta, now), delta
+
+
+def test_it_links_only_web_addresses_as_pull_requests(client, cast, conn):
+    SessionFactory(connection=conn, title="Sneaky", pr_url="javascript:alert(1)")
+    SessionFactory(connection=conn, title="Honest", pr_url="https://github.com/a/b/pull/1")
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert "javascript:" not in html
+    assert 'href="https://github.com/a/b/pull/1"' in html
 
 
 def test_it_polls_a_row_with_a_few_queries(client, cast, world, django_assert_max_num_queries):
