@@ -21,8 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -44,12 +45,15 @@ from sessions_app.sync.pipeline import Writer, can_thread
 from sessions_app.sync.writers import (
     SyncReport,
     apply_activities,
+    existing_sessions,
+    is_unchanged,
     mark_deleted,
     missing_sessions,
     prepare_activities,
     reschedule,
     upsert_sessions,
     write_activities,
+    write_page,
     write_sources,
 )
 
@@ -153,6 +157,7 @@ def sync_activities(
                 workers=workers,
                 writer=inline,
             )
+        report.merge(inline.report)
         return
     batches = [sessions[i : i + BATCH] for i in range(0, len(sessions), BATCH)]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -183,10 +188,12 @@ def sync_activities(
                 continue
             if is_postgresql():
                 writer.submit(
-                    apply_activities, prepare_activities(connection, fetched, first_sight), report
+                    apply_activities,
+                    prepare_activities(connection, fetched, first_sight),
+                    writer.report,
                 )
             else:
-                writer.submit(write_activities, connection, fetched, report, first_sight)
+                writer.submit(write_activities, connection, fetched, writer.report, first_sight)
 
 
 def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:
@@ -321,51 +328,47 @@ def _run_pass(
     needs_activities: list[int] = []
     first_sight: set[int] = set()
     seen_ids: set[str] = set()
-    if list_due:
-        newest_known = Session.objects.filter(connection=connection).aggregate(
-            m=Max("create_time")
-        )["m"]
-        for items in _list_pages(client, archived=None if full else False):
-            results = upsert_sessions(connection, items, report=report, repos=repos)
-            report.sessions_seen += len(items)
-            for result in results:
-                seen_ids.add(result.session.remote_id)
-                if result.created:
-                    first_sight.add(result.session.pk)
-                if result.changed:
-                    needs_activities.append(result.session.pk)
-            _progress(connection.pk, token, "sessions", report.sessions_seen, 0, progress)
-            # Newest first: once a whole page is older than the newest session already
-            # known, the rest is known too; the due re-reads and full passes cover changes.
-            if (
-                not full
-                and newest_known
-                and items
-                and all(s.create_time is not None and s.create_time < newest_known for s in items)
-            ):
-                break
-        JulesConnection.objects.filter(pk=connection.pk).update(last_list_at=timezone.now())
-        if full:
-            # A session the listing lacks is deleted only when a GET confirms it: an empty
-            # or cut-short listing (a fault) must never delete the team's history.
-            missing = missing_sessions(connection, seen_ids)
-            if missing:
-                _refresh_due(client, connection, missing, report, repos, needs_activities, workers)
-
-    # Sessions due on their own cadence. Those the listing just read are only rescheduled.
-    due = list(
-        Session.objects.filter(
-            connection=connection, deleted_remotely=False, next_poll_at__lte=timezone.now()
-        )
-        .only("id", "remote_id", "state", "update_time", "next_poll_at")
-        .order_by("next_poll_at")[:500]
-    )
-    reschedule([s for s in due if s.remote_id in seen_ids])
-    to_read = [s for s in due if s.remote_id not in seen_ids]
-    if to_read:
-        _refresh_due(client, connection, to_read, report, repos, needs_activities, workers)
-
+    # Writes go to the writer (a thread of their own on PostgreSQL), so each page's rows
+    # are written while the next pages and activities download; what it counts is merged
+    # into the report at the end.
     with Writer(threaded=can_thread()) as writer:
+        if list_due:
+            _list_and_read(
+                client,
+                connection,
+                token,
+                full,
+                report,
+                repos,
+                seen_ids,
+                progress,
+                workers,
+                writer,
+            )
+            JulesConnection.objects.filter(pk=connection.pk).update(last_list_at=timezone.now())
+            if full:
+                # A session the listing lacks is deleted only when a GET confirms it: an
+                # empty or cut-short listing (a fault) must never delete the team's history.
+                missing = missing_sessions(connection, seen_ids)
+                if missing:
+                    _refresh_due(
+                        client, connection, missing, report, repos, needs_activities, workers
+                    )
+
+        # Sessions due on their own cadence. Those the listing just read are only
+        # rescheduled.
+        due = list(
+            Session.objects.filter(
+                connection=connection, deleted_remotely=False, next_poll_at__lte=timezone.now()
+            )
+            .only("id", "remote_id", "state", "update_time", "next_poll_at")
+            .order_by("next_poll_at")[:500]
+        )
+        reschedule([s for s in due if s.remote_id in seen_ids])
+        to_read = [s for s in due if s.remote_id not in seen_ids]
+        if to_read:
+            _refresh_due(client, connection, to_read, report, repos, needs_activities, workers)
+
         _read_activities(
             client,
             connection,
@@ -377,7 +380,96 @@ def _run_pass(
             workers,
             writer,
         )
+    report.merge(writer.report)
     return full
+
+
+def _list_and_read(
+    client: JulesClient,
+    connection: JulesConnection,
+    token: str,
+    full: bool,
+    report: SyncReport,
+    repos: dict[str, str],
+    seen_ids: set[str],
+    progress: ProgressCallback | None,
+    workers: int,
+    writer: Writer,
+) -> None:
+    """List sessions page by page, with the activities of each page's new and changed ones.
+
+    For each page: read its cached rows, download the activities of the sessions that
+    changed (several requests in flight), then hand the page to the writer, which writes
+    the sessions and their activities in one transaction while the next page downloads.
+    """
+    newest_known = Session.objects.filter(connection=connection).aggregate(m=Max("create_time"))[
+        "m"
+    ]
+    written: deque[Future[Any]] = deque()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for items in _list_pages(client, archived=None if full else False):
+            report.sessions_seen += len(items)
+            seen_ids.update(r.id for r in items if r.id)
+            existing = existing_sessions(connection, items)
+            to_read = [
+                existing.get(r.id) or Session(remote_id=r.id)
+                for r in items
+                if r.id and (r.id not in existing or not is_unchanged(existing[r.id], r))
+            ]
+            fetched = _fetch_many(client, pool, to_read, report)
+            written.append(
+                writer.call(
+                    write_page,
+                    connection,
+                    items,
+                    existing,
+                    fetched,
+                    report=writer.report,
+                    repos=repos,
+                )
+            )
+            while len(written) > 1:
+                written.popleft().result()
+            _progress(connection.pk, token, "sessions", report.sessions_seen, 0, progress)
+            # Newest first: once a whole page is older than the newest session already
+            # known, the rest is known too; the due re-reads and full passes cover changes.
+            if (
+                not full
+                and newest_known
+                and items
+                and all(s.create_time is not None and s.create_time < newest_known for s in items)
+            ):
+                break
+    while written:
+        written.popleft().result()
+
+
+def _fetch_many(
+    client: JulesClient,
+    pool: ThreadPoolExecutor,
+    sessions: Sequence[Session],
+    report: SyncReport,
+) -> dict[str, list[jr.Activity]]:
+    """The activities of each session (newer than its pivot); failed ones are left out."""
+    futures = [(s, pool.submit(_fetch_activities, client, s)) for s in sessions]
+    fetched: dict[str, list[jr.Activity]] = {}
+    try:
+        for session, future in futures:
+            try:
+                fetched[session.remote_id] = future.result()
+            except jerrors.NotFoundError:
+                # A just-created session's activities answer 404 for a few seconds (spec
+                # §7 case 5); its bookkeeping stays behind and the next pass reads them.
+                continue
+            except (jerrors.AuthError, jerrors.PermissionDeniedError):
+                raise
+            except jerrors.JulesError as exc:
+                report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
+    except BaseException:
+        for _, future in futures:
+            future.cancel()
+        raise
+    return fetched
 
 
 def _read_activities(

@@ -16,12 +16,18 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, connections
 
+from sessions_app.sync.writers import SyncReport
+
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# A write: the function, its arguments, and the future of its result (None: fire and forget).
+_Item = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], "Future[Any] | None"]
 
 
 def can_thread() -> bool:
@@ -32,10 +38,10 @@ def can_thread() -> bool:
 
 class Writer:
     def __init__(self, *, threaded: bool, depth: int = 2) -> None:
+        # What the writes count (written by the writer's thread only); the caller merges it.
+        self.report = SyncReport()
         self._error: BaseException | None = None
-        self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue(
-            maxsize=max(1, depth)
-        )
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max(1, depth))
         self._thread: threading.Thread | None = None
         if threaded:
             self._thread = threading.Thread(target=self._run, name="jules-sync-writer", daemon=True)
@@ -47,7 +53,20 @@ class Writer:
         if self._thread is None:
             function(*args)
             return
-        self._queue.put((function, args))
+        self._queue.put((function, args, {}, None))
+
+    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        """Run `function(*args, **kwargs)` in turn; its result or failure in a future."""
+        self._raise()
+        future: Future[T] = Future()
+        if self._thread is None:
+            try:
+                future.set_result(function(*args, **kwargs))
+            except Exception as exc:
+                future.set_exception(exc)
+            return future
+        self._queue.put((function, args, kwargs, future))
+        return future
 
     def close(self) -> None:
         """Wait for every submitted write; raise the first failure."""
@@ -68,13 +87,22 @@ class Writer:
                 item = self._queue.get()
                 if item is None:
                     return
+                function, args, kwargs, future = item
                 if self._error is not None:
-                    continue  # drain: the caller learns of the failure at its next step
-                function, args = item
+                    # Drain: the caller learns of the failure at its next step.
+                    if future is not None:
+                        future.set_exception(self._error)
+                    continue
                 try:
-                    function(*args)
+                    result = function(*args, **kwargs)
                 except BaseException as exc:
-                    self._error = exc
+                    if future is None:
+                        self._error = exc
+                    else:
+                        future.set_exception(exc)
+                else:
+                    if future is not None:
+                        future.set_result(result)
         finally:
             # This thread's own database connection.
             connections.close_all()

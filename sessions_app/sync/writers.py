@@ -26,6 +26,7 @@ from sessions_app.models import (
 from sessions_app.sync.bulk import (
     columns_of,
     insert_ignoring_conflicts,
+    insert_returning,
     is_postgresql,
     stage,
     update_fields,
@@ -55,6 +56,18 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     skipped: bool = False
 
+    def merge(self, other: SyncReport) -> None:
+        """Add the counts and errors of `other` (what a writer thread did) to this one."""
+        self.sessions_created += other.sessions_created
+        self.sessions_updated += other.sessions_updated
+        self.sessions_deleted += other.sessions_deleted
+        self.activities_created += other.activities_created
+        self.transitions += other.transitions
+        self.errors.extend(other.errors)
+        other.sessions_created = other.sessions_updated = other.sessions_deleted = 0
+        other.activities_created = other.transitions = 0
+        other.errors = []
+
     def summary(self) -> str:
         return (
             f"sessions seen {self.sessions_seen}, new {self.sessions_created}, "
@@ -73,6 +86,29 @@ class _Upserted:
     previous_state: str
     previous_update_time: dt.datetime | None
     rewritten: bool = True
+    # Inserted by this call with its activity bookkeeping already filled in (`preset`).
+    preset: bool = False
+
+
+def existing_sessions(
+    connection: JulesConnection, remotes: Sequence[jr.Session]
+) -> dict[str, Session]:
+    """The cached rows of a page of remote sessions, by remote id."""
+    ids = [r.id for r in remotes if r.id]
+    if not ids:
+        return {}
+    return {
+        s.remote_id: s for s in Session.objects.filter(connection=connection, remote_id__in=ids)
+    }
+
+
+def is_unchanged(current: Session, remote: jr.Session) -> bool:
+    """Nothing the service says has changed and the activities were read to the end."""
+    return (
+        current.raw == remote.raw
+        and not current.deleted_remotely
+        and current.activities_read_for == current.update_time
+    )
 
 
 def upsert_sessions(
@@ -82,16 +118,22 @@ def upsert_sessions(
     report: SyncReport,
     repos: dict[str, str] | None = None,
     launched_by: Any = None,
+    existing: dict[str, Session] | None = None,
+    preset: dict[str, dict[str, Any]] | None = None,
 ) -> list[_Upserted]:
-    """Write a page of remote sessions; unchanged ones cost one read and no write."""
+    """Write a page of remote sessions; unchanged ones cost one read and no write.
+
+    `existing`: the page's cached rows, when the caller already read them. `preset`: field
+    values (the activity bookkeeping) for sessions this call creates, by remote id; they
+    are written with the row only where the insert succeeds (`_Upserted.preset`).
+    """
     if not remotes:
         return []
     now = timezone.now()
     by_id = {r.id: r for r in remotes if r.id}
-    existing = {
-        s.remote_id: s
-        for s in Session.objects.filter(connection=connection, remote_id__in=list(by_id))
-    }
+    if existing is None:
+        existing = existing_sessions(connection, remotes)
+    preset = preset or {}
     results: list[_Upserted] = []
     to_create: list[Session] = []
     to_update: list[Session] = []
@@ -107,15 +149,13 @@ def upsert_sessions(
                 launched_by=launched_by,
                 **values,
             )
+            for name, value in preset.get(remote_id, {}).items():
+                setattr(session, name, value)
             to_create.append(session)
             results.append(_Upserted(session, True, True, "", None))
             continue
         previous_state, previous_update = current.state, current.update_time
-        if (
-            current.raw == remote.raw
-            and not current.deleted_remotely
-            and current.activities_read_for == current.update_time
-        ):
+        if is_unchanged(current, remote):
             # Nothing the service says has changed. Only move the poll time forward, which
             # the caller batches; the row itself is not rewritten.
             results.append(_Upserted(current, False, False, previous_state, previous_update))
@@ -140,16 +180,26 @@ def upsert_sessions(
                     observed_at=now,
                 )
             )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if to_create:
-            insert_ignoring_conflicts(Session, to_create)
-            # ignore_conflicts does not return primary keys on every database; read them
-            # back, which also resolves a race with a launch that inserted the same session.
-            ids = dict(
-                Session.objects.filter(
-                    connection=connection, remote_id__in=[s.remote_id for s in to_create]
-                ).values_list("remote_id", "id")
-            )
+            ids: dict[str, int] = {}
+            if is_postgresql():
+                ids = dict(insert_returning(Session, to_create, ["remote_id", "id"]))
+            else:
+                insert_ignoring_conflicts(Session, to_create)
+            inserted = set(ids)
+            # A row that collided (a launch inserted the same session a moment ago) keeps
+            # what it holds; read its id back. SQLite does not return ids: read them all.
+            missing = [s.remote_id for s in to_create if s.remote_id not in ids]
+            if missing:
+                ids.update(
+                    Session.objects.filter(
+                        connection=connection, remote_id__in=missing
+                    ).values_list("remote_id", "id")
+                )
+            for result in results:
+                if result.created and result.session.remote_id in inserted:
+                    result.preset = result.session.remote_id in preset
             for session in to_create:
                 session.pk = ids[session.remote_id]
                 session._state.adding = False
@@ -276,16 +326,18 @@ def write_activities(
     fetched: list[tuple[Session, list[jr.Activity]]],
     report: SyncReport,
     first_sight: set[int],
+    booked: set[int] | None = None,
 ) -> None:
     """Insert new activities and advance every fetched session's bookkeeping, in one go.
 
     Every session in `fetched` was read to the end, so its `activities_read_for` moves to
     its `update_time`; sessions whose read failed are not in `fetched` and are read again.
+    `booked`: sessions whose row was just inserted with its bookkeeping (PostgreSQL only).
     """
     if not fetched:
         return
     if is_postgresql():
-        apply_activities(prepare_activities(connection, fetched, first_sight), report)
+        apply_activities(prepare_activities(connection, fetched, first_sight, booked), report)
         return
     for session, _ in fetched:
         session.activities_read_for = session.update_time
@@ -355,16 +407,22 @@ def prepare_activities(
     connection: JulesConnection,
     fetched: list[tuple[Session, list[jr.Activity]]],
     first_sight: set[int],
+    booked: set[int] | None = None,
 ) -> ActivityBatch:
-    """The rows of a batch (pure Python, no query: it runs while the last batch writes)."""
+    """The rows of a batch (pure Python, no query: it runs while the last batch writes).
+
+    Sessions in `booked` already hold their bookkeeping; their rows are not rewritten.
+    """
     batch = ActivityBatch([], [], [], {})
     rows = batch.rows
     positions = ACTIVITY_JSON_POSITIONS
     now = timezone.now()
+    booked = booked or set()
     for session, items in fetched:
         session.activities_read_for = session.update_time
-        batch.session_ids.append(session.pk)
-        batch.read_for.append(session.update_time)
+        if session.pk not in booked:
+            batch.session_ids.append(session.pk)
+            batch.read_for.append(session.update_time)
         pk = session.pk
         seen: set[str] = set()
         for remote in items:
@@ -400,7 +458,7 @@ def apply_activities(batch: ActivityBatch, report: SyncReport) -> None:
     session = Session._meta.db_table
     columns = columns_of(Activity, ACTIVITY_FIELDS)
     column_list = ", ".join(f'"{c}"' for c in columns)
-    with transaction.atomic(), db.cursor() as cursor:
+    with transaction.atomic(savepoint=False), db.cursor() as cursor:
         name = stage(cursor, activity, columns, batch.rows)
         cursor.execute(
             f"""
@@ -444,6 +502,60 @@ def apply_activities(batch: ActivityBatch, report: SyncReport) -> None:
         ]
         record_transitions(transitions, report)
     report.activities_created += added
+
+
+def bookkeeping(remote: jr.Session, items: list[jr.Activity]) -> dict[str, Any]:
+    """A new session's activity fields once `items` (all its activities) are written."""
+    ids = {a.id[:64] for a in items if a.id}
+    newest = max(
+        (a for a in items if a.id and a.create_time is not None),
+        key=lambda a: a.create_time,  # type: ignore[arg-type,return-value]
+        default=None,
+    )
+    return {
+        "activity_count": len(ids),
+        "last_activity_at": newest.create_time if newest else None,
+        "last_activity_time_raw": (newest.create_time_raw or "")[:40] if newest else "",
+        "activities_read_for": remote.update_time,
+    }
+
+
+def write_page(
+    connection: JulesConnection,
+    remotes: Sequence[jr.Session],
+    existing: dict[str, Session],
+    fetched: dict[str, list[jr.Activity]],
+    *,
+    report: SyncReport,
+    repos: dict[str, str] | None = None,
+) -> list[_Upserted]:
+    """A page of listed sessions and the activities read for them, in one transaction.
+
+    On PostgreSQL a new session's row is inserted with its activity bookkeeping, so each
+    row is written once (a second write would touch every index of the table again).
+    """
+    preset: dict[str, dict[str, Any]] = {}
+    if is_postgresql():
+        for remote in remotes:
+            if remote.id and remote.id not in existing and remote.id in fetched:
+                preset[remote.id] = bookkeeping(remote, fetched[remote.id])
+    with transaction.atomic():
+        results = upsert_sessions(
+            connection, remotes, report=report, repos=repos, existing=existing, preset=preset
+        )
+        pairs = [
+            (r.session, fetched[r.session.remote_id])
+            for r in results
+            if r.changed and r.session.remote_id in fetched
+        ]
+        write_activities(
+            connection,
+            pairs,
+            report,
+            {r.session.pk for r in results if r.created},
+            {r.session.pk for r in results if r.preset},
+        )
+    return results
 
 
 def activity_transition(
