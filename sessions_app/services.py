@@ -279,6 +279,9 @@ def session_send_message(
     _require(user, session.team_id, Role.MEMBER, "message the agent")
     if not prompt.strip():
         raise ActionNotAllowed("The message is empty.")
+    if "\x00" in prompt:
+        # PostgreSQL cannot store it in text or JSON; browsers never send it.
+        raise ActionNotAllowed("The message contains a null character; remove it and send again.")
     if not session.accepts_messages:
         raise ActionNotAllowed(
             f"A {session.get_state_display().lower()} session does not take messages."

@@ -16,7 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -475,8 +477,8 @@ class JulesClient:
         if not content or content.isspace():
             return {}  # An empty 2xx body means `{}` (spec §1).
         try:
-            data = json.loads(content)
-        except ValueError:
+            data = loads_json(content)
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             raise MalformedResponseError(
                 "Jules answered with a body that is not JSON.", status=status
             ) from None
@@ -523,6 +525,28 @@ class JulesClient:
             error.message = error.message.replace(key, "<redacted>")
             error.args = (error.message,)
         return error
+
+
+def _json_float(text: str) -> float | str:
+    """A JSON number as a float, or as its text when no float holds it (`1e400`)."""
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+# `\u0000` in a JSON string (after an even number of backslashes, so not `\\u0000`).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def loads_json(content: bytes) -> Any:
+    """JSON as the service's answers are read, so that the database can store them.
+
+    Every resource keeps its JSON in `raw`, and PostgreSQL's text and JSON columns refuse
+    what valid JSON may still hold: a number too large for a float (`1e400`) and the
+    non-standard `NaN` and `Infinity` stay text, and the character U+0000 becomes U+FFFD.
+    """
+    if b"\\u0000" in content:
+        content = _NUL_ESCAPE.sub(rb"\1\\ufffd", content)
+    return json.loads(content, parse_float=_json_float, parse_constant=str)
 
 
 # Transport failures that mean the body was cut short: a fault of the response, not of

@@ -194,7 +194,7 @@ def _error_envelope(body_text: str) -> Mapping[str, Any]:
         return {}
     try:
         body = json.loads(body_text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to read
         return {}
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}
@@ -231,6 +231,8 @@ def _fallback_message(status: int, body_text: str) -> str:
 
 
 def _clip(message: str) -> str:
+    # U+0000 cannot be stored in PostgreSQL text (the sync keeps the last error).
+    message = message.replace("\x00", "\ufffd")
     if len(message) <= MAX_MESSAGE_CHARS:
         return message
     return message[: MAX_MESSAGE_CHARS - 1] + "…"

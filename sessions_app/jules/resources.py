@@ -56,7 +56,8 @@ BUSY_STATES = frozenset({QUEUED, PLANNING, IN_PROGRESS})
 
 def normalize_state(value: Any) -> str:
     """A known state name, or STATE_UNSPECIFIED for anything else (the raw stays in `raw`)."""
-    return value if value in STATES else STATE_UNSPECIFIED
+    # A non-string (a list or an object from a drifting schema) is not hashable: no `in`.
+    return value if isinstance(value, str) and value in STATES else STATE_UNSPECIFIED
 
 
 def is_terminal(state: str) -> bool:
@@ -131,7 +132,11 @@ def parse_time(value: Any) -> dt.datetime | None:
         # RFC 3339 always carries a zone; a bare local time from a drifting schema is most
         # plausibly UTC, which is what the service writes everywhere else.
         return parsed.replace(tzinfo=_UTC)
-    return parsed.astimezone(_UTC)
+    try:
+        return parsed.astimezone(_UTC)
+    except OverflowError:
+        # Year 1 ahead of UTC, or year 9999 behind it: no datetime holds it in UTC.
+        return None
 
 
 def _parse_time_slowly(value: str) -> dt.datetime | None:
