@@ -65,7 +65,7 @@ def _stage(sim: Any) -> dict[str, Any]:
     team = TeamFactory(slug="drill")
     admin = UserFactory(username="drill-admin")
     MembershipFactory(team=team, user=admin, role="admin")
-    connection = ConnectionFactory(team=team, base_url=sim.base_url, api_key=KEY)
+    connection: Any = ConnectionFactory(team=team, base_url=sim.base_url, api_key=KEY)
     client = JulesClient(KEY, sim.base_url)
     remote: dict[str, list[str]] = {}
     for kind in ("approve", "message", "archive", "unarchive", "delete"):
@@ -142,7 +142,7 @@ def _assert_each_delivered_once(
     for action in done["launch"]:
         assert prompts[action.payload["prompt"]] == 1, action.payload["prompt"]
         remote_ids.add(action.result["remote_id"])
-        assert Session.objects.get(pk=action.session_id).launched_by == stage["admin"]
+        assert action.session is not None and action.session.launched_by == stage["admin"]
     assert len(remote_ids) == EACH
     sessions = stage["sessions"]
     # Approve: one approval by a person per session; message: one message per session.
@@ -151,6 +151,7 @@ def _assert_each_delivered_once(
         approvals = [a for a in remote.activities if a.kind == "planApproved"]
         assert [a.originator for a in approvals] == ["user"], session.remote_id
     for action in done["message"]:
+        assert action.session is not None
         remote = sim.state.session(action.session.remote_id)
         said = [a for a in remote.activities if a.kind == "userMessaged"]
         assert [a.payload.get("userMessage") for a in said] == [action.payload["prompt"]]

@@ -90,10 +90,11 @@ def _use_broker(url: str) -> None:
     """Point this process's Celery app at `url`, dropping pooled connections to the old."""
     from julesweb.celery import app
 
-    app.conf.broker_url = url
+    app.conf["broker_url"] = url
     # Not closed: kombu keeps one pool per address, and the shared broker's is used again.
-    app._pool = None
-    app.amqp._producer_pool = None
+    celery: Any = app
+    celery._pool = None
+    celery.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -123,7 +124,7 @@ def _stage(sim: Any) -> dict[str, Any]:
     team = TeamFactory(slug="redis-drill")
     admin = UserFactory(username="redis-admin")
     MembershipFactory(team=team, user=admin, role="admin")
-    connection = ConnectionFactory(team=team, base_url=sim.base_url, api_key=KEY)
+    connection: Any = ConnectionFactory(team=team, base_url=sim.base_url, api_key=KEY)
     client = JulesClient(KEY, sim.base_url)
     ids = [
         client.create_session(
