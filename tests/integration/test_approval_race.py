@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -85,7 +86,7 @@ def test_it_calls_jules_once_when_approvers_click_together_with_real_workers(
     failures: list[BaseException] = []
     url = reverse("sessions_app:session-approve", args=[session.pk])
 
-    def click(user: object) -> None:
+    def click(user: Any) -> None:
         try:
             client = Client()
             client.force_login(user)
