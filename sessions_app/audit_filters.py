@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.db.models import Q, QuerySet
 
+from sessions_app.forms import MAX_ID
 from sessions_app.models import AuditEntry, OutboxAction
 from sessions_app.selectors import audit_entries_for_user, teams_for_user
 
@@ -56,7 +57,9 @@ class AuditFilterForm(forms.Form):
     team = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     person = forms.CharField(required=False, max_length=150, label="Person (username)")
     action = forms.ChoiceField(choices=[("", "Any action"), *ACTIONS], required=False)
-    session = forms.IntegerField(required=False, min_value=1, label="Session number")
+    session = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, label="Session number"
+    )
     since = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )

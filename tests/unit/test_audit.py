@@ -141,6 +141,10 @@ def test_it_filters_by_person_action_team_session_and_date(client, cast, history
     assert "No entries match" in _page(client, since=tomorrow)
     # Values the form cannot read are ignored rather than answered with an error.
     assert "Rounding" in _page(client, session="abc", since="never")
+    too_big = "9" * 30
+    assert "Rounding" in _page(client, session=too_big, since="9999-12-31x")
+    _, body = _export(client, "csv", session=too_big)
+    assert "Rounding" in body
 
 
 def test_it_serves_the_results_as_an_htmx_fragment_and_paginates(client, cast):
