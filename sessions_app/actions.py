@@ -101,6 +101,9 @@ def deliver(action_id: str) -> str:
         status = OutboxAction.objects.filter(pk=action_id).values_list("status", flat=True)
         return status.first() or "missing"
     action = OutboxAction.objects.select_related("connection", "session", "actor").get(pk=action_id)
+    earlier = _open_before(action)
+    if earlier is not None:
+        return _wait_behind(action, earlier)
     if not action.connection.enabled:
         return _fail(action, "The connection was disabled before this could be sent to Jules.")
     try:
@@ -137,6 +140,45 @@ def deliver(action_id: str) -> str:
     }:
         _refresh(action.session.pk)
     return Status.DONE
+
+
+def _open_before(action: OutboxAction) -> OutboxAction | None:
+    """The oldest action on the same session that is still on its way, if any.
+
+    A session's actions reach Jules in the order people took them: an archive and its
+    undo, or an approval and the message after it, must not swap places when the first
+    one meets a fault and waits for its retry.
+    """
+    if action.session_id is None:
+        return None
+    return (
+        OutboxAction.objects.filter(
+            session_id=action.session_id,
+            status__in=[Status.PENDING, Status.SENDING],
+            created_at__lt=action.created_at,
+        )
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _wait_behind(action: OutboxAction, earlier: OutboxAction) -> str:
+    """Back to pending until the earlier action is through; this costs no attempt."""
+    now = timezone.now()
+    due = max(earlier.next_attempt_at, now) + dt.timedelta(seconds=1)
+    OutboxAction.objects.filter(pk=action.pk).update(
+        status=Status.PENDING,
+        attempts=F("attempts") - 1,
+        claimed_until=None,
+        next_attempt_at=due,
+        last_error=(
+            f"Waiting for the earlier {earlier.get_kind_display().lower()} of this session "
+            "to reach Jules first."
+        ),
+        updated_at=now,
+    )
+    _enqueue_retry(str(action.pk), (due - now).total_seconds())
+    return Status.PENDING
 
 
 def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
@@ -314,7 +356,7 @@ def _retry_later(action: OutboxAction, reason: str, retry_after: float | None) -
     return Status.PENDING
 
 
-def _enqueue_retry(action_id: str, wait: int) -> None:
+def _enqueue_retry(action_id: str, wait: float) -> None:
     """Deliver again once the backoff has passed; without a broker, the sweep will."""
     from sessions_app import tasks
 

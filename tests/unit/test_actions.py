@@ -403,3 +403,39 @@ def test_the_session_page_says_an_action_waits_for_jules(
     assert response.status_code == 200
     assert "Archive is waiting to reach Jules: Jules could not be reached" in html
     assert "next try in 5 s, at " in html
+
+
+def test_a_sessions_actions_reach_jules_in_the_order_they_were_taken(
+    cast, simulator, sim_connection, fast_failures
+):
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault("kind=status,status=503,path=:archive$,first=1")
+    archive = services.session_archive(user=cast.approver, session=session)
+    undo = services.session_unarchive(user=cast.approver, session=session)
+    assert actions.deliver(str(archive.pk)) == "pending"
+    # The undo is due now, but the archive it undoes has not reached Jules yet.
+    assert actions.deliver(str(undo.pk)) == "pending"
+    waiting = _reload(undo)
+    assert waiting.attempts == 0 and waiting.last_error.startswith(
+        "Waiting for the earlier archive of this session"
+    )
+    assert waiting.next_attempt_at > _reload(archive).next_attempt_at
+    assert simulator.request_counts().get("sessions.unarchive", 0) == 0
+    _make_due(undo)
+    assert actions.deliver(str(undo.pk)) == "pending"
+    _make_due(archive)
+    assert actions.deliver(str(archive.pk)) == "done"
+    _make_due(undo)
+    assert actions.deliver(str(undo.pk)) == "done"
+    assert _reload(undo).attempts == 1
+    assert simulator.state.session(session.remote_id).archived is False
+    counts = simulator.request_counts()
+    assert counts["sessions.archive"] == 1 and counts["sessions.unarchive"] == 1
+
+
+def test_a_failed_action_does_not_hold_up_the_next(cast, simulator, sim_connection):
+    session = _remote_session(simulator, sim_connection)
+    archive = services.session_archive(user=cast.approver, session=session)
+    OutboxAction.objects.filter(pk=archive.pk).update(status="failed", last_error="Refused")
+    message = services.session_send_message(user=cast.member, session=session, prompt="Next")
+    assert actions.deliver(str(message.pk)) == "done"
