@@ -489,14 +489,20 @@ def check_api_key(api_key: str, base_url: str) -> None:
 
     The key never appears in the message: only the kind of failure and the address.
     """
-    client = JulesClient(
-        api_key,
-        base_url,
-        connect_timeout=settings.JULES_CONNECT_TIMEOUT,
-        read_timeout=settings.JULES_READ_TIMEOUT,
-        # A person is waiting on the form: a short budget, then a clear answer.
-        retry_budget=min(settings.JULES_RETRY_BUDGET, 10.0),
-    )
+    try:
+        client = JulesClient(
+            api_key,
+            base_url,
+            connect_timeout=settings.JULES_CONNECT_TIMEOUT,
+            read_timeout=settings.JULES_READ_TIMEOUT,
+            # A person is waiting on the form: a short budget, then a clear answer.
+            retry_budget=min(settings.JULES_RETRY_BUDGET, 10.0),
+        )
+    except ValueError:
+        raise KeyRejected(
+            "This is not an API key Jules could accept: it has characters other than "
+            "letters, digits and punctuation. Nothing was saved."
+        ) from None
     try:
         client.list_sources(page_size=1)
     except jerrors.AuthError:

@@ -217,3 +217,25 @@ def test_it_serves_the_teams_list_as_a_fragment(client, cast):
     response = client.get(reverse("sessions_app:team-list"), HTTP_HX_TARGET="teams", **HTMX)
     html = response.content.decode()
     assert "<html" not in html and 'id="teams"' in html and "Acme" in html
+
+
+@pytest.mark.parametrize(
+    "base_url, key, says",
+    [
+        ("http://127.0.0.1:9/v1alpha", "ключ-42", "not an API key Jules could accept"),
+        ("http://127.0.0.1:9/v1alpha", "two words", "not an API key Jules could accept"),
+        ("ftp://127.0.0.1/v1alpha", "sk-anything", "Could not check the key"),
+        ("not a url", "sk-anything", "Enter a valid URL"),
+    ],
+)
+def test_it_answers_bad_connection_input_with_a_clear_message(
+    client, cast, settings, base_url, key, says
+):
+    settings.JULES_RETRY_BUDGET = 0.5
+    client.force_login(cast.admin)
+    url = reverse("sessions_app:connection-add", args=[cast.team.slug])
+    response = client.post(url, {"label": "Odd", "api_key": key, "base_url": base_url})
+    html = response.content.decode()
+    assert response.status_code == 200 and says in html
+    assert key not in html
+    assert not JulesConnection.objects.exists()
