@@ -34,6 +34,15 @@ class AuditQuerySet(models.QuerySet["AuditEntry"]):
     def bulk_update(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit entries cannot be updated.")
 
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[AuditEntry]:
+        # An upsert would overwrite the entry already at that place in the chain.
+        if kwargs.get("update_conflicts") or kwargs.get("update_fields"):
+            raise AppendOnlyError("Audit entries cannot be updated.")
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def update_or_create(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit entries cannot be updated.")
+
 
 class AuditEntry(models.Model):
     seq = models.PositiveBigIntegerField(unique=True)

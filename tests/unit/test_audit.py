@@ -32,6 +32,16 @@ def test_it_refuses_updates_and_deletes_through_the_orm(cast):
         AuditEntry.objects.filter(pk=entry.pk).update(action="x")
     with pytest.raises(AppendOnlyError):
         AuditEntry.objects.all().delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEntry.objects.bulk_update([entry], ["action"])
+    with pytest.raises(AppendOnlyError):
+        AuditEntry.objects.update_or_create(seq=entry.seq, defaults={"action": "x"})
+    forged = AuditEntry(seq=entry.seq, action="x", prev_hash=entry.prev_hash, hash=entry.hash)
+    with pytest.raises(AppendOnlyError):
+        AuditEntry.objects.bulk_create(
+            [forged], update_conflicts=True, unique_fields=["seq"], update_fields=["action"]
+        )
+    assert AuditEntry.objects.get().action == "session.message"
 
 
 def test_it_verifies_an_intact_chain(cast, capsys):
