@@ -29,6 +29,7 @@ import contextlib
 import csv
 import datetime
 import json
+import math
 import os
 import signal
 import socket
@@ -82,7 +83,7 @@ def parse_args() -> argparse.Namespace:
         "--activities", type=int, default=5, help="activities of each cached session"
     )
     parser.add_argument(
-        "--sync-sessions", type=int, default=5000, help="sessions of the account that syncs"
+        "--sync-sessions", type=int, default=20000, help="sessions of the account that syncs"
     )
     parser.add_argument(
         "--sync-activities", type=int, default=10, help="activities of each of those sessions"
@@ -337,45 +338,88 @@ class CpuMeter:
     def start(self) -> None:
         self.sample()
         self.baseline = {name: dict(pids) for name, pids in self.seen.items()}
+        self.machine_start = _busy_seconds()
 
     def used(self) -> dict[str, float]:
         self.sample()
-        return {
+        used = {
             name: sum(cpu - self.baseline.get(name, {}).get(pid, 0.0) for pid, cpu in pids.items())
             for name, pids in self.seen.items()
         }
+        # What the rest of the machine took: other people's work, the rest of PostgreSQL.
+        used["anything else"] = max(0.0, _busy_seconds() - self.machine_start - sum(used.values()))
+        return used
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since it started."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + t.irq + t.softirq)
 
 
 # --- the report -----------------------------------------------------------------------
 
 
-def read_stats(prefix: str) -> list[dict[str, str]]:
-    path = Path(f"{prefix}_stats.csv")
+@dataclass
+class Request:
+    at: float  # wall-clock time the answer was complete
+    kind: str
+    ms: float
+    failed: bool
+
+
+def read_requests(path: Path) -> list[Request]:
+    """The locustfile's log of every request (see `LOAD_REQUEST_LOG` there)."""
     if not path.exists():
         return []
     with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+        return [
+            Request(float(at), kind, float(ms), failed == "1")
+            for at, kind, ms, failed in csv.reader(handle)
+        ]
 
 
-def print_stats(rows: list[dict[str, str]], duration: float) -> None:
-    order = {name: i for i, name in enumerate(KIND_ORDER)}
-    rows = sorted(
-        rows,
-        key=lambda r: (r["Name"] == "Aggregated", order.get(r["Name"], len(order)), r["Name"]),
-    )
+def percentile(ordered: list[float], share: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return 0.0
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+def print_table(title: str, requests: list[Request], seconds: float) -> None:
+    print(f"\n{title}")
     print(
-        f"\n{'request kind':<26} {'requests':>8} {'errors':>6} {'error %':>7} {'req/s':>6} "
+        f"{'request kind':<26} {'requests':>8} {'errors':>6} {'error %':>7} {'req/s':>6} "
         f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}"
     )
-    for row in rows:
-        count = int(row["Request Count"])
-        failures = int(row["Failure Count"])
-        name = "overall" if row["Name"] == "Aggregated" else row["Name"]
+    order = {name: i for i, name in enumerate(KIND_ORDER)}
+    kinds = sorted({r.kind for r in requests}, key=lambda k: (order.get(k, len(order)), k))
+    groups = [(kind, [r for r in requests if r.kind == kind]) for kind in kinds]
+    for kind, group in [*groups, ("overall", requests)]:
+        times = sorted(r.ms for r in group)
+        errors = sum(r.failed for r in group)
         print(
-            f"{name:<26} {count:>8} {failures:>6} {100 * failures / max(count, 1):>7.2f} "
-            f"{count / duration:>6.1f} {row['50%']:>7} {row['95%']:>7} {row['99%']:>7} "
-            f"{float(row['Max Response Time']):>7.0f}"
+            f"{kind:<26} {len(group):>8} {errors:>6} {100 * errors / max(len(group), 1):>7.2f} "
+            f"{len(group) / seconds:>6.1f} {percentile(times, 0.50):>7.0f} "
+            f"{percentile(times, 0.95):>7.0f} {percentile(times, 0.99):>7.0f} "
+            f"{(times[-1] if times else 0):>7.0f}"
         )
+
+
+def print_report(requests: list[Request], begun: float, ended: float) -> None:
+    """The whole run, then the steady part: from the moment the last person signed in."""
+    print_table(f"Whole run ({ended - begun:.0f} s):", requests, ended - begun)
+    sign_ins = [r.at for r in requests if r.kind == "sign in"]
+    if sign_ins:
+        settled = max(sign_ins)
+        steady = [r for r in requests if r.at > settled]
+        if steady and ended - settled > 1:
+            print_table(
+                f"After the last sign-in ({ended - settled:.0f} s, from t = {settled - begun:.0f} s):",
+                steady,
+                ended - settled,
+            )
 
 
 def print_failures(prefix: str) -> None:
@@ -424,9 +468,9 @@ def print_sync(samples: list[SyncSample], args: argparse.Namespace) -> None:
         )
     else:
         print(
-            f"The sync was still running when the load ended: {last.sessions} of "
-            f"{args.sync_sessions} sessions and {last.activities} activities in {last.at:.0f} s "
-            f"({last.sessions / max(last.at, 0.001):.0f} sessions/s)."
+            f"The sync was still running when the load ended, in its {last.phase or '-'} phase "
+            f"({last.done}/{last.total}): {last.sessions} sessions and {last.activities} "
+            f"activities written in {last.at:.0f} s."
         )
 
 
@@ -444,6 +488,8 @@ def main() -> int:
     os.chdir(ROOT)
     # A SIGTERM stops the run as Ctrl-C does: through the clean-up below.
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C too, even when started from a shell that had SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     work = Path(tempfile.mkdtemp(prefix="julesweb-load-"))
     children = Children(work)
     sim = None
@@ -522,8 +568,13 @@ def main() -> int:
         )
         users_file.chmod(0o600)
         prefix = args.csv or str(work / "locust")
+        request_log = work / "requests.csv"
         locust_env = dict(
-            env, LOAD_USERS_FILE=str(users_file), LOAD_THINK=args.think, LOAD_DWELL=args.dwell
+            env,
+            LOAD_USERS_FILE=str(users_file),
+            LOAD_THINK=args.think,
+            LOAD_DWELL=args.dwell,
+            LOAD_REQUEST_LOG=str(request_log),
         )
         meter = CpuMeter(children, database_url.rsplit("/", 1)[-1])
         meter.start()
@@ -532,7 +583,7 @@ def main() -> int:
             celery_app.send_task(
                 SYNC_TASK, args=[prepared.sync_connection_id], kwargs={"full": True}, queue="sync"
             )
-        started = time.monotonic()
+        started, begun = time.monotonic(), time.time()
         print(
             f"Load: {args.users} people for {args.duration} s on gunicorn "
             f"({args.web_workers} workers x {args.web_threads} threads) at {host}."
@@ -575,11 +626,11 @@ def main() -> int:
         cpu = meter.used()
         if prepared.sync_connection_id is not None:
             samples.append(sample_sync(prepared.sync_connection_id, started, queued_at))
-        stats = read_stats(prefix)
-        if not stats:
+        requests = read_requests(request_log)
+        if not requests:
             print(children.tail("locust", 40))
-            raise RuntimeError("locust wrote no statistics")
-        print_stats(stats, float(args.duration))
+            raise RuntimeError("locust made no request")
+        print_report(requests, begun, time.time())
         print_failures(prefix)
         print_sync(samples, args)
         print(

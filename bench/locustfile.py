@@ -12,13 +12,17 @@ Configuration, from the environment:
 
 - `LOAD_USERS_FILE`: a JSON file `{"usernames": [...], "password": "..."}` (required);
 - `LOAD_THINK`: the pause between two page views, `MIN,MAX` seconds (default `1,3`);
-- `LOAD_DWELL`: how long a person stays on a page while it polls, `MIN,MAX` (default `5,15`).
+- `LOAD_DWELL`: how long a person stays on a page while it polls, `MIN,MAX` (default `5,15`);
+- `LOAD_REQUEST_LOG`: a CSV file to which every request is appended (finish time, kind,
+  milliseconds, failed), from which `bench/load.py` computes exact percentiles over any
+  window of the run.
 
 Request names (the rows of the report) group requests by kind, not by address.
 """
 
 from __future__ import annotations
 
+import csv
 import html
 import itertools
 import json
@@ -28,7 +32,7 @@ import re
 import time
 from typing import Any
 
-from locust import between, task
+from locust import between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -72,6 +76,15 @@ USERNAMES, PASSWORD = _load_users()
 NEXT_USERNAME = itertools.cycle(USERNAMES)
 THINK = _pair("LOAD_THINK", "1,3")
 DWELL = _pair("LOAD_DWELL", "5,15")
+
+
+if REQUEST_LOG := os.environ.get("LOAD_REQUEST_LOG"):
+    _log_file = open(REQUEST_LOG, "a", newline="", buffering=1)  # noqa: SIM115 - for the run
+    _log = csv.writer(_log_file)
+
+    @events.request.add_listener
+    def _record(name: str, response_time: float, exception: Any, **_: Any) -> None:
+        _log.writerow((f"{time.time():.3f}", name, f"{response_time:.1f}", int(bool(exception))))
 
 
 class Poller:
