@@ -24,8 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar, overload
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -38,6 +38,7 @@ from sessions_app.forms import OUTSIDE_PORTAL
 from sessions_app.models import JulesConnection, Session, SessionState, Source
 from sessions_app.models.jules import ATTENTION_STATES
 
+T = TypeVar("T")
 PAGE_SIZE = 50
 # How long counts per state may be served from the cache at most (seconds).
 COUNTS_TTL = 60
@@ -167,7 +168,7 @@ def filter_menus(
     repository shows at once; a new team member shows in "Launched by" within the TTL.
     """
     teams = sorted(set(team_ids))
-    syncs = [(c.pk, c.last_sources_sync_at) for c in connections]
+    syncs = [(c.pk, c.created_at, c.last_sources_sync_at) for c in connections]
     raw = repr((teams, syncs)).encode()
     key = "session-list:menus:" + hashlib.sha256(raw).hexdigest()
     cached = cache.get(key)
@@ -200,8 +201,9 @@ def cached_count_states(
     team_ids: Iterable[int],
     data: dict[str, Any],
     connections: list[JulesConnection],
-) -> dict[str, int]:
-    """`count_states(qs)`, from the cache while nothing it depends on has changed.
+) -> tuple[dict[str, int], str]:
+    """`count_states(qs)`, from the cache while nothing it depends on has changed, and a
+    digest of that state of the data (a key for whatever else shows the same sessions).
 
     `qs` must be `filter_sessions(team_ids, data)`'s and `connections` the teams' own,
     as `visible_connections` returns them. One cache round trip on a hit.
@@ -213,7 +215,13 @@ def cached_count_states(
         if value and key not in ("state", "attention")
     )
     syncs = [
-        (c.pk, c.last_success_at, c.last_list_at, getattr(c, "newest_session_sync", None))
+        (
+            c.pk,
+            c.created_at,
+            c.last_success_at,
+            c.last_list_at,
+            getattr(c, "newest_session_sync", None),
+        )
         for c in connections
     ]
     raw = repr((teams, filters, syncs)).encode()
@@ -221,12 +229,41 @@ def cached_count_states(
     stamp_keys = [_stamp_key(t) for t in teams]
     found = cache.get_many([key, *stamp_keys])
     stamps = [found.get(k) for k in stamp_keys]
+    version = hashlib.sha256(repr((key, stamps)).encode()).hexdigest()[:20]
     cached = found.get(key)
     if cached is not None and cached[0] == stamps:
-        return dict(cached[1])
+        return dict(cached[1]), version
     counts = count_states(qs)
     cache.set(key, (stamps, counts), COUNTS_TTL)
-    return counts
+    return counts, version
+
+
+class LazyList(Sequence[T]):
+    """A list read on first use, so that a page whose rows come from a cached fragment
+    never queries them."""
+
+    def __init__(self, load: Callable[[], list[T]]) -> None:
+        self._load = load
+        self._items: list[T] | None = None
+
+    @property
+    def items(self) -> list[T]:
+        if self._items is None:
+            self._items = self._load()
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        return self.items[index]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
 
 
 def _page_rows(qs: QuerySet[Session], total: int) -> Callable[[int, int], list[Session]]:
@@ -273,7 +310,7 @@ class KnownCountPaginator(Paginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = min(bottom + self.per_page, self.count)
-        return Page(self._read(bottom, top), number, self)
+        return Page(LazyList(lambda: self._read(bottom, top)), number, self)
 
 
 def page_of_sessions(

@@ -40,6 +40,7 @@ from sessions_app.models.jules import SyncStatus
 from sessions_app.models.teams import role_at_least
 from sessions_app.selectors import get_session_for_user, memberships_for_user, role_in_team
 from sessions_app.session_filters import (
+    LazyList,
     cached_count_states,
     filter_menus,
     filter_sessions,
@@ -47,6 +48,7 @@ from sessions_app.session_filters import (
     sessions_changed,
     visible_connections,
 )
+from sessions_app.templatetags.links import web_url
 from sessions_app.timeline import (
     Pending,
     PlanView,
@@ -110,6 +112,11 @@ def ago(moment: dt.datetime, now: dt.datetime) -> str:
         if len(texts) == 2:
             break
     return ", ".join(texts) if texts else "0\xa0minutes"
+
+
+def _minute() -> str:
+    """The current minute: cached rows are kept no longer, as they say how long ago."""
+    return timezone.now().strftime("%Y%m%d%H%M")
 
 
 def _time(moment: dt.datetime, now: dt.datetime) -> tuple[str, str, str]:
@@ -218,10 +225,11 @@ class Row:
             if active
             else '<td class="hide-narrow"><span class="muted">none yet</span></td>'
         )
+        pr_url = web_url(s.pr_url)
         pr = (
-            f'<a href="{escape(s.pr_url)}" rel="noopener noreferrer"'
+            f'<a href="{escape(pr_url)}" rel="noopener noreferrer"'
             f' aria-label="Pull request of {title}">PR</a>'
-            if s.pr_url.startswith(("https://", "http://"))
+            if pr_url
             else ""
         )
         parts.append(f"<td>{pr}</td></tr>")
@@ -252,7 +260,7 @@ def session_list(request: AuthedRequest) -> HttpResponse:
     data = form.cleaned_or_empty()
     qs, states = filter_sessions(team_ids, data)
     connections = visible_connections(team_ids)
-    counts = cached_count_states(qs, team_ids, data, connections)
+    counts, data_version = cached_count_states(qs, team_ids, data, connections)
     page = page_of_sessions(qs, states, counts, request.GET.get("page"))
     repo_menu, people = filter_menus(team_ids, connections)
     repos = set(repo_menu)
@@ -267,7 +275,7 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "form": form,
         "data": data,
         "page": page,
-        "rows": _rows(list(page.object_list), memberships, may_bulk=may_bulk),
+        "rows": LazyList(lambda: _rows(list(page.object_list), memberships, may_bulk=may_bulk)),
         "state_counts": [(v, label, counts.get(v, 0)) for v, label in SessionState.choices],
         "selected_states": set(data.get("state") or []),
         "repos": sorted(repos),
@@ -285,6 +293,23 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "may_approve": any(role_at_least(role, Role.APPROVER) for role in roles),
         "nav_active": "sessions",
     }
+    context["filters_version"] = digest(
+        query.urlencode(),
+        repr(context["state_counts"]),
+        repr(context["repos"]),
+        repr(people),
+        repr([(c.pk, c.label, c.team.name) for c in connections]),
+    )
+    # The table and its pagination, as the data, the address, the page and the user's
+    # roles make them, in this minute (rows say how long ago things happened).
+    context["rows_version"] = digest(
+        data_version,
+        request.GET.urlencode(),
+        str(page.number),
+        repr(sorted((t, m.can(Role.MEMBER)) for t, m in memberships.items())),
+        str(may_bulk),
+        _minute(),
+    )
     template = LIST_TEMPLATE
     if request.htmx and request.htmx.target == "session-results":
         template += "#results-update"
