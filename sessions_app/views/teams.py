@@ -14,7 +14,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -317,7 +317,13 @@ def connection_rotate(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def connection_enabled(request: AuthedRequest, pk: int) -> HttpResponse:
     connection = _connection_for(request, pk, Role.ADMIN)
-    enabled = request.POST.get("enabled") == "1"
+    choice = request.POST.get("enabled")
+    if choice not in {"0", "1"}:
+        return HttpResponseBadRequest(
+            "Say whether to enable (enabled=1) or disable (enabled=0) the connection.",
+            content_type="text/plain",
+        )
+    enabled = choice == "1"
     connection = services.connection_set_enabled(
         actor=request.user, connection=connection, enabled=enabled, request=request
     )

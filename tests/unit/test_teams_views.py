@@ -239,3 +239,15 @@ def test_it_answers_bad_connection_input_with_a_clear_message(
     assert response.status_code == 200 and says in html
     assert key not in html
     assert not JulesConnection.objects.exists()
+
+
+def test_it_changes_a_connection_only_when_told_which_way(client, cast):
+    connection = ConnectionFactory(team=cast.team)
+    client.force_login(cast.admin)
+    url = reverse("sessions_app:connection-enabled", args=[connection.pk])
+    for data in ({}, {"enabled": "yes"}, {"enabled": ""}):
+        response = client.post(url, data)
+        assert response.status_code == 400 and b"enabled=0" in response.content
+    connection.refresh_from_db()
+    assert connection.enabled
+    assert not AuditEntry.objects.filter(action__startswith="connection.").exists()
