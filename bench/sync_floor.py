@@ -15,6 +15,9 @@ heap's peak) and by sampling the process's resident set (peak minus the RSS befo
 CPU are its own and not the simulator's; `thread` (the default) serves it from a thread
 of the benchmark's process, sharing its GIL. `--latency-ms` adds, as extra columns, a
 floor and a sync x4 with that delay on every request (the headline ratio has none).
+`CPU ratio` is the CPU time of this process during the sync (one request in flight) over
+that during the floor: with the simulator in a thread, both include the simulator's
+work; it is steadier than the wall-clock ratio on a busy machine.
 """
 
 from __future__ import annotations
@@ -41,10 +44,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def floor(base_url: str, key: str) -> tuple[float, int]:
     """Download every page a full sync reads, serially, doing nothing with the bodies."""
+    return _floor(base_url, key)[:2]
+
+
+def _floor(base_url: str, key: str) -> tuple[float, int, float]:
+    """(seconds, requests, CPU seconds of this process)."""
     import requests
 
     http = requests.Session()
     headers = {"X-Goog-Api-Key": key}
+    cpu = time.process_time()
     started = time.perf_counter()
     requests_made = 0
     ids: list[str] = []
@@ -78,7 +87,7 @@ def floor(base_url: str, key: str) -> tuple[float, int]:
             token = body.get("nextPageToken")
             if not token:
                 break
-    return time.perf_counter() - started, requests_made
+    return time.perf_counter() - started, requests_made, time.process_time() - cpu
 
 
 def _rss() -> int:
@@ -123,20 +132,22 @@ def _prepare(base_url: str) -> int:
     return connection.pk
 
 
-def run_sync(base_url: str, workers: int) -> tuple[float, int, int]:
-    """One full sync into empty tables; (seconds, sessions, activities)."""
+def run_sync(base_url: str, workers: int) -> tuple[float, int, int, float]:
+    """One full sync into empty tables; (seconds, sessions, activities, CPU seconds)."""
     from sessions_app import sync
     from sessions_app.jules.client import JulesClient
     from sessions_app.models import Activity, Session
 
     connection_id = _prepare(base_url)
     client = JulesClient(KEY, base_url)
+    cpu = time.process_time()
     started = time.perf_counter()
     report = sync.sync_connection(connection_id, full=True, client=client, workers=workers)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     client.close()
     assert not report.errors, report.errors
-    return elapsed, Session.objects.count(), Activity.objects.count()
+    return elapsed, Session.objects.count(), Activity.objects.count(), cpu
 
 
 def measure_memory(base_url: str, workers: int) -> tuple[float, float]:
@@ -250,11 +261,14 @@ def bench_size(
         floors: list[float] = []
         syncs: list[float] = []
         syncs4: list[float] = []
+        cpu_ratios: list[float] = []
         rows = 0
         for _ in range(repeat):
-            floors.append(floor(sim.base_url, KEY)[0])
-            seconds, sessions, acts = run_sync(sim.base_url, workers=1)
+            floor_s, _, floor_cpu = _floor(sim.base_url, KEY)
+            floors.append(floor_s)
+            seconds, sessions, acts, cpu = run_sync(sim.base_url, workers=1)
             syncs.append(seconds)
+            cpu_ratios.append(cpu / floor_cpu)
             syncs4.append(run_sync(sim.base_url, workers=4)[0])
             rows = sessions + acts
         heap, rss = measure_memory(sim.base_url, workers=4)
@@ -264,6 +278,7 @@ def bench_size(
             "sync4": _median(syncs4),
             "ratio": _median([s / f for s, f in zip(syncs, floors, strict=True)]),
             "ratio4": _median([s / f for s, f in zip(syncs4, floors, strict=True)]),
+            "cpu_ratio": _median(cpu_ratios),
             "heap": heap,
             "rss": rss,
             "rows": rows,
@@ -295,7 +310,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
     setup_django()
     header = (
         f"{'N':>7} {'M':>3} {'floor s':>8} {'sync s':>8} {'ratio':>6} {'sync x4 s':>9} "
-        f"{'ratio x4':>8} {'heap MiB':>8} {'RSS+ MiB':>8} {'rows':>9}"
+        f"{'ratio x4':>8} {'CPU ratio':>9} {'heap MiB':>8} {'RSS+ MiB':>8} {'rows':>9}"
     )
     if args.latency_ms:
         header += f" {'x4 @' + format(args.latency_ms, 'g') + 'ms':>11}"
@@ -305,7 +320,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
         r = bench_size(size, args.activities, args.repeat, args.simulator, args.latency_ms)
         line = (
             f"{size:>7} {args.activities:>3} {r['floor']:>8.2f} {r['sync']:>8.2f} "
-            f"{r['ratio']:>6.2f} {r['sync4']:>9.2f} {r['ratio4']:>8.2f} {r['heap']:>8.1f} "
+            f"{r['ratio']:>6.2f} {r['sync4']:>9.2f} {r['ratio4']:>8.2f} {r['cpu_ratio']:>9.2f} "
+            f"{r['heap']:>8.1f} "
             f"{r['rss']:>8.1f} {r['rows']:>9}"
         )
         if args.latency_ms:

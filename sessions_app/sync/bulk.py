@@ -117,20 +117,3 @@ def update_fields(
         cursor.execute(
             f'UPDATE "{table}" AS t SET {assignments} FROM "{name}" AS s WHERE t."{pk}" = s."{pk}"'
         )
-
-
-def insert_returning(
-    model: type[models.Model], rows: Sequence[models.Model], returning: Sequence[str]
-) -> list[tuple[Any, ...]]:
-    """Insert rows, skipping those that collide with a unique constraint (PostgreSQL only);
-    the `returning` columns of the rows actually inserted."""
-    fields = _fields(model, None)
-    columns = [f.column for f in fields]
-    table = model._meta.db_table
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        name = stage(cursor, table, columns, _model_rows(fields, rows, key=False))
-        cursor.execute(
-            f'INSERT INTO "{table}" ({_quoted(columns)}) SELECT {_quoted(columns)} '
-            f'FROM "{name}" ON CONFLICT DO NOTHING RETURNING {_quoted(returning)}'
-        )
-        return [tuple(row) for row in cursor.fetchall()]

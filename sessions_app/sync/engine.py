@@ -24,6 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any
 
 from django.conf import settings
@@ -406,7 +407,8 @@ def _list_and_read(
         "m"
     ]
     written: deque[Future[Any]] = deque()
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    # One request in flight needs no pool (and no thread handoff per request).
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
         for items in _list_pages(client, archived=None if full else False):
             report.sessions_seen += len(items)
             seen_ids.update(r.id for r in items if r.id)
@@ -446,13 +448,25 @@ def _list_and_read(
 
 def _fetch_many(
     client: JulesClient,
-    pool: ThreadPoolExecutor,
+    pool: ThreadPoolExecutor | None,
     sessions: Sequence[Session],
     report: SyncReport,
 ) -> dict[str, list[jr.Activity]]:
     """The activities of each session (newer than its pivot); failed ones are left out."""
-    futures = [(s, pool.submit(_fetch_activities, client, s)) for s in sessions]
     fetched: dict[str, list[jr.Activity]] = {}
+    if pool is None:
+        # One request in flight: no thread handoff per request.
+        for session in sessions:
+            try:
+                fetched[session.remote_id] = _fetch_activities(client, session)
+            except jerrors.NotFoundError:
+                continue
+            except (jerrors.AuthError, jerrors.PermissionDeniedError):
+                raise
+            except jerrors.JulesError as exc:
+                report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
+        return fetched
+    futures = [(s, pool.submit(_fetch_activities, client, s)) for s in sessions]
     try:
         for session, future in futures:
             try:

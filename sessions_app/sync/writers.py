@@ -26,7 +26,6 @@ from sessions_app.models import (
 from sessions_app.sync.bulk import (
     columns_of,
     insert_ignoring_conflicts,
-    insert_returning,
     is_postgresql,
     stage,
     update_fields,
@@ -183,8 +182,12 @@ def upsert_sessions(
     with transaction.atomic(savepoint=False):
         if to_create:
             ids: dict[str, int] = {}
+            discovered = False
             if is_postgresql():
-                ids = dict(insert_returning(Session, to_create, ["remote_id", "id"]))
+                # The DISCOVERED transitions of the rows actually inserted go in with them.
+                ids = dict(_insert_sessions(to_create, now))
+                report.transitions += len(ids)
+                discovered = True
             else:
                 insert_ignoring_conflicts(Session, to_create)
             inserted = set(ids)
@@ -203,6 +206,8 @@ def upsert_sessions(
             for session in to_create:
                 session.pk = ids[session.remote_id]
                 session._state.adding = False
+                if discovered:
+                    continue
                 transitions.append(
                     SessionTransition(
                         team_id=connection.team_id,
@@ -223,6 +228,41 @@ def upsert_sessions(
     return results
 
 
+def _insert_sessions(rows: Sequence[Session], now: dt.datetime) -> list[tuple[str, int]]:
+    """Insert sessions (PostgreSQL), skipping rows another writer inserted first, with a
+    DISCOVERED transition for each row inserted; (remote id, id) of those rows."""
+    from django.db import connection as db
+
+    session = Session._meta.db_table
+    transition = SessionTransition._meta.db_table
+    fields = [f for f in Session._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    with transaction.atomic(savepoint=False), db.cursor() as cursor:
+        name = stage(cursor, session, [f.column for f in fields], _model_values(fields, rows))
+        cursor.execute(
+            f"""
+            WITH ins AS (
+                INSERT INTO "{session}" ({columns}) SELECT {columns} FROM "{name}"
+                ON CONFLICT DO NOTHING RETURNING id, remote_id, team_id, state
+            ), discovered AS (
+                INSERT INTO "{transition}"
+                    (team_id, session_id, kind, from_state, to_state, details, observed_at)
+                SELECT team_id, id, %s, '', state, '{{}}'::jsonb, %s FROM ins
+            )
+            SELECT remote_id, id FROM ins
+            """,  # noqa: S608 - table and column names come from model metadata.
+            [SessionTransition.Kind.DISCOVERED.value, now],
+        )
+        return [(remote_id, pk) for remote_id, pk in cursor.fetchall()]
+
+
+def _model_values(fields: Sequence[Any], rows: Sequence[Session]) -> Iterable[list[Any]]:
+    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+    names = [f.attname for f in fields]
+    for row in rows:
+        yield [_json_text(getattr(row, n)) if n in json_fields else getattr(row, n) for n in names]
+
+
 def _write_outputs(
     changed: list[_Upserted],
     by_id: dict[str, jr.Session],
@@ -230,13 +270,15 @@ def _write_outputs(
     connection: JulesConnection,
     now: dt.datetime,
 ) -> None:
-    session_ids = [u.session.pk for u in changed]
+    # A session created just now has no outputs yet: only the others are looked up.
+    session_ids = [u.session.pk for u in changed if not u.created]
     before: dict[int, set[str]] = {}
-    for session_id, kind, url in SessionOutput.objects.filter(
-        session_id__in=session_ids
-    ).values_list("session_id", "kind", "url"):
-        before.setdefault(session_id, set()).add(f"{kind}:{url}")
-    SessionOutput.objects.filter(session_id__in=session_ids).delete()
+    if session_ids:
+        for session_id, kind, url in SessionOutput.objects.filter(
+            session_id__in=session_ids
+        ).values_list("session_id", "kind", "url"):
+            before.setdefault(session_id, set()).add(f"{kind}:{url}")
+        SessionOutput.objects.filter(session_id__in=session_ids).delete()
     rows: list[SessionOutput] = []
     for upserted in changed:
         session = upserted.session
@@ -600,14 +642,23 @@ def reschedule(sessions: Sequence[Session]) -> None:
 
 def missing_sessions(connection: JulesConnection, seen_ids: set[str]) -> list[Session]:
     """Cached sessions that a complete listing did not return."""
-    # Compared in Python: a large NOT IN list would exceed database parameter limits.
-    return [
-        session
-        for session in Session.objects.filter(connection=connection, deleted_remotely=False)
-        .only("id", "remote_id", "state", "update_time", "team_id", "title", "prompt")
+    # Compared in Python: a large NOT IN list would exceed database parameter limits. Only
+    # ids travel until the missing ones are known (usually none of them).
+    missing = [
+        pk
+        for pk, remote_id in Session.objects.filter(connection=connection, deleted_remotely=False)
+        .values_list("id", "remote_id")
         .iterator(chunk_size=5000)
-        if session.remote_id not in seen_ids
+        if remote_id not in seen_ids
     ]
+    found: list[Session] = []
+    for start in range(0, len(missing), 500):
+        found.extend(
+            Session.objects.filter(pk__in=missing[start : start + 500]).only(
+                "id", "remote_id", "state", "update_time", "team_id", "title", "prompt"
+            )
+        )
+    return found
 
 
 def mark_deleted(connection: JulesConnection, session_ids: Iterable[int]) -> int:
