@@ -11,15 +11,21 @@ every session, and requests, round after round and interleaved,
 
 - the trivial view,
 - the list's first page, a deep page (the last one), a filtered page (two states and a
-  repository) and a search (a word in titles and prompts),
+  repository) and a search (a word in titles and prompts), the same address each round
+  ("warm": what a team reloading or paging the list gets from the list's caches);
+- the first page, the last page and the search with a filter no request used before (a
+  "created from" date before every session, a day later each round), so that the counts,
+  the rows and the filters are all computed afresh ("cold": the worst case, a new filter),
 
-then prints the p50 and p95 of each, and each page's p50 and p95 divided by the trivial
-view's. The first few rounds warm the server up and are not counted.
+then prints the p50 and p95 of each, and each one's p50 and p95 divided by the trivial
+view's. The first few rounds warm the server up and are not counted. The cache is the
+portal's default without REDIS_URL (per process memory); set BENCH_REDIS_URL to use Redis.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import os
 import socket
@@ -31,6 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 5
+# A "created from" date before every seeded session, a day later each round: a filter
+# no request used before, that keeps every session.
+COLD_FROM = dt.date(1990, 1, 1)
 
 
 def _free_port() -> int:
@@ -52,6 +61,8 @@ def _start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
         "LOG_LEVEL": "ERROR",
     }
     env.pop("REDIS_URL", None)
+    if os.environ.get("BENCH_REDIS_URL"):
+        env["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
     gunicorn = Path(sys.executable).with_name("gunicorn")
     return subprocess.Popen(
         [
@@ -113,7 +124,11 @@ def _measure(
     assert isinstance(http, requests.Session)
     timings: dict[str, list[float]] = {name: [] for name in targets}
     for round_number in range(WARM_UP + rounds):
-        for name, path in targets.items():
+        for index, (name, path) in enumerate(targets.items()):
+            if "{day}" in path:
+                # Each cold address its own dates, so that none warms another's cache.
+                day = COLD_FROM + dt.timedelta(days=round_number + 1000 * index)
+                path = path.format(day=day)
             started = time.perf_counter()
             answer = http.get(base + path, timeout=60, allow_redirects=False)
             elapsed = time.perf_counter() - started
@@ -140,6 +155,9 @@ def run(
         f"page {last_page} (last)": f"/sessions/?page={last_page}",
         "filtered": f"/sessions/?state=COMPLETED&state=FAILED&repo={repo}",
         "search": "/sessions/?q=rounding",
+        "first page, cold": "/sessions/?created_after={day}",
+        f"page {last_page}, cold": "/sessions/?created_after={day}&page=" + str(last_page),
+        "search, cold": "/sessions/?q=rounding&created_after={day}",
     }
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
