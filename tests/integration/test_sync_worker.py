@@ -202,3 +202,95 @@ def test_it_syncs_a_session_change_within_one_cadence(workers, seeded_sim):
         lambda: Session.objects.filter(remote_id=remote.id).exclude(state="QUEUED").exists(), 60
     )
     assert Session.objects.get(remote_id=remote.id).state in {"PLANNING", "IN_PROGRESS"}
+
+
+def _bookkeeping_mismatches(connection):
+    """Sessions whose activity count, newest activity or read mark disagree with the rows."""
+    from django.db.models import Count, Max
+
+    wrong = []
+    for session in Session.objects.filter(connection=connection).annotate(
+        n=Count("activities"), newest=Max("activities__create_time")
+    ):
+        if (
+            session.activity_count != session.n
+            or session.last_activity_at != session.newest
+            or session.activities_read_for != session.update_time
+        ):
+            wrong.append(session.remote_id)
+    return wrong
+
+
+def test_the_threaded_bulk_path_keeps_every_count_and_mark_true(transactional_db, seeded_sim):
+    from sessions_app.models import SessionTransition
+    from sessions_app.sync.pipeline import can_thread
+
+    # Outside a transaction on PostgreSQL: the writes run on the writer thread.
+    assert can_thread()
+    connection = _connection(seeded_sim)
+    report = sync.sync_connection(connection.pk, full=True)
+    sessions, activities = _remote(seeded_sim)
+    assert report.errors == []
+    assert (report.sessions_created, report.activities_created) == (sessions, activities)
+    assert Session.objects.count() == sessions
+    assert Activity.objects.count() == activities
+    assert _bookkeeping_mismatches(connection) == []
+    assert SessionTransition.objects.filter(kind="discovered").count() == sessions
+    assert report.transitions == sessions
+    JulesConnection.objects.filter(pk=connection.pk).update(last_full_sync_at=None)
+    again = sync.sync_connection(connection.pk, full=True)
+    assert (again.sessions_created, again.sessions_updated, again.activities_created) == (0, 0, 0)
+    assert again.transitions == 0
+
+
+def test_the_threaded_bulk_path_follows_a_session_and_records_transitions(transactional_db):
+    from sessions_app.jules.client import JulesClient
+    from sessions_app.models import AuditEntry, SessionTransition
+
+    sim = start_simulator(host="127.0.0.1", api_keys=["int-key"], manual_clock=True, seed=3)
+    try:
+        connection = _connection(sim)
+        client = JulesClient("int-key", sim.base_url)
+        remote = client.create_session(
+            prompt="Add tests [sim:question]",
+            source="sources/github/acme/billing",
+            starting_branch="main",
+            require_plan_approval=True,
+            automation_mode="AUTO_CREATE_PR",
+        )
+
+        def listing_pass():
+            JulesConnection.objects.filter(pk=connection.pk).update(last_list_at=None)
+            report = sync.sync_connection(connection.pk)
+            assert report.errors == []
+            return report
+
+        listing_pass()
+        sim.advance(70)
+        listing_pass()
+        session = Session.objects.get(remote_id=remote.id)
+        assert session.state == "AWAITING_PLAN_APPROVAL"
+        client.approve_plan(remote.id)
+        sim.advance(60)
+        listing_pass()
+        client.send_message(remote.id, "Toward zero, please.")
+        sim.advance(900)
+        listing_pass()
+        session.refresh_from_db()
+        assert session.state == "COMPLETED"
+        remote_activities = sim.state.account("int-key").sessions[remote.id].activities
+        assert session.activities.count() == len(remote_activities)
+        assert _bookkeeping_mismatches(connection) == []
+        kinds = list(session.transitions.values_list("kind", flat=True))
+        assert kinds.count("discovered") == 1
+        assert kinds.count("plan_generated") == 1
+        assert kinds.count("plan_approved") == 1
+        assert {"state_changed", "pr_opened"} <= set(kinds)
+        assert AuditEntry.objects.filter(
+            action="sync.plan_generated", target_id=str(session.pk)
+        ).exists()
+        before = (session.activities.count(), SessionTransition.objects.count())
+        listing_pass()
+        assert (session.activities.count(), SessionTransition.objects.count()) == before
+    finally:
+        sim.stop()

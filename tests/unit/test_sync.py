@@ -223,3 +223,52 @@ def test_it_never_deletes_history_on_an_empty_listing(seeded):
     report = sync.sync_connection(connection.pk, full=True)
     assert report.sessions_deleted == 0
     assert not Session.objects.filter(deleted_remotely=True).exists()
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_the_writer_runs_writes_in_order_and_returns_results(threaded):
+    from sessions_app.sync.pipeline import Writer
+
+    done: list[int] = []
+    with Writer(threaded=threaded, depth=1) as writer:
+        for n in range(5):
+            writer.submit(done.append, n)
+        future = writer.call(lambda: list(done))
+        assert future.result(timeout=10) == [0, 1, 2, 3, 4]
+    assert done == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_the_writer_stops_at_the_first_failed_write_and_raises_it(threaded):
+    from sessions_app.sync.pipeline import Writer
+
+    done: list[str] = []
+
+    def fail() -> None:
+        raise ValueError("the database said no")
+
+    writer = Writer(threaded=threaded)
+    with pytest.raises(ValueError, match="the database said no"):
+        try:
+            writer.submit(done.append, "first")
+            writer.submit(fail)
+            # Raised here if the writer has already failed, else by close().
+            writer.submit(done.append, "after the failure")
+        finally:
+            writer.close()
+    assert done == ["first"]
+    # A call's own failure goes to its future, not to the writer.
+    with Writer(threaded=threaded) as other:
+        assert isinstance(other.call(fail).exception(timeout=10), ValueError)
+        other.submit(done.append, "still writing")
+    assert done[-1] == "still writing"
+
+
+def test_the_writer_keeps_the_callers_exception_and_finishes_queued_writes():
+    from sessions_app.sync.pipeline import Writer
+
+    done: list[int] = []
+    with pytest.raises(KeyError), Writer(threaded=True) as writer:
+        writer.submit(done.append, 1)
+        raise KeyError("the caller failed")
+    assert done == [1]
