@@ -407,18 +407,34 @@ def print_table(title: str, requests: list[Request], seconds: float) -> None:
         )
 
 
-def print_report(requests: list[Request], begun: float, ended: float) -> None:
-    """The whole run, then the steady part: from the moment the last person signed in."""
+def print_report(
+    requests: list[Request],
+    begun: float,
+    ended: float,
+    sync_done: float | None,
+    *,
+    syncing: bool = True,
+) -> None:
+    """The whole run; then the steady part, from the moment the last person signed in,
+    split where the sync finished (if it finished then) to show what the sync costs."""
     print_table(f"Whole run ({ended - begun:.0f} s):", requests, ended - begun)
     sign_ins = [r.at for r in requests if r.kind == "sign in"]
-    if sign_ins:
-        settled = max(sign_ins)
-        steady = [r for r in requests if r.at > settled]
-        if steady and ended - settled > 1:
+    settled = max(sign_ins, default=begun)
+    windows = [("After the last sign-in", settled, ended)]
+    if sync_done is not None and settled < sync_done < ended:
+        windows = [
+            ("After the last sign-in, while the sync ran", settled, sync_done),
+            ("After the sync finished", sync_done, ended),
+        ]
+    elif syncing and sync_done is None:
+        windows = [("After the last sign-in, the sync running throughout", settled, ended)]
+    for title, start, end in windows:
+        part = [r for r in requests if start < r.at <= end]
+        if part and end - start >= 5:
             print_table(
-                f"After the last sign-in ({ended - settled:.0f} s, from t = {settled - begun:.0f} s):",
-                steady,
-                ended - settled,
+                f"{title} ({end - start:.0f} s, t = {start - begun:.0f} to {end - begun:.0f} s):",
+                part,
+                end - start,
             )
 
 
@@ -630,7 +646,19 @@ def main() -> int:
         if not requests:
             print(children.tail("locust", 40))
             raise RuntimeError("locust made no request")
-        print_report(requests, begun, time.time())
+        last = samples[-1] if samples else None
+        sync_done = (
+            queued_at.timestamp() + last.finished_after
+            if last is not None and last.finished_after is not None
+            else None
+        )
+        print_report(
+            requests,
+            begun,
+            time.time(),
+            sync_done,
+            syncing=prepared.sync_connection_id is not None,
+        )
         print_failures(prefix)
         print_sync(samples, args)
         print(
