@@ -125,7 +125,9 @@ def filter_sessions(
 
 def count_states(qs: QuerySet[Session]) -> dict[str, int]:
     """Sessions per state in one GROUP BY."""
-    rows = qs.order_by().values_list("state").annotate(n=Count("id")).values_list("state", "n")
+    # COUNT(*) rather than COUNT(id), so that the narrow (team, archived, state) index
+    # answers alone.
+    rows = qs.order_by().values_list("state").annotate(n=Count("*")).values_list("state", "n")
     return dict(rows)
 
 

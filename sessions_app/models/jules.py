@@ -222,6 +222,8 @@ class Session(models.Model):
             ),
             # The newest write per connection: part of the key of the list's cached counts.
             models.Index(fields=["connection", "-synced_at"], name="session_conn_synced"),
+            # The list's counts per state, read from this narrow index alone.
+            models.Index(fields=["team", "archived", "state"], name="session_team_arch_state"),
         ]
 
     def __str__(self) -> str:
