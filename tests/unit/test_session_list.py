@@ -590,7 +590,7 @@ def test_it_serves_the_counts_from_the_cache_until_the_sessions_change(
     )
     html = client.get(URL).content.decode()
     assert counts(html)["COMPLETED"] == "88"
-    assert _titles(html)[0] == "Just synced"
+    assert "Just synced" in _titles(html)
     # Archiving here renews the team's stamp.
     synced = Session.objects.get(title="Just synced")
     other = Session.objects.filter(team=cast.team, state="COMPLETED").exclude(pk=synced.pk)[0]
