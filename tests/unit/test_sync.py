@@ -272,3 +272,16 @@ def test_the_writer_keeps_the_callers_exception_and_finishes_queued_writes():
         writer.submit(done.append, 1)
         raise KeyError("the caller failed")
     assert done == [1]
+
+
+def test_the_writer_thread_shortens_the_switch_interval_only_while_it_runs():
+    import sys
+
+    from sessions_app.sync.pipeline import SWITCH_INTERVAL, Writer
+
+    before = sys.getswitchinterval()
+    with Writer(threaded=True), Writer(threaded=True):
+        assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == before
+    with Writer(threaded=False):
+        assert sys.getswitchinterval() == before
