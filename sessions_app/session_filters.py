@@ -11,9 +11,11 @@ Everything here is scoped to the teams the user belongs to. The list must stay q
 - the counts per state are one GROUP BY over the filtered sessions, and the page total is
   their sum (a state filter only narrows which counts are added up), so no separate
   COUNT(*) runs. The counts are cached under a key made of the filters, the visible
-  connections' last sync and newest session write, and a per-team stamp the portal's own
-  writes (archive, unarchive, delete) renew; so they follow every sync and every action
-  taken here, and lag at most `COUNTS_TTL` behind a change made any other way;
+  connections' newest session write (`synced_at`, which the sync stamps on every row it
+  changes), and a per-team stamp the portal's own writes (archive, unarchive, delete)
+  renew; so they follow every sync write and every action taken here, and lag at most
+  `COUNTS_TTL` behind a change made any other way. The table of rows is a cached
+  fragment under the same key plus the address, the user's roles and the minute;
 - date filters compare `create_time` with the bounds of the days in the portal's time
   zone, so an index on the column still applies (a `__date` lookup would wrap it); the
   free-text search is served on PostgreSQL by trigram indexes (migration 0004).
@@ -216,16 +218,9 @@ def cached_count_states(
         for key, value in data.items()
         if value and key not in ("state", "attention")
     )
-    syncs = [
-        (
-            c.pk,
-            c.created_at,
-            c.last_success_at,
-            c.last_list_at,
-            getattr(c, "newest_session_sync", None),
-        )
-        for c in connections
-    ]
+    # The sync stamps `synced_at` on every session row it writes, and writes a row only
+    # when the service's data for it changed: a pass that changed nothing keeps the key.
+    syncs = [(c.pk, c.created_at, getattr(c, "newest_session_sync", None)) for c in connections]
     raw = repr((teams, filters, syncs)).encode()
     key = "session-list:counts:" + hashlib.sha256(raw).hexdigest()
     stamp_keys = [_stamp_key(t) for t in teams]
