@@ -95,6 +95,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dwell", default="5,15", help="time on a polling page, MIN,MAX s")
     parser.add_argument("--no-sync", action="store_true", help="measure without the sync")
     parser.add_argument("--csv", help="keep locust's CSV files under this prefix")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     args = parser.parse_args()
     for name in ("users", "duration", "sessions", "web_workers", "web_threads"):
@@ -387,7 +388,8 @@ def percentile(ordered: list[float], share: float) -> float:
     return ordered[rank - 1]
 
 
-def print_table(title: str, requests: list[Request], seconds: float) -> None:
+def print_table(title: str, requests: list[Request], seconds: float) -> list[dict[str, Any]]:
+    """Print one table of figures by kind of request; return its rows."""
     print(f"\n{title}")
     print(
         f"{'request kind':<26} {'requests':>8} {'errors':>6} {'error %':>7} {'req/s':>6} "
@@ -396,15 +398,28 @@ def print_table(title: str, requests: list[Request], seconds: float) -> None:
     order = {name: i for i, name in enumerate(KIND_ORDER)}
     kinds = sorted({r.kind for r in requests}, key=lambda k: (order.get(k, len(order)), k))
     groups = [(kind, [r for r in requests if r.kind == kind]) for kind in kinds]
+    rows = []
     for kind, group in [*groups, ("overall", requests)]:
         times = sorted(r.ms for r in group)
         errors = sum(r.failed for r in group)
+        row = {
+            "kind": kind,
+            "requests": len(group),
+            "errors": errors,
+            "error_pct": 100 * errors / max(len(group), 1),
+            "per_second": len(group) / seconds,
+            "p50": percentile(times, 0.50),
+            "p95": percentile(times, 0.95),
+            "p99": percentile(times, 0.99),
+            "max": times[-1] if times else 0.0,
+        }
+        rows.append(row)
         print(
-            f"{kind:<26} {len(group):>8} {errors:>6} {100 * errors / max(len(group), 1):>7.2f} "
-            f"{len(group) / seconds:>6.1f} {percentile(times, 0.50):>7.0f} "
-            f"{percentile(times, 0.95):>7.0f} {percentile(times, 0.99):>7.0f} "
-            f"{(times[-1] if times else 0):>7.0f}"
+            f"{kind:<26} {row['requests']:>8} {errors:>6} {row['error_pct']:>7.2f} "
+            f"{row['per_second']:>6.1f} {row['p50']:>7.0f} {row['p95']:>7.0f} "
+            f"{row['p99']:>7.0f} {row['max']:>7.0f}"
         )
+    return rows
 
 
 def print_report(
@@ -414,10 +429,12 @@ def print_report(
     sync_done: float | None,
     *,
     syncing: bool = True,
-) -> None:
+) -> dict[str, list[dict[str, Any]]]:
     """The whole run; then the steady part, from the moment the last person signed in,
     split where the sync finished (if it finished then) to show what the sync costs."""
-    print_table(f"Whole run ({ended - begun:.0f} s):", requests, ended - begun)
+    tables = {
+        "whole run": print_table(f"Whole run ({ended - begun:.0f} s):", requests, ended - begun)
+    }
     sign_ins = [r.at for r in requests if r.kind == "sign in"]
     settled = max(sign_ins, default=begun)
     windows = [("After the last sign-in", settled, ended)]
@@ -431,11 +448,12 @@ def print_report(
     for title, start, end in windows:
         part = [r for r in requests if start < r.at <= end]
         if part and end - start >= 5:
-            print_table(
+            tables[title] = print_table(
                 f"{title} ({end - start:.0f} s, t = {start - begun:.0f} to {end - begun:.0f} s):",
                 part,
                 end - start,
             )
+    return tables
 
 
 def print_failures(prefix: str) -> None:
@@ -652,7 +670,7 @@ def main() -> int:
             if last is not None and last.finished_after is not None
             else None
         )
-        print_report(
+        tables = print_report(
             requests,
             begun,
             time.time(),
@@ -666,6 +684,15 @@ def main() -> int:
         )
         for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
             print(f"  {name:<26} {seconds:>7.1f}")
+        if args.json:
+            summary = {
+                "args": vars(args),
+                "tables": tables,
+                "sync": [vars(sample) for sample in samples],
+                "cpu_seconds": cpu,
+                "seconds": elapsed,
+            }
+            Path(args.json).write_text(json.dumps(summary, indent=1, default=str))
         return 0
     except (KeyboardInterrupt, Stop):
         print("\nInterrupted; stopping everything.", file=sys.stderr)
