@@ -303,8 +303,13 @@ def _set_archived(
 ) -> OutboxAction:
     verb = "archive" if archived else "unarchive"
     role = _require(user, session.team_id, Role.MEMBER, f"{verb} sessions")
-    if not role_at_least(role, Role.APPROVER) and session.launched_by_id != user.pk:
-        raise ActionNotAllowed(f"Members may {verb} only the sessions they launched.")
+    # The roles: members (and approvers, who add only approving) archive their
+    # own sessions; admins, who may delete any session, archive any.
+    if not role_at_least(role, Role.ADMIN) and session.launched_by_id != user.pk:
+        raise ActionNotAllowed(
+            f"Members and approvers may {verb} only the sessions they launched; "
+            f"an admin of the team may {verb} any."
+        )
     kind = OutboxAction.Kind.ARCHIVE if archived else OutboxAction.Kind.UNARCHIVE
     with transaction.atomic():
         # The cache shows the intent at once; the next sync confirms what Jules holds.

@@ -406,7 +406,7 @@ def _header_context(
         "plan": plan,
         "pending": pending_actions(session),
         "connection": session.connection,
-        "can_archive": role_at_least(role, Role.APPROVER)
+        "can_archive": role_at_least(role, Role.ADMIN)
         or (role_at_least(role, Role.MEMBER) and session.launched_by_id == request.user.pk),
         "is_admin": role_at_least(role, Role.ADMIN),
         "can_message": can_message,

@@ -93,9 +93,9 @@ def test_it_delivers_each_session_action_and_refreshes_the_page(cast, simulator,
     message = services.session_send_message(user=cast.member, session=session, prompt="Go on")
     assert actions.deliver(str(message.pk)) == "done"
     assert session.activities.filter(kind="userMessaged", message="Go on").exists()
-    archive = services.session_archive(user=cast.approver, session=session)
+    archive = services.session_archive(user=cast.admin, session=session)
     assert actions.deliver(str(archive.pk)) == "done"
-    unarchive = services.session_unarchive(user=cast.approver, session=session)
+    unarchive = services.session_unarchive(user=cast.admin, session=session)
     assert actions.deliver(str(unarchive.pk)) == "done"
     delete = services.session_delete(user=cast.admin, session=session)
     assert actions.deliver(str(delete.pk)) == "done"
@@ -307,7 +307,7 @@ def test_it_archives_once_when_the_first_answer_was_lost(
         JulesClient("test-key", simulator.base_url).archive_session(session.remote_id)
     simulator.add_fault(f"kind=status,status=502,path=:{kind}$,stage=after,first=1")
     service = services.session_archive if kind == "archive" else services.session_unarchive
-    action = service(user=cast.approver, session=session)
+    action = service(user=cast.admin, session=session)
     assert actions.deliver(str(action.pk)) == "pending"
     _make_due(action)
     assert actions.deliver(str(action.pk)) == "done"
@@ -321,7 +321,7 @@ def test_it_archives_after_a_failure_that_never_took_effect(
 ):
     session = _remote_session(simulator, sim_connection)
     simulator.add_fault("kind=status,status=500,path=:archive$,first=1")
-    action = services.session_archive(user=cast.approver, session=session)
+    action = services.session_archive(user=cast.admin, session=session)
     assert actions.deliver(str(action.pk)) == "pending"
     _make_due(action)
     # The check finds the session not archived, so the archive is sent after all.
@@ -347,7 +347,7 @@ def test_it_enqueues_the_retry_after_the_backoff(cast, simulator, sim_connection
     settings.OUTBOX_BACKOFF_SECONDS = 2
     session = _remote_session(simulator, sim_connection)
     simulator.add_fault("kind=status,status=503,path=:archive$")
-    action = services.session_archive(user=cast.approver, session=session)
+    action = services.session_archive(user=cast.admin, session=session)
     from sessions_app import tasks
 
     # As with a real worker (the unit tests' autouse fixture restores eager mode).
@@ -395,7 +395,7 @@ def test_the_session_page_says_an_action_waits_for_jules(
 ):
     session = _remote_session(simulator, sim_connection)
     simulator.add_fault("kind=status,status=503,path=:archive$")
-    action = services.session_archive(user=cast.approver, session=session)
+    action = services.session_archive(user=cast.admin, session=session)
     assert actions.deliver(str(action.pk)) == "pending"
     client.force_login(cast.approver)
     response = client.get(reverse("sessions_app:session-detail", args=[session.pk]))
@@ -410,8 +410,8 @@ def test_a_sessions_actions_reach_jules_in_the_order_they_were_taken(
 ):
     session = _remote_session(simulator, sim_connection)
     simulator.add_fault("kind=status,status=503,path=:archive$,first=1")
-    archive = services.session_archive(user=cast.approver, session=session)
-    undo = services.session_unarchive(user=cast.approver, session=session)
+    archive = services.session_archive(user=cast.admin, session=session)
+    undo = services.session_unarchive(user=cast.admin, session=session)
     assert actions.deliver(str(archive.pk)) == "pending"
     # The undo is due now, but the archive it undoes has not reached Jules yet.
     assert actions.deliver(str(undo.pk)) == "pending"
@@ -435,7 +435,7 @@ def test_a_sessions_actions_reach_jules_in_the_order_they_were_taken(
 
 def test_a_failed_action_does_not_hold_up_the_next(cast, simulator, sim_connection):
     session = _remote_session(simulator, sim_connection)
-    archive = services.session_archive(user=cast.approver, session=session)
+    archive = services.session_archive(user=cast.admin, session=session)
     OutboxAction.objects.filter(pk=archive.pk).update(status="failed", last_error="Refused")
     message = services.session_send_message(user=cast.member, session=session, prompt="Next")
     assert actions.deliver(str(message.pk)) == "done"

@@ -291,26 +291,28 @@ MAY = {
         "bulk archive own",
         "approve",
         "bulk approve",
-        # Approvers tidy up the team's list: they may archive anyone's session.
-        "archive others'",
     },
 }
-MAY["admin"] = MAY["approver"] | {"delete"}
+# Admins may delete any session, and archive any.
+MAY["admin"] = MAY["approver"] | {"delete", "archive others'"}
 MAY["outsider"] = set()
 
 
-def _session_posts(cast, things):
-    """(what, url, data, outbox kind it makes, the session it is about)."""
-    own, waiting, connection = things["own"], things["waiting"], things["connection"]
+def _session_posts(cast, things, user):
+    """(what, url, data, outbox kind it makes, the session it is about); "own" sessions
+    were launched by `user`, "others'" by someone else of the team."""
+    waiting, connection = things["waiting"], things["connection"]
+    someone = UserFactory(username="someone")
+    own = SessionFactory(connection=connection, state="AWAITING_USER_FEEDBACK", launched_by=user)
     theirs = SessionFactory(
-        connection=connection, state="AWAITING_USER_FEEDBACK", launched_by=cast.approver
+        connection=connection, state="AWAITING_USER_FEEDBACK", launched_by=someone
     )
     archived = SessionFactory(
-        connection=connection, state="COMPLETED", launched_by=cast.member, archived=True
+        connection=connection, state="COMPLETED", launched_by=user, archived=True
     )
     bulk_waiting = SessionFactory(connection=connection, state="AWAITING_PLAN_APPROVAL")
     ActivityFactory(session=bulk_waiting, kind="planGenerated", plan_id="b" * 32)
-    bulk_own = SessionFactory(connection=connection, state="COMPLETED", launched_by=cast.member)
+    bulk_own = SessionFactory(connection=connection, state="COMPLETED", launched_by=user)
 
     def url(name, pk=None):
         return reverse(f"sessions_app:{name}", args=[pk] if pk else [])
@@ -356,7 +358,7 @@ def _session_posts(cast, things):
 def test_each_role_does_to_sessions_exactly_what_the_issue_says(client, cast, everything, role):
     client.force_login(cast.by_role()[role])
     done = set()
-    for what, url, data, kind, session in _session_posts(cast, everything):
+    for what, url, data, kind, session in _session_posts(cast, everything, cast.by_role()[role]):
         before = OutboxAction.objects.filter(kind=kind, session=session, actor=cast.by_role()[role])
         count = before.count()
         response = client.post(url, data)
