@@ -9,8 +9,9 @@ Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432
 
 Per size, the floor and the syncs alternate (floor, sync, sync x4, floor, ...) `--repeat`
 times and the medians are reported; a warm-up floor pass comes first. The timed runs are
-not traced: memory is measured in one more sync of its own, with tracemalloc (the Python
-heap's peak) and by sampling the process's resident set (peak minus the RSS before it).
+not traced: `RSS+` is the largest growth of the process's resident set during a timed
+sync (sampled every 20 ms), and `heap` the Python heap's peak in one more sync of its
+own under tracemalloc, which slows what it traces (`--no-heap` skips it).
 `--simulator process` serves the simulator from a child process, so the worker's RSS and
 CPU are its own and not the simulator's; `thread` (the default) serves it from a thread
 of the benchmark's process, sharing its GIL. `--latency-ms` adds, as extra columns, a
@@ -132,38 +133,40 @@ def _prepare(base_url: str) -> int:
     return connection.pk
 
 
-def run_sync(base_url: str, workers: int) -> tuple[float, int, int, float]:
-    """One full sync into empty tables; (seconds, sessions, activities, CPU seconds)."""
+def run_sync(base_url: str, workers: int) -> tuple[float, int, int, float, float]:
+    """One full sync into empty tables: (seconds, sessions, activities, CPU seconds, RSS
+    growth MiB). The RSS is sampled every 20 ms, which costs the sync next to nothing."""
     from sessions_app import sync
     from sessions_app.jules.client import JulesClient
     from sessions_app.models import Activity, Session
 
     connection_id = _prepare(base_url)
     client = JulesClient(KEY, base_url)
-    cpu = time.process_time()
-    started = time.perf_counter()
-    report = sync.sync_connection(connection_id, full=True, client=client, workers=workers)
-    elapsed = time.perf_counter() - started
-    cpu = time.process_time() - cpu
+    with _rss_peak() as rss:
+        cpu = time.process_time()
+        started = time.perf_counter()
+        report = sync.sync_connection(connection_id, full=True, client=client, workers=workers)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     client.close()
     assert not report.errors, report.errors
-    return elapsed, Session.objects.count(), Activity.objects.count(), cpu
+    growth = (rss[1] - rss[0]) / 2**20
+    return elapsed, Session.objects.count(), Activity.objects.count(), cpu, growth
 
 
-def measure_memory(base_url: str, workers: int) -> tuple[float, float]:
-    """One more sync, traced: (heap peak MiB, RSS growth MiB)."""
+def measure_heap(base_url: str, workers: int) -> float:
+    """One more sync, traced by tracemalloc (which slows it): the heap's peak in MiB."""
     from sessions_app import sync
     from sessions_app.jules.client import JulesClient
 
     connection_id = _prepare(base_url)
     client = JulesClient(KEY, base_url)
-    with _rss_peak() as rss:
-        tracemalloc.start()
-        sync.sync_connection(connection_id, full=True, client=client, workers=workers)
-        _, heap_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+    tracemalloc.start()
+    sync.sync_connection(connection_id, full=True, client=client, workers=workers)
+    _, heap_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     client.close()
-    return heap_peak / 2**20, (rss[1] - rss[0]) / 2**20
+    return heap_peak / 2**20
 
 
 class _Simulator:
@@ -253,34 +256,44 @@ def _median(samples: list[float]) -> float:
 
 
 def bench_size(
-    size: int, activities: int, repeat: int, simulator: str, latency_ms: float
+    size: int,
+    activities: int,
+    repeat: int,
+    simulator: str,
+    latency_ms: float,
+    *,
+    x4: bool = True,
+    heap: bool = True,
 ) -> dict[str, Any]:
     sim = _Simulator(simulator, size, activities)
+    nan = float("nan")
     try:
         floor(sim.base_url, KEY)  # warm-up: the simulator caches its JSON on first read
         floors: list[float] = []
         syncs: list[float] = []
         syncs4: list[float] = []
         cpu_ratios: list[float] = []
+        growths: list[float] = []
         rows = 0
         for _ in range(repeat):
             floor_s, _, floor_cpu = _floor(sim.base_url, KEY)
             floors.append(floor_s)
-            seconds, sessions, acts, cpu = run_sync(sim.base_url, workers=1)
+            seconds, sessions, acts, cpu, growth = run_sync(sim.base_url, workers=1)
             syncs.append(seconds)
             cpu_ratios.append(cpu / floor_cpu)
-            syncs4.append(run_sync(sim.base_url, workers=4)[0])
+            growths.append(growth)
+            if x4:
+                syncs4.append(run_sync(sim.base_url, workers=4)[0])
             rows = sessions + acts
-        heap, rss = measure_memory(sim.base_url, workers=4)
         result: dict[str, Any] = {
             "floor": _median(floors),
             "sync": _median(syncs),
-            "sync4": _median(syncs4),
+            "sync4": _median(syncs4) if x4 else nan,
             "ratio": _median([s / f for s, f in zip(syncs, floors, strict=True)]),
-            "ratio4": _median([s / f for s, f in zip(syncs4, floors, strict=True)]),
+            "ratio4": _median([s / f for s, f in zip(syncs4, floors, strict=True)]) if x4 else nan,
             "cpu_ratio": _median(cpu_ratios),
-            "heap": heap,
-            "rss": rss,
+            "heap": measure_heap(sim.base_url, workers=4) if heap else nan,
+            "rss": max(growths),
             "rows": rows,
         }
         if latency_ms:
@@ -306,6 +319,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
         default=0.0,
         help="Also measure with this delay added to every request (an extra column).",
     )
+    parser.add_argument("--no-x4", action="store_true", help="Skip the syncs with four in flight.")
+    parser.add_argument("--no-heap", action="store_true", help="Skip the traced heap run.")
     args = parser.parse_args(argv)
     setup_django()
     header = (
@@ -317,7 +332,15 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
     out(f"simulator: {args.simulator}; medians of {args.repeat} alternating runs")
     out(header)
     for size in [int(s) for s in args.sizes.split(",")]:
-        r = bench_size(size, args.activities, args.repeat, args.simulator, args.latency_ms)
+        r = bench_size(
+            size,
+            args.activities,
+            args.repeat,
+            args.simulator,
+            args.latency_ms,
+            x4=not args.no_x4,
+            heap=not args.no_heap,
+        )
         line = (
             f"{size:>7} {args.activities:>3} {r['floor']:>8.2f} {r['sync']:>8.2f} "
             f"{r['ratio']:>6.2f} {r['sync4']:>9.2f} {r['ratio4']:>8.2f} {r['cpu_ratio']:>9.2f} "
