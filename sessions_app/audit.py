@@ -137,4 +137,7 @@ def verify_chain(entries: Iterator[AuditEntry] | None = None) -> tuple[int, Chai
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is not None and head.last_seq != checked:
         return checked, ChainBreak(checked + 1, f"entries after #{checked} are missing")
+    if head is not None and checked and head.last_hash != prev_hash:
+        # The newest entry has no successor to vouch for it; the head does.
+        return checked - 1, ChainBreak(checked, "its hash is not the one the chain recorded")
     return checked, None

@@ -61,6 +61,20 @@ def test_it_names_the_first_entry_edited_in_the_database(cast):
         call_command("audit_verify")
 
 
+def test_it_names_the_newest_entry_rewritten_with_a_fresh_hash(cast):
+    _entries(cast)
+    last = AuditEntry.objects.get(seq=5)
+    last.details = {"n": 99}
+    forged = last.compute_hash()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE sessions_app_auditentry SET details = %s, hash = %s WHERE id = %s",
+            ['{"n": 99}', forged, last.pk],
+        )
+    with pytest.raises(CommandError, match="entry #5"):
+        call_command("audit_verify")
+
+
 def test_it_notices_a_deleted_entry(cast):
     _entries(cast)
     with connection.cursor() as cursor:
