@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from sessions_app.models import (
+    Activity,
     AuditEntry,
     JulesConnection,
     Membership,
@@ -119,7 +121,8 @@ def audit_entries_for_user(user: Any) -> QuerySet[AuditEntry]:
 
 
 def approvable_sessions_for_user(user: Any) -> QuerySet[Session]:
-    """Sessions waiting for plan approval that the user may approve, oldest first.
+    """Sessions waiting for plan approval that the user may approve, the plan that has
+    waited longest first (a revised plan waits from when it was generated).
 
     Approver or admin in the session's team, minus the sessions they launched where the
     team forbids self-approval.
@@ -127,6 +130,11 @@ def approvable_sessions_for_user(user: Any) -> QuerySet[Session]:
     approver_teams = Membership.objects.filter(
         user=user, role__in=[Role.APPROVER, Role.ADMIN]
     ).values("team_id")
+    latest_plan = (
+        Activity.objects.filter(session=OuterRef("pk"), kind="planGenerated")
+        .order_by("-create_time", "-id")
+        .values("create_time")[:1]
+    )
     return (
         Session.objects.filter(
             team_id__in=approver_teams,
@@ -134,5 +142,6 @@ def approvable_sessions_for_user(user: Any) -> QuerySet[Session]:
             deleted_remotely=False,
         )
         .exclude(team__forbid_self_approval=True, launched_by=user)
-        .order_by("create_time", "id")
+        .annotate(plan_time=Coalesce(Subquery(latest_plan), F("create_time")))
+        .order_by(F("plan_time").asc(nulls_last=True), "create_time", "id")
     )

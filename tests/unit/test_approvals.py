@@ -31,6 +31,7 @@ def _waiting(connection, title, *, hours_ago, launched_by=None, steps=("Read", "
         kind="planGenerated",
         plan_id=f"{session.pk:032x}",
         plan_steps=[{"title": step} for step in steps],
+        create_time=session.create_time + dt.timedelta(minutes=1),
     )
     return session
 
@@ -55,6 +56,23 @@ def test_it_lists_approvable_plans_across_teams_oldest_first(client, cast, inbox
     assert html.index("Older plan") < html.index("Globex plan") < html.index("Newer plan")
     assert "Running already" not in html
     assert "<li>Old step</li>" in html and "<li>Write</li>" in html
+
+
+def test_it_puts_the_plan_that_waited_longest_first(client, cast, inbox):
+    """A revised plan waits from when Jules generated it, not from the session's start."""
+    older = inbox["older"]
+    ActivityFactory(
+        session=older,
+        kind="planGenerated",
+        plan_id="f" * 32,
+        plan_steps=[{"title": "Revised step"}],
+        create_time=timezone.now() - dt.timedelta(minutes=5),
+    )
+    client.force_login(cast.approver)
+    html = client.get(reverse("sessions_app:approvals")).content.decode()
+    assert html.index("Globex plan") < html.index("Newer plan") < html.index("Older plan")
+    assert "<li>Revised step</li>" in html and "<li>Old step</li>" not in html
+    assert "plan waiting 5\xa0minutes" in html
 
 
 def test_it_leaves_out_own_plans_when_the_policy_forbids_self_approval(client, cast, inbox):
