@@ -165,6 +165,17 @@ def test_it_filters_by_person_action_team_session_and_date(client, cast, history
     assert "No entries match" in _page(client, since=tomorrow)
     # Values the form cannot read are ignored rather than answered with an error.
     assert "Rounding" in _page(client, session="abc", since="never")
+    # A day is the portal's calendar day, both ends included; the calendar's edges are fine.
+    from django.utils import timezone
+
+    today = timezone.localdate().isoformat()
+    assert "Rounding" in _page(client, since=today, until=today)
+    yesterday = (timezone.localdate() - dt.timedelta(days=1)).isoformat()
+    assert "No entries match" in _page(client, until=yesterday)
+    for zone in ("UTC", "Asia/Tokyo", "America/Los_Angeles"):
+        with timezone.override(zone):
+            html = _page(client, since="0001-01-01", until="9999-12-31")
+        assert "Rounding" in html, zone
     too_big = "9" * 30
     assert "Rounding" in _page(client, session=too_big, since="9999-12-31x")
     _, body = _export(client, "csv", session=too_big)
