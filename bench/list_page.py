@@ -88,9 +88,10 @@ def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
         if server.poll() is not None:
             raise SystemExit("gunicorn exited before answering")
         try:
-            requests.get(f"{base}/healthz", timeout=2)
+            requests.get(f"{base}/healthz", timeout=10)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # Not listening yet, or a first answer slowed by a busy machine.
             time.sleep(0.2)
     raise SystemExit("gunicorn did not answer within 60 s")
 

@@ -185,12 +185,13 @@ REDIS_URL = env("REDIS_URL")
 BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    # Socket timeouts, so that a broker that vanished fails a publish within seconds
-    # instead of holding a web request (kombu waits forever by default); the request then
-    # leaves its action pending for the outbox sweep (docs/reliability.md).
+    # Socket timeouts, so that a broker that hangs fails a publish within seconds instead
+    # of holding a web request (kombu waits forever by default); the request then leaves
+    # its action pending for the outbox sweep (docs/reliability.md). The read timeout must
+    # stay above kombu's one-second BRPOP wait.
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "visibility_timeout": 3600,
-        "socket_timeout": 10,
+        "socket_timeout": 2,
         "socket_connect_timeout": 3,
     }
     # Everything cached can be recomputed, so a Redis outage answers as misses rather than
@@ -201,7 +202,7 @@ if REDIS_URL:
             "BACKEND": "julesweb.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "TIMEOUT": 300,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
@@ -216,6 +217,14 @@ else:
         "store_processed": False,
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Per-process memory for what the sessions list keys by its own content (counts, menus,
+# fragments; docs/architecture.md): a hit costs no round trip to Redis.
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "portal-local",
+    "TIMEOUT": 300,
+    "OPTIONS": {"MAX_ENTRIES": 1000},
+}
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -46,6 +46,8 @@ PAGE_SIZE = 50
 COUNTS_TTL = 60
 # How long the filter menus' repositories and people may be (seconds).
 MENUS_TTL = 60
+# The per-process cache (settings.CACHES) of everything here but the stamps.
+LOCAL_CACHE = "local"
 ORDER = ("-create_time", "-id")
 REVERSED = ("create_time", "id")
 # The columns a list row shows; everything else (raw JSON, the prompt's full text is
@@ -175,7 +177,8 @@ def filter_menus(
     syncs = [(c.pk, c.created_at, c.last_sources_sync_at) for c in connections]
     raw = repr((teams, syncs)).encode()
     key = "session-list:menus:" + hashlib.sha256(raw).hexdigest()
-    cached = cache.get(key)
+    local = caches[LOCAL_CACHE]
+    cached = local.get(key)
     if cached is not None:
         return cached
     sources = Source.objects.filter(connection__team_id__in=teams)
@@ -186,7 +189,7 @@ def filter_menus(
         }
     )
     menus = (repos, _people(teams))
-    cache.set(key, menus, MENUS_TTL)
+    local.set(key, menus, MENUS_TTL)
     return menus
 
 
@@ -224,14 +227,17 @@ def cached_count_states(
     raw = repr((teams, filters, syncs)).encode()
     key = "session-list:counts:" + hashlib.sha256(raw).hexdigest()
     stamp_keys = [_stamp_key(t) for t in teams]
-    found = cache.get_many([key, *stamp_keys])
+    # The stamps are shared by every process (the default cache); what they validate is
+    # keyed by its content, so it lives in each process' memory.
+    found = cache.get_many(stamp_keys)
     stamps = [found.get(k) for k in stamp_keys]
     version = hashlib.sha256(repr((key, stamps)).encode()).hexdigest()[:20]
-    cached = found.get(key)
+    local = caches[LOCAL_CACHE]
+    cached = local.get(key)
     if cached is not None and cached[0] == stamps:
         return dict(cached[1]), version
     counts = count_states(qs)
-    cache.set(key, (stamps, counts), COUNTS_TTL)
+    local.set(key, (stamps, counts), COUNTS_TTL)
     return counts, version
 
 
