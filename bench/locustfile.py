@@ -115,7 +115,7 @@ class PortalUser(FastHttpUser):
         self.titles: list[str] = []
         self.repos: list[str] = []
         self.current_url = "/sessions/"
-        self.login()
+        self.sign_in()
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -130,19 +130,34 @@ class PortalUser(FastHttpUser):
         return headers
 
     def get(self, url: str, name: str, headers: dict[str, str] | None = None) -> Any:
-        """GET that counts a non-2xx answer (other than htmx's 286) as a failure."""
+        """GET that counts a non-2xx answer (other than htmx's 286) as a failure, and so
+        does the sign-in page where a page was asked for (then it signs in again).
+
+        HTTP 0 is locust's word for no answer: a refused or reset connection, or no answer
+        within `network_timeout` (a person would have given up by then too)."""
+        signed_out = False
         with self.client.get(url, name=name, headers=headers, catch_response=True) as response:
             if response.status_code not in (200, 204, 286):
                 response.failure(f"HTTP {response.status_code}")
             elif response.status_code == 200 and not response.text:
                 response.failure("empty body")
-            return response
+            elif name != "login form" and 'id="id_password"' in (response.text or ""):
+                response.failure("signed out: answered with the sign-in page")
+                signed_out = True
+        if signed_out:
+            self.sign_in()
+        return response
 
-    def login(self) -> None:
+    def sign_in(self) -> None:
+        """Sign in, trying again after a pause as a person would, until it works."""
+        while not self.login():
+            time.sleep(random.uniform(*THINK))
+
+    def login(self) -> bool:
         page = self.get("/accounts/login/", "login form")
         match = CSRF_FIELD.search(page.text or "")
         if not match:
-            raise RuntimeError("The sign-in page carries no CSRF token.")
+            return False
         with self.client.post(
             "/accounts/login/",
             data={
@@ -157,8 +172,9 @@ class PortalUser(FastHttpUser):
             # The client follows the redirect; signed in means we land on the list.
             if response.status_code != 200 or 'id="session-results"' not in (response.text or ""):
                 response.failure(f"sign-in failed (HTTP {response.status_code})")
-            else:
-                self.remember_list(response.text)
+                return False
+            self.remember_list(response.text)
+            return True
 
     def remember_list(self, text: str) -> list[Poller]:
         """Keep what the list shows (ids, titles, repositories); return its row pollers."""
