@@ -10,7 +10,7 @@ export DJANGO_SETTINGS_MODULE := julesweb.settings
 export SECRET_KEY_FILE ?= $(VAR)/secret_key
 export FIELD_ENCRYPTION_KEY_FILE ?= $(VAR)/field_encryption_key
 
-.PHONY: run test setup setup-dev lint types unit integration clean bench help
+.PHONY: run test setup setup-dev lint types unit integration clean bench load help
 
 help:
 	@echo "make run   - set up and run the portal with its workers and the Jules simulator"
@@ -64,6 +64,10 @@ test: lint types unit integration
 
 bench: setup-dev
 	$(BIN)/python -m bench.sync_floor
+
+# The 50-user load test of docs/performance.md (PostgreSQL and Redis on loopback).
+load: setup-dev
+	$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache
