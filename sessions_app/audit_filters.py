@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from sessions_app.forms import MAX_ID
-from sessions_app.models import AuditEntry, OutboxAction
+from sessions_app.models import AuditEntry, OutboxAction, Session
 from sessions_app.selectors import audit_entries_for_user, teams_for_user
 
 ACTIONS = [
@@ -87,16 +87,49 @@ class AuditFilterForm(forms.Form):
         return data
 
 
-def session_history_q(session_id: int) -> Q:
-    """Entries about one session: those naming it, and its launch (made before it existed)."""
-    action_ids = [
-        str(pk)
-        for pk in OutboxAction.objects.filter(session_id=session_id).values_list("pk", flat=True)
-    ]
-    q = Q(target_type="session", target_id=str(session_id))
-    if action_ids:
-        q |= Q(details__action_id__in=action_ids)
+LAUNCH_WINDOW = dt.timedelta(minutes=1)
+
+
+def launch_q(session_id: int) -> Q | None:
+    """The launch entry of a session: recorded before the session existed, it names the
+    connection. It is found by its outbox action's id, within a minute of the action (the
+    two are written in one transaction), so the indexed time narrows the search instead of
+    a scan of every entry's details. None when the portal did not launch the session."""
+    q = None
+    launches = OutboxAction.objects.filter(
+        session_id=session_id, kind=OutboxAction.Kind.LAUNCH
+    ).values_list("pk", "created_at")
+    for pk, created_at in launches:
+        one = Q(
+            action="session.launch",
+            created_at__gte=created_at - LAUNCH_WINDOW,
+            created_at__lte=created_at + LAUNCH_WINDOW,
+            details__action_id=str(pk),
+        )
+        q = one if q is None else q | one
     return q
+
+
+def session_history_q(session_id: int) -> Q:
+    """Entries about one session: those naming it, and its launch."""
+    q = Q(target_type="session", target_id=str(session_id))
+    launch = launch_q(session_id)
+    return q if launch is None else q | launch
+
+
+def session_history_entries(session: Session, limit: int) -> list[AuditEntry]:
+    """The newest `limit` entries about the session, in two index-friendly queries (those
+    naming it, by the target index; its launch, by time) rather than one OR that a planner
+    may answer by walking the whole history. A session has tens of entries, not millions."""
+    team = AuditEntry.objects.filter(team_id=session.team_id)
+    # No ORDER BY with LIMIT here: with one, a planner may walk the whole history backwards
+    # looking for the few rows; without, it reads them from the target index.
+    entries = list(team.filter(target_type="session", target_id=str(session.pk)).order_by())
+    launch = launch_q(session.pk)
+    if launch is not None:
+        entries += list(team.filter(launch))
+    entries.sort(key=lambda entry: entry.seq, reverse=True)
+    return entries[:limit]
 
 
 def filtered_entries(user: Any, data: dict[str, Any]) -> QuerySet[AuditEntry]:

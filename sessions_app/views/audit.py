@@ -22,13 +22,14 @@ from sessions_app.audit_filters import (
     ACTION_LABELS,
     AuditFilterForm,
     filtered_entries,
-    session_history_q,
+    session_history_entries,
 )
 from sessions_app.models import AuditEntry
-from sessions_app.selectors import audit_entries_for_user, get_session_for_user
+from sessions_app.selectors import get_session_for_user
 from sessions_app.views import AuthedRequest
 
 PAGE_SIZE = 50
+HISTORY_SIZE = 100
 EXPORT_CHUNK = 2000
 OUTPUT_CHUNK = 64 * 1024
 EXPORT_FIELDS = (
@@ -182,12 +183,8 @@ def audit_export(request: AuthedRequest, fmt: str) -> StreamingHttpResponse:
 def session_history(request: AuthedRequest, pk: int) -> HttpResponse:
     """A session's own history: its fragment goes into the session page's history tab."""
     session = get_session_for_user(request.user, pk)
-    entries = [
-        _describe(entry)
-        for entry in audit_entries_for_user(request.user)
-        .filter(session_history_q(session.pk))
-        .order_by("-seq")[:100]
-    ]
+    # The user is in the session's team, so every entry about it is theirs to see.
+    entries = [_describe(entry) for entry in session_history_entries(session, HISTORY_SIZE)]
     template = "sessions_app/audit/session_history.html"
     if request.htmx:
         template += "#history"

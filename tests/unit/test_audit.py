@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
@@ -540,3 +542,26 @@ def test_it_shows_sign_in_events_to_the_account_and_its_team_admins(client, cast
     client.force_login(cast.admin)
     html = _page(client, action="auth.locked_out")
     assert "Locked out" in html and "<td>member</td>" in html
+
+
+def test_it_shows_the_newest_hundred_entries_of_a_session(client, cast):
+    from django.urls import reverse
+
+    from sessions_app.audit import Target
+    from tests.factories import ConnectionFactory, SessionFactory
+
+    session = SessionFactory(connection=ConnectionFactory(team=cast.team))
+    for index in range(105):
+        audit.record(
+            "sync.state_changed",
+            actor_label="system",
+            team=cast.team,
+            target=Target("session", str(session.pk), "x"),
+            details={"n": index},
+        )
+    client.force_login(cast.viewer)
+    html = client.get(reverse("sessions_app:session-history", args=[session.pk])).content.decode()
+    shown = [int(seq) for seq in re.findall(r'id="history-(\d+)"', html)]
+    assert len(shown) == 100 and shown == sorted(shown, reverse=True)
+    newest = AuditEntry.objects.filter(action="sync.state_changed").order_by("-seq").first()
+    assert shown[0] == newest.seq
