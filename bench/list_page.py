@@ -13,13 +13,17 @@ every session, and requests, round after round and interleaved,
 - the list's first page, a deep page (the last one), a filtered page (two states and a
   repository) and a search (a word in titles and prompts), the same address each round
   ("warm": what a team reloading or paging the list gets from the list's caches);
-- the first page, the last page and the search with a filter no request used before (a
-  "created from" date before every session, a day later each round), so that the counts,
-  the rows and the filters are all computed afresh ("cold": the worst case, a new filter),
+- the first and the last page right after a sync changed a session (the bench updates
+  one row's title and `synced_at` as a sync pass would), so that the counts and the rows
+  are read afresh: what the first person to look after each change waits;
+- the first page and the search with a filter no request used before (a "created from"
+  date before every session, a day later each round), so that the counts, the rows and
+  the filter column are all computed afresh: the worst case,
 
 then prints the p50 and p95 of each, and each one's p50 and p95 divided by the trivial
-view's. The first few rounds warm the server up and are not counted. The cache is the
-portal's default without REDIS_URL (per process memory); set BENCH_REDIS_URL to use Redis.
+view's. The first few rounds warm the server up and are not counted. The list's caches
+are in each process' memory either way; BENCH_REDIS_URL puts the shared cache (the
+per-team stamps, one round trip a request) in Redis, as in production.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 5
+AFTER_SYNC = ", after a sync write"
 # A "created from" date before every seeded session, a day later each round: a filter
 # no request used before, that keeps every session.
 COLD_FROM = dt.date(1990, 1, 1)
@@ -117,6 +122,19 @@ def _sign_in(base: str, username: str, password: str) -> object:
     return http
 
 
+def _sync_writes_a_session(round_number: int) -> None:
+    """Change one session as a sync pass does (new data, a fresh `synced_at`)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE sessions_app_session SET synced_at = %s, title = %s"
+            " WHERE id = (SELECT MAX(id) FROM sessions_app_session)",
+            [timezone.now(), f"Changed by the sync, round {round_number}"],
+        )
+
+
 def _measure(
     http: object, base: str, targets: dict[str, str], rounds: int
 ) -> dict[str, list[float]]:
@@ -130,6 +148,8 @@ def _measure(
                 # Each cold address its own dates, so that none warms another's cache.
                 day = COLD_FROM + dt.timedelta(days=round_number + 1000 * index)
                 path = path.format(day=day)
+            if name.endswith(AFTER_SYNC):
+                _sync_writes_a_session(round_number)
             started = time.perf_counter()
             answer = http.get(base + path, timeout=60, allow_redirects=False)
             elapsed = time.perf_counter() - started
@@ -156,9 +176,10 @@ def run(
         f"page {last_page} (last)": f"/sessions/?page={last_page}",
         "filtered": f"/sessions/?state=COMPLETED&state=FAILED&repo={repo}",
         "search": "/sessions/?q=rounding",
-        "first page, cold": "/sessions/?created_after={day}",
-        f"page {last_page}, cold": "/sessions/?created_after={day}&page=" + str(last_page),
-        "search, cold": "/sessions/?q=rounding&created_after={day}",
+        "first page" + AFTER_SYNC: "/sessions/",
+        f"page {last_page}" + AFTER_SYNC: f"/sessions/?page={last_page}",
+        "first page, new filter": "/sessions/?created_after={day}",
+        "search, new filter": "/sessions/?q=rounding&created_after={day}",
     }
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
