@@ -21,7 +21,7 @@ every session, and requests, round after round and interleaved,
   the filter column are all computed afresh: the worst case,
 
 then prints the p50 and p95 of each, and each one's p50 and p95 divided by the trivial
-view's. The first few rounds warm the server up and are not counted. The list's caches
+view's (the requests after a sync write are a second phase, with its own trivial ones). The first few rounds warm the server up and are not counted. The list's caches
 are in each process' memory either way; BENCH_REDIS_URL puts the shared cache (the
 per-team stamps, one round trip a request) in Redis, as in production.
 """
@@ -170,33 +170,44 @@ def run(
     visible = Session.objects.filter(archived=False).count()
     last_page = max(1, math.ceil(visible / 50))
     repo = seeded.repos[0]
-    targets = {
-        "trivial": "/bench/trivial/",
-        "first page": "/sessions/",
-        f"page {last_page} (last)": f"/sessions/?page={last_page}",
-        "filtered": f"/sessions/?state=COMPLETED&state=FAILED&repo={repo}",
-        "search": "/sessions/?q=rounding",
-        "first page" + AFTER_SYNC: "/sessions/",
-        f"page {last_page}" + AFTER_SYNC: f"/sessions/?page={last_page}",
-        "first page, new filter": "/sessions/?created_after={day}",
-        "search, new filter": "/sessions/?q=rounding&created_after={day}",
-    }
+    trivial = {"trivial": "/bench/trivial/"}
+    # Two phases, each interleaved with the trivial view: the sync writes of the second
+    # would leave no request of the first warm.
+    phases = [
+        {
+            **trivial,
+            "first page": "/sessions/",
+            f"page {last_page} (last)": f"/sessions/?page={last_page}",
+            "filtered": f"/sessions/?state=COMPLETED&state=FAILED&repo={repo}",
+            "search": "/sessions/?q=rounding",
+            "first page, new filter": "/sessions/?created_after={day}",
+            "search, new filter": "/sessions/?q=rounding&created_after={day}",
+        },
+        {
+            **trivial,
+            "first page" + AFTER_SYNC: "/sessions/",
+            f"page {last_page}" + AFTER_SYNC: f"/sessions/?page={last_page}",
+        },
+    ]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = _start_server(url, port, workers)
+    rows = []
     try:
         _wait_until_up(base, server)
         http = _sign_in(base, seeded.usernames[0], seeded.password)
-        timings = _measure(http, base, targets, rounds)
+        for number, targets in enumerate(phases):
+            timings = _measure(http, base, targets, rounds)
+            floor50 = statistics.median(timings["trivial"])
+            floor95 = _percentile(timings["trivial"], 0.95)
+            for name, values in timings.items():
+                if name == "trivial" and number:
+                    name = "trivial (second phase)"
+                p50, p95 = statistics.median(values), _percentile(values, 0.95)
+                rows.append((name, p50 * 1000, p95 * 1000, p50 / floor50, p95 / floor95))
     finally:
         server.terminate()
         server.wait(timeout=30)
-    floor50 = statistics.median(timings["trivial"])
-    floor95 = _percentile(timings["trivial"], 0.95)
-    rows = []
-    for name, values in timings.items():
-        p50, p95 = statistics.median(values), _percentile(values, 0.95)
-        rows.append((name, p50 * 1000, p95 * 1000, p50 / floor50, p95 / floor95))
     return rows
 
 
