@@ -443,6 +443,9 @@ class ActivityBatch:
     read_for: list[dt.datetime | None]
     # The transition each activity would record, if it turns out to be new.
     transitions: dict[tuple[int, str], SessionTransition]
+    # Rows of sessions inserted by the same transaction (`booked`): nothing can collide
+    # with them, so they go straight into the table.
+    direct_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def prepare_activities(
@@ -466,6 +469,7 @@ def prepare_activities(
             batch.session_ids.append(session.pk)
             batch.read_for.append(session.update_time)
         pk = session.pk
+        target = batch.direct_rows if pk in booked else rows
         seen: set[str] = set()
         for remote in items:
             if not remote.id:
@@ -478,7 +482,7 @@ def prepare_activities(
             for position in positions:
                 value = values[position]
                 values[position] = _json_text(value) if value else "[]"
-            rows.append(tuple(values))
+            target.append(tuple(values))
             if remote.kind in _TRANSITION_KINDS and pk not in first_sight:
                 transition = activity_transition(connection, session, remote, now)
                 if transition is not None:
@@ -488,6 +492,8 @@ def prepare_activities(
 
 def apply_activities(batch: ActivityBatch, report: SyncReport) -> None:
     """Write a prepared batch in one transaction (PostgreSQL only).
+
+    The activities of sessions this transaction inserted go straight in by COPY.
 
     One statement inserts the activities the table lacks (the unique key drops the ones a
     re-read brought again), moves each session's count, newest activity and
@@ -501,6 +507,13 @@ def apply_activities(batch: ActivityBatch, report: SyncReport) -> None:
     columns = columns_of(Activity, ACTIVITY_FIELDS)
     column_list = ", ".join(f'"{c}"' for c in columns)
     with transaction.atomic(savepoint=False), db.cursor() as cursor:
+        if batch.direct_rows:
+            with cursor.cursor.copy(f'COPY "{activity}" ({column_list}) FROM STDIN') as copy:
+                for row in batch.direct_rows:
+                    copy.write_row(row)
+        if not batch.rows and not batch.session_ids:
+            report.activities_created += len(batch.direct_rows)
+            return
         name = stage(cursor, activity, columns, batch.rows)
         cursor.execute(
             f"""
@@ -543,7 +556,7 @@ def apply_activities(batch: ActivityBatch, report: SyncReport) -> None:
             if key in batch.transitions
         ]
         record_transitions(transitions, report)
-    report.activities_created += added
+    report.activities_created += added + len(batch.direct_rows)
 
 
 def bookkeeping(remote: jr.Session, items: list[jr.Activity]) -> dict[str, Any]:
