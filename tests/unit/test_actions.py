@@ -439,3 +439,32 @@ def test_a_failed_action_does_not_hold_up_the_next(cast, simulator, sim_connecti
     OutboxAction.objects.filter(pk=archive.pk).update(status="failed", last_error="Refused")
     message = services.session_send_message(user=cast.member, session=session, prompt="Next")
     assert actions.deliver(str(message.pk)) == "done"
+
+
+# --- Redis out of reach: the cache answers misses ------------------------------------------
+
+
+def test_the_cache_answers_misses_when_redis_is_out_of_reach(caplog):
+    import socket
+
+    from julesweb.cache import ResilientRedisCache
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cache = ResilientRedisCache(
+        f"redis://127.0.0.1:{port}/0",
+        {"OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}},
+    )
+    started = time.monotonic()
+    assert cache.get("k", "default") == "default"
+    assert cache.get_many(["a", "b"]) == {}
+    assert cache.has_key("k") is False
+    assert cache.add("k", 1) is False
+    cache.set("k", 1)
+    assert cache.set_many({"a": 1, "b": 2}) == ["a", "b"]
+    assert cache.touch("k") is False
+    assert cache.delete("k") is False
+    cache.delete_many(["a"])
+    assert time.monotonic() - started < 5
+    assert "The cache is unreachable (ConnectionError)" in caplog.text
