@@ -350,6 +350,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
         if args.latency_ms:
             line += f" {r['latency_ratio4']:>11.2f}"
         out(line)
+    # Other work on the machine slows the sync (two processes: this one and PostgreSQL)
+    # more than the floor (one), so the load goes with the figures.
+    out("load average (1, 5, 15 min) at the end: " + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":
