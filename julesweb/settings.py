@@ -259,6 +259,9 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_IPWARE_PROXY_COUNT = envint("AXES_PROXY_COUNT", 0)
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
+# Error pages and mails hide anything that looks like a key, in every frame.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "sessions_app.error_reports.KeySafeExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

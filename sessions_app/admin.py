@@ -13,6 +13,8 @@ from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from sessions_app import audit, services
 from sessions_app.audit import Target
@@ -179,6 +181,12 @@ class ConnectionForm(forms.ModelForm):
 @admin.register(JulesConnection)
 class ConnectionAdmin(admin.ModelAdmin):
     form = ConnectionForm
+
+    # An error report (DEBUG page, mail to ADMINS) shows the POST data: not the key.
+    @method_decorator(sensitive_post_parameters("api_key"))
+    def changeform_view(self, *args: Any, **kwargs: Any) -> Any:
+        return super().changeform_view(*args, **kwargs)
+
     list_display = ["label", "team", "enabled", "sync_status", "last_success_at"]
     readonly_fields = [
         "sync_status",

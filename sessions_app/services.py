@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from sessions_app import audit
 from sessions_app.audit import Target
@@ -489,6 +490,7 @@ def membership_remove(
         )
 
 
+@sensitive_variables("api_key", "client")
 def check_api_key(api_key: str, base_url: str) -> None:
     """Ask Jules whether it accepts the key (one small sources.list); raise KeyRejected if not.
 
@@ -528,6 +530,7 @@ def check_api_key(api_key: str, base_url: str) -> None:
         ) from None
 
 
+@sensitive_variables("api_key", "connection")
 def connection_add(
     *,
     actor: Any,
@@ -567,6 +570,7 @@ def connection_add(
     return connection
 
 
+@sensitive_variables("api_key", "locked")
 def connection_rotate_key(
     *,
     actor: Any,

@@ -18,6 +18,7 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -224,6 +225,7 @@ def _leave(request: AuthedRequest) -> HttpResponse:
 
 
 @require_POST
+@sensitive_post_parameters("api_key")
 def connection_add(request: AuthedRequest, slug: str) -> HttpResponse:
     team = _team_for(request, slug, Role.ADMIN)
     form = ConnectionAddForm(request.POST)
@@ -294,6 +296,7 @@ def connection_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("api_key")
 def connection_rotate(request: AuthedRequest, pk: int) -> HttpResponse:
     connection = _connection_for(request, pk, Role.ADMIN)
     form = RotateKeyForm(request.POST or None)

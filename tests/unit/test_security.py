@@ -267,3 +267,33 @@ def test_the_inert_check_finds_live_markup():
     assert _active_markup('<img src="x" onerror="alert(1)">')
     assert _active_markup('<a href="javascript:alert(1)">x</a>')
     assert not _active_markup("&lt;script&gt;alert(1)&lt;/script&gt; &lt;img onerror=x&gt;")
+
+
+@pytest.mark.parametrize("where", ["team page", "admin"])
+def test_it_keeps_api_keys_out_of_error_reports(cast, caplog, where):
+    """A crash while a key is checked: neither the POST data nor any frame's variables
+    (down to the HTTP library's headers) show it in Django's error page or mail."""
+    from unittest import mock
+
+    from django.views.debug import ExceptionReporter
+
+    if where == "admin":
+        user = UserFactory(username="operator", is_staff=True, is_superuser=True)
+        url = reverse("admin:sessions_app_julesconnection_add")
+        data = {"team": cast.team.pk, "label": "x", "enabled": "on"}
+    else:
+        user = cast.admin
+        url = reverse("sessions_app:connection-add", args=[cast.team.slug])
+        data = {"label": "x"}
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    data.update({"api_key": SECRET, "base_url": "http://127.0.0.1:9/v1alpha"})
+    with mock.patch("requests.Session.send", side_effect=RuntimeError("the network broke")):
+        response = client.post(url, data)
+    assert response.status_code == 500
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    reporter = ExceptionReporter(record.request, *record.exc_info)
+    text, html = reporter.get_traceback_text(), reporter.get_traceback_html()
+    assert "the network broke" in text and "X-Goog-Api-Key" in html
+    assert SECRET not in text and SECRET not in html
+    assert not JulesConnection.objects.exists()
