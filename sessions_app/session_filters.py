@@ -10,12 +10,13 @@ Everything here is scoped to the teams the user belongs to. The list must stay q
   offset is ever more than half the list;
 - the counts per state are one GROUP BY over the filtered sessions, and the page total is
   their sum (a state filter only narrows which counts are added up), so no separate
-  COUNT(*) runs. The counts are cached under a key made of the filters, the visible
-  connections' newest session write (`synced_at`, which the sync stamps on every row it
-  changes), and a per-team stamp the portal's own writes (archive, unarchive, delete)
-  renew; so they follow every sync write and every action taken here, and lag at most
-  `COUNTS_TTL` behind a change made any other way. The table of rows is a cached
-  fragment under the same key plus the address, the user's roles and the minute;
+  COUNT(*) runs. The counts are cached under a key made of the filters, the teams'
+  newest transition (the sync records one for every new session, change of state and
+  deletion) and a per-team stamp the portal's own writes (archive, unarchive, delete)
+  renew; so they follow every change that moves a count, and lag at most `COUNTS_TTL`
+  behind one made any other way (a session archived in Jules itself, for instance). The
+  table of rows is a cached fragment under that key plus the connections' newest session
+  write (`synced_at`), the address, the user's roles and the minute;
 - date filters compare `create_time` with the bounds of the days in the portal's time
   zone, so an index on the column still applies (a `__date` lookup would wrap it); the
   free-text search is served on PostgreSQL by trigram indexes (migration 0004).
@@ -37,7 +38,13 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from sessions_app.forms import OUTSIDE_PORTAL
-from sessions_app.models import JulesConnection, Session, SessionState, Source
+from sessions_app.models import (
+    JulesConnection,
+    Session,
+    SessionState,
+    SessionTransition,
+    Source,
+)
 from sessions_app.models.jules import ATTENTION_STATES
 
 T = TypeVar("T")
@@ -136,20 +143,31 @@ def count_states(qs: QuerySet[Session]) -> dict[str, int]:
 
 
 def visible_connections(team_ids: Iterable[int]) -> list[JulesConnection]:
-    """The teams' connections, each with the time of its newest session write.
+    """The teams' connections, each with what the list's cache keys follow.
 
-    That time (`newest_session_sync`: the sync stamps every session it writes) is part of
-    the counts' cache key; each connection finds it with one probe of an index.
+    `newest_session_sync`: the time of the connection's newest session write (the sync
+    stamps `synced_at` on every row it changes, and changes a row only when the service's
+    data for it changed). `newest_transition`: the id of the team's newest transition (the
+    sync records one, in the same transaction, for every new session, change of state and
+    deletion: whatever moves a count). Each is one probe of an index.
     """
-    newest = (
+    newest_sync = (
         Session.objects.filter(connection=OuterRef("pk"))
         .order_by("-synced_at")
         .values("synced_at")[:1]
     )
+    newest_transition = (
+        SessionTransition.objects.filter(team=OuterRef("team"))
+        .order_by("-observed_at")
+        .values("pk")[:1]
+    )
     return list(
         JulesConnection.objects.filter(team_id__in=list(team_ids))
         .select_related("team")
-        .annotate(newest_session_sync=Subquery(newest))
+        .annotate(
+            newest_session_sync=Subquery(newest_sync),
+            newest_transition=Subquery(newest_transition),
+        )
         .order_by("team__name", "label")
     )
 
@@ -221,17 +239,19 @@ def cached_count_states(
         for key, value in data.items()
         if value and key not in ("state", "attention")
     )
-    # The sync stamps `synced_at` on every session row it writes, and writes a row only
-    # when the service's data for it changed: a pass that changed nothing keeps the key.
-    syncs = [(c.pk, c.created_at, getattr(c, "newest_session_sync", None)) for c in connections]
-    raw = repr((teams, filters, syncs)).encode()
+    # Counts move only with a transition (or the portal's own writes: the stamps), so a
+    # sync write that brings a session's new activities keeps them; the rows, whose
+    # version this also returns, follow every write.
+    moves = [(c.pk, c.created_at, getattr(c, "newest_transition", None)) for c in connections]
+    writes = [getattr(c, "newest_session_sync", None) for c in connections]
+    raw = repr((teams, filters, moves)).encode()
     key = "session-list:counts:" + hashlib.sha256(raw).hexdigest()
     stamp_keys = [_stamp_key(t) for t in teams]
     # The stamps are shared by every process (the default cache); what they validate is
     # keyed by its content, so it lives in each process' memory.
     found = cache.get_many(stamp_keys)
     stamps = [found.get(k) for k in stamp_keys]
-    version = hashlib.sha256(repr((key, stamps)).encode()).hexdigest()[:20]
+    version = hashlib.sha256(repr((key, stamps, writes)).encode()).hexdigest()[:20]
     local = caches[LOCAL_CACHE]
     cached = local.get(key)
     if cached is not None and cached[0] == stamps:

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from sessions_app.models import OutboxAction, Session
+from sessions_app.models import OutboxAction, Session, SessionTransition
 from sessions_app.views.sessions import ago
 from tests.factories import (
     ActivityFactory,
@@ -581,38 +581,60 @@ def test_it_shows_every_session_once_in_order_across_the_pages(client, cast, man
     assert _all_pages(client, params) == expected
 
 
-def test_it_serves_the_counts_from_the_cache_until_the_sessions_change(
+def _state_counts(html):
+    return dict(re.findall(r'id="state-count-(\w+)">(\d+)<', html))
+
+
+def test_it_serves_the_counts_from_the_cache_until_a_count_moves(
     client, cast, many, conn, same_minute
 ):
     client.force_login(cast.admin)
     _clear_caches()
-    counts = lambda html: dict(re.findall(r'id="state-count-(\w+)">(\d+)<', html))  # noqa: E731
-    before = counts(client.get(URL).content.decode())
-    assert before["COMPLETED"] == "87"
-    # A sync writes a session: its stamp moves the newest write, so counts and rows follow.
-    SessionFactory(
+    assert _state_counts(client.get(URL).content.decode())["COMPLETED"] == "87"
+    # The sync discovers a session: the row and its transition, in one transaction.
+    new = SessionFactory(
         connection=conn, state="COMPLETED", title="Just synced", create_time=timezone.now()
     )
+    SessionTransition.objects.create(team=cast.team, session=new, kind="discovered")
     html = client.get(URL).content.decode()
-    assert counts(html)["COMPLETED"] == "88"
+    assert _state_counts(html)["COMPLETED"] == "88"
     assert "Just synced" in _titles(html)
     # Archiving here renews the team's stamp.
-    synced = Session.objects.get(title="Just synced")
-    other = Session.objects.filter(team=cast.team, state="COMPLETED").exclude(pk=synced.pk)[0]
+    other = Session.objects.filter(team=cast.team, state="COMPLETED").exclude(pk=new.pk)[0]
     client.post(
         reverse("sessions_app:session-bulk"),
-        {"action": "archive", "ids": [synced.pk, other.pk]},
+        {"action": "archive", "ids": [new.pk, other.pk]},
     )
     html = client.get(URL).content.decode()
-    assert counts(html)["COMPLETED"] == "86"
+    assert _state_counts(html)["COMPLETED"] == "86"
     assert "Just synced" not in _titles(html)
     html = client.get(URL, {"state": "COMPLETED"}).content.decode()
     assert "86 sessions, page 1 of 2" in html
     # A change behind the portal's back shows once the cache expires.
     Session.objects.filter(team=cast.team, state="IN_PROGRESS").update(state="FAILED")
-    assert counts(client.get(URL).content.decode())["IN_PROGRESS"] == "87"
+    assert _state_counts(client.get(URL).content.decode())["IN_PROGRESS"] == "87"
     _clear_caches()
-    assert counts(client.get(URL).content.decode())["IN_PROGRESS"] == "0"
+    assert _state_counts(client.get(URL).content.decode())["IN_PROGRESS"] == "0"
+
+
+def test_it_refreshes_rows_but_keeps_counts_when_a_sync_write_moves_no_count(
+    client, cast, many, same_minute
+):
+    client.force_login(cast.admin)
+    _clear_caches()
+    client.get(URL)
+    # New activities: the sync rewrites the session (and its `synced_at`), no transition.
+    newest = Session.objects.filter(team=cast.team).exclude(create_time=None)
+    newest = newest.order_by("-create_time", "-id")[0]
+    Session.objects.filter(pk=newest.pk).update(
+        title="Retitled by the agent", synced_at=timezone.now()
+    )
+    with CaptureQueriesContext(db_connection) as queries:
+        html = client.get(URL).content.decode()
+    assert "Retitled by the agent" in _titles(html)
+    # The rows were read again, the counts were not.
+    assert len(queries) == LIST_QUERIES_WARM + 1
+    assert not any("COUNT(" in q["sql"] for q in queries.captured_queries)
 
 
 def test_it_refreshes_cached_rows_every_minute(client, cast, conn, monkeypatch):
