@@ -13,9 +13,11 @@ every session, and requests, round after round and interleaved,
 - the list's first page, a deep page (the last one), a filtered page (two states and a
   repository) and a search (a word in titles and prompts), the same address each round
   ("warm": what a team reloading or paging the list gets from the list's caches);
-- the first and the last page right after a sync changed a session (the bench updates
-  one row's title and `synced_at` as a sync pass would), so that the counts and the rows
-  are read afresh: what the first person to look after each change waits;
+- the first and the last page right after a sync wrote a session (the bench updates one
+  row's title and `synced_at` as a pass that brought new activities would), so that the
+  rows are read afresh, and the first page right after a change of state (the same, plus
+  its transition), so that the counts are too: what the first person to look after each
+  change waits;
 - the first page and the search with a filter no request used before (a "created from"
   date before every session, a day later each round), so that the counts, the rows and
   the filter column are all computed afresh: the worst case,
@@ -42,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 5
 AFTER_SYNC = ", after a sync write"
+AFTER_STATE = ", after a change of state"
 # A "created from" date before every seeded session, a day later each round: a filter
 # no request used before, that keeps every session.
 COLD_FROM = dt.date(1990, 1, 1)
@@ -122,17 +125,28 @@ def _sign_in(base: str, username: str, password: str) -> object:
     return http
 
 
-def _sync_writes_a_session(round_number: int) -> None:
-    """Change one session as a sync pass does (new data, a fresh `synced_at`)."""
-    from django.db import connection
+def _sync_writes_a_session(round_number: int, *, state_changed: bool) -> None:
+    """Change one session as a sync pass does: new data and a fresh `synced_at`, and for a
+    change of state also its transition."""
+    from django.db import transaction
     from django.utils import timezone
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE sessions_app_session SET synced_at = %s, title = %s"
-            " WHERE id = (SELECT MAX(id) FROM sessions_app_session)",
-            [timezone.now(), f"Changed by the sync, round {round_number}"],
+    from sessions_app.models import Session, SessionTransition
+
+    now = timezone.now()
+    with transaction.atomic():
+        session = Session.objects.order_by("-id").first()
+        assert session is not None
+        Session.objects.filter(pk=session.pk).update(
+            synced_at=now, title=f"Changed by the sync, round {round_number}"
         )
+        if state_changed:
+            SessionTransition.objects.create(
+                team_id=session.team_id,
+                session=session,
+                kind=SessionTransition.Kind.STATE_CHANGED,
+                observed_at=now,
+            )
 
 
 def _measure(
@@ -148,8 +162,8 @@ def _measure(
                 # Each cold address its own dates, so that none warms another's cache.
                 day = COLD_FROM + dt.timedelta(days=round_number + 1000 * index)
                 path = path.format(day=day)
-            if name.endswith(AFTER_SYNC):
-                _sync_writes_a_session(round_number)
+            if name.endswith((AFTER_SYNC, AFTER_STATE)):
+                _sync_writes_a_session(round_number, state_changed=name.endswith(AFTER_STATE))
             started = time.perf_counter()
             answer = http.get(base + path, timeout=60, allow_redirects=False)
             elapsed = time.perf_counter() - started
@@ -187,6 +201,7 @@ def run(
             **trivial,
             "first page" + AFTER_SYNC: "/sessions/",
             f"page {last_page}" + AFTER_SYNC: f"/sessions/?page={last_page}",
+            "first page" + AFTER_STATE: "/sessions/",
         },
     ]
     port = _free_port()
