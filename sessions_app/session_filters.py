@@ -6,7 +6,7 @@ Everything here is scoped to the teams the user belongs to. The list must stay q
 - rows are ordered by `(-create_time, -id)`. A page first picks its 50 ids, which on
   PostgreSQL the covering `session_created_cover` index answers without reading the table
   (so an offset skips index entries, not rows), then loads those rows with their launcher
-  and connection in the same query. Pages past the middle count from the other end, so no
+  in the same query. Pages past the middle count from the other end, so no
   offset is ever more than half the list;
 - the counts per state are one GROUP BY over the filtered sessions, and the page total is
   their sum (a state filter only narrows which counts are added up), so no separate
@@ -76,7 +76,6 @@ ROW_FIELDS = (
     "deleted_remotely",
     "launched_by_id",
     "launched_by__username",
-    "connection__label",
 )
 
 
@@ -290,7 +289,7 @@ class LazyList(Sequence[T]):
 
 
 def _page_rows(qs: QuerySet[Session], total: int) -> Callable[[int, int], list[Session]]:
-    """A reader of rows `bottom:top` in the list's order, with launcher and connection.
+    """A reader of rows `bottom:top` in the list's order, with their launcher.
 
     The page's ids come first (a subquery the covering index answers); past the middle of
     the list they are read from its end in the reverse order, then put back in order.
@@ -306,7 +305,7 @@ def _page_rows(qs: QuerySet[Session], total: int) -> Callable[[int, int], list[S
             ids = qs.order_by(*ORDER).values("pk")[bottom:top]
         return list(
             Session.objects.filter(pk__in=ids)
-            .select_related("launched_by", "connection")
+            .select_related("launched_by")
             .only(*ROW_FIELDS)
             .order_by(*ORDER)
         )
