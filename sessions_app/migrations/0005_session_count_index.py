@@ -7,15 +7,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sessions_app', '0004_session_list_indexes'),
+        ("sessions_app", "0004_session_list_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['team', 'archived', 'state'], name='session_team_arch_state'),
+            model_name="session",
+            index=models.Index(
+                fields=["team", "archived", "state"], name="session_team_arch_state"
+            ),
         ),
     ]
