@@ -98,6 +98,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     args = parser.parse_args()
+    if args.spawn_rate <= 0:
+        parser.error("--spawn-rate must be above 0")
     for name in ("users", "duration", "sessions", "web_workers", "web_threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
