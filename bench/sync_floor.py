@@ -141,7 +141,7 @@ def run_sync(base_url: str, workers: int) -> tuple[float, int, int, float, float
     from sessions_app.models import Activity, Session
 
     connection_id = _prepare(base_url)
-    client = JulesClient(KEY, base_url)
+    client = JulesClient(KEY, base_url, environment_once=True)  # as make_client does
     with _rss_peak() as rss:
         cpu = time.process_time()
         started = time.perf_counter()
@@ -160,7 +160,7 @@ def measure_heap(base_url: str, workers: int) -> float:
     from sessions_app.jules.client import JulesClient
 
     connection_id = _prepare(base_url)
-    client = JulesClient(KEY, base_url)
+    client = JulesClient(KEY, base_url, environment_once=True)  # as make_client does
     tracemalloc.start()
     sync.sync_connection(connection_id, full=True, client=client, workers=workers)
     _, heap_peak = tracemalloc.get_traced_memory()

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import random
 import re
 import threading
@@ -65,7 +66,12 @@ T = TypeVar("T")
 
 
 class JulesClient:
-    """A client of one Jules account (one API key). Thread-safe for concurrent calls."""
+    """A client of one Jules account (one API key). Thread-safe for concurrent calls.
+
+    `environment_once`: read the proxy and CA bundle settings of the environment when the
+    client is made rather than on every request (see `_read_environment_once`); the sync
+    uses it, since it makes thousands of requests with one client.
+    """
 
     def __init__(
         self,
@@ -82,6 +88,7 @@ class JulesClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         user_agent: str = "jules-team-portal",
+        environment_once: bool = False,
     ) -> None:
         # Keys pasted from a settings page often carry a trailing newline.
         key = api_key.strip()
@@ -107,6 +114,8 @@ class JulesClient:
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
             http.mount("https://", adapter)
             http.mount("http://", adapter)
+            if environment_once:
+                _read_environment_once(http, self.base_url)
         self._http = http
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if key:
@@ -525,6 +534,26 @@ class JulesClient:
             error.message = error.message.replace(key, "<redacted>")
             error.args = (error.message,)
         return error
+
+
+def _read_environment_once(http: requests.Session, base_url: str) -> None:
+    """Read the proxy and CA bundle settings of the environment now, for every request.
+
+    By default `requests` reads the environment again on every request (proxies,
+    `NO_PROXY`, the CA bundle variables, `~/.netrc`), which costs a bulk reader such as
+    the sync more CPU than parsing the answers. Every request of this client goes to
+    `base_url`, so the answer is the same each time: `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
+    (unless `NO_PROXY` covers the host) and `REQUESTS_CA_BUNDLE`/`CURL_CA_BUNDLE` still
+    apply, as read when the client is made. `~/.netrc` does not: the key header is the
+    only credential this client sends.
+    """
+    from requests.utils import get_environ_proxies
+
+    http.proxies.update(get_environ_proxies(base_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        http.verify = bundle
+    http.trust_env = False
 
 
 def _json_float(text: str) -> float | str:

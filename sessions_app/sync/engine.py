@@ -85,6 +85,8 @@ def make_client(connection: JulesConnection) -> JulesClient:
         connect_timeout=settings.JULES_CONNECT_TIMEOUT,
         read_timeout=settings.JULES_READ_TIMEOUT,
         retry_budget=settings.JULES_RETRY_BUDGET,
+        # Thousands of requests to one host: the proxy settings are read once, not per call.
+        environment_once=True,
     )
 
 

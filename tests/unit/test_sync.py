@@ -285,3 +285,25 @@ def test_the_writer_thread_shortens_the_switch_interval_only_while_it_runs():
     assert sys.getswitchinterval() == before
     with Writer(threaded=False):
         assert sys.getswitchinterval() == before
+
+
+def test_the_sync_client_reads_proxy_settings_once_and_still_honours_them(monkeypatch, cast):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "company-ca.pem")
+    connection = ConnectionFactory(team=cast.team, base_url="https://jules.example/v1alpha")
+    client = sync.make_client(connection)
+    http = client._http
+    # Read once when the client is made, not again on every request...
+    assert http.trust_env is False
+    # ...but still what the environment says.
+    assert http.proxies["https"] == "http://proxy.internal:3128"
+    assert http.verify == "company-ca.pem"
+    # A host that NO_PROXY covers goes direct, as requests would decide per request.
+    monkeypatch.setenv("NO_PROXY", "jules.example")
+    direct = sync.make_client(connection)._http
+    assert "https" not in direct.proxies
+    # Other callers keep requests' per-request behaviour.
+    assert JulesClient("k", "https://jules.example")._http.trust_env is True
