@@ -31,6 +31,7 @@ from urllib.parse import quote, urlencode
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.sessions import merge_hooks, merge_setting
 
 from sessions_app.jules.errors import (
     JulesError,
@@ -122,6 +123,13 @@ class JulesClient:
             # An empty key is sent as no header at all, which the service reports as
             # CREDENTIALS_MISSING rather than as an invalid key.
             self._headers["X-Goog-Api-Key"] = key
+        # The headers of a GET as `requests` would merge them, when GETs may skip its
+        # per-call preparation (see `_send_get`); None: every call goes through it.
+        self._get_headers: requests.structures.CaseInsensitiveDict[str] | None = None
+        if environment_once and self._owns_http and _plain_url(f"{self.base_url}/sessions"):
+            self._get_headers = merge_setting(
+                self._headers, http.headers, dict_class=requests.structures.CaseInsensitiveDict
+            )
         self._body_headers = {**self._headers, "Content-Type": "application/json"}
         self._count_lock = threading.Lock()
         self._create_slots = threading.BoundedSemaphore(MAX_CREATES_IN_FLIGHT)
@@ -465,15 +473,18 @@ class JulesClient:
         with self._count_lock:
             self.request_count += 1
         try:
-            response = self._http.request(
-                method,
-                url,
-                data=payload,
-                headers=self._headers if payload is None else self._body_headers,
-                timeout=self._timeout,
-                # A redirect would carry the key header to wherever it points.
-                allow_redirects=False,
-            )
+            if method == "GET" and self._get_headers is not None and not self._http.cookies:
+                response = self._send_get(url)
+            else:
+                response = self._http.request(
+                    method,
+                    url,
+                    data=payload,
+                    headers=self._headers if payload is None else self._body_headers,
+                    timeout=self._timeout,
+                    # A redirect would carry the key header to wherever it points.
+                    allow_redirects=False,
+                )
         except requests.exceptions.RequestException as exc:
             # `from None`: the original may quote the URL or headers, and nothing of it
             # should travel further than this line.
@@ -496,6 +507,32 @@ class JulesClient:
                 "Jules answered with JSON that is not an object.", status=status
             )
         return data
+
+    def _send_get(self, url: str) -> requests.Response:
+        """A GET as `Session.request` sends it, without its per-call merging.
+
+        Only for a client made with `environment_once` over its own session, while the
+        session holds no cookies: then the merged headers, hooks, proxies and CA settings
+        are the same on every call, so they are worked out once, and the URL (built from
+        a base URL that `requests` leaves unchanged, and percent-encoded paths and
+        queries) needs no normalising. The same `send`, so the same errors.
+        """
+        assert self._get_headers is not None
+        prepared = requests.PreparedRequest()
+        prepared.method = "GET"
+        prepared.url = url
+        prepared.headers = requests.structures.CaseInsensitiveDict(self._get_headers)
+        prepared.hooks = merge_hooks(prepared.hooks, self._http.hooks)
+        http = self._http
+        return http.send(
+            prepared,
+            timeout=self._timeout,
+            allow_redirects=False,
+            proxies=http.proxies,
+            stream=False,
+            verify=http.verify,
+            cert=http.cert,
+        )
 
     def _transport_error(self, exc: requests.exceptions.RequestException) -> JulesError:
         """A readable error for a transport failure, written here so it holds no key."""
@@ -554,6 +591,16 @@ def _read_environment_once(http: requests.Session, base_url: str) -> None:
     if bundle:
         http.verify = bundle
     http.trust_env = False
+
+
+def _plain_url(url: str) -> bool:
+    """Whether `requests` would send `url` unchanged (so it needs no preparing)."""
+    try:
+        prepared = requests.PreparedRequest()
+        prepared.prepare_url(url, None)
+    except requests.exceptions.RequestException:
+        return False
+    return prepared.url == url
 
 
 def _json_float(text: str) -> float | str:

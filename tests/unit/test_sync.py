@@ -307,3 +307,53 @@ def test_the_sync_client_reads_proxy_settings_once_and_still_honours_them(monkey
     assert "https" not in direct.proxies
     # Other callers keep requests' per-request behaviour.
     assert JulesClient("k", "https://jules.example")._http.trust_env is True
+
+
+def test_the_sync_clients_fast_gets_send_what_requests_would_send(monkeypatch, cast):
+    import requests
+
+    sent: dict[str, list[requests.PreparedRequest]] = {"fast": [], "plain": []}
+
+    def capture(label, client):
+        def send(request, **kwargs):
+            sent[label].append(request)
+            assert kwargs["allow_redirects"] is False
+            response = requests.Response()
+            response.status_code = 200
+            response._content = b'{"activities": [], "nextPageToken": "n\\u00e9xt+1/2"}'
+            return response
+
+        monkeypatch.setattr(client._http, "send", send)
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    connection = ConnectionFactory(team=cast.team, base_url="https://jules.example/v1alpha")
+    fast = sync.make_client(connection)
+    plain = JulesClient("test-key", "https://jules.example/v1alpha")
+    capture("fast", fast)
+    capture("plain", plain)
+    assert fast._get_headers is not None and plain._get_headers is None
+
+    def not_on_the_fast_path(*args, **kwargs):
+        raise AssertionError("a sync GET went through requests' per-call preparation")
+
+    monkeypatch.setattr(fast._http, "prepare_request", not_on_the_fast_path)
+    for client in (fast, plain):
+        client.list_activities(
+            "s 1~x%",
+            page_size=100,
+            page_token="tok+en/=é",
+            create_time_after="2026-01-01T00:00:00.123Z",
+        )
+        client.list_sessions(page_size=10, archived=None)
+    for mine, theirs in zip(sent["fast"], sent["plain"], strict=True):
+        assert mine.method == theirs.method == "GET"
+        assert mine.url == theirs.url
+        assert dict(mine.headers) == dict(theirs.headers)
+        assert mine.headers["X-Goog-Api-Key"] == "test-key"
+        assert mine.body is None
+    assert len(sent["fast"]) == 2
+    # A base URL that requests would rewrite (here its host's case) takes the usual path.
+    odd = ConnectionFactory(team=cast.team, base_url="https://Jules.Example/v1alpha")
+    assert sync.make_client(odd)._get_headers is None
