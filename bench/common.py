@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from urllib.parse import urlsplit
 
@@ -52,3 +53,10 @@ def empty_tables() -> None:
             "sessions_app_auditentry, sessions_app_auditchainhead, sessions_app_outboxaction "
             "RESTART IDENTITY CASCADE"
         )
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

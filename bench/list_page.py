@@ -34,12 +34,13 @@ import argparse
 import datetime as dt
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 5
@@ -48,12 +49,6 @@ AFTER_STATE = ", after a change of state"
 # A "created from" date before every seeded session, a day later each round: a filter
 # no request used before, that keeps every session.
 COLD_FROM = dt.date(1990, 1, 1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -204,7 +199,7 @@ def run(
             "first page" + AFTER_STATE: "/sessions/",
         },
     ]
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = _start_server(url, port, workers)
     rows = []

@@ -32,7 +32,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # locust brings it
+
+from bench.common import free_port
+from sessions_app.processes import signal_group
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/jules_load"
@@ -187,33 +189,18 @@ class Children:
         proc = self.procs.get(name)
         if proc is None:
             return
-        _signal_group(proc, signal.SIGTERM)
+        signal_group(proc, signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
+            signal_group(proc, signal.SIGKILL)
             proc.wait()
         # A pool process that outlived its parent is still in the group.
-        _signal_group(proc, signal.SIGKILL, only_if_running=False)
+        signal_group(proc, signal.SIGKILL, only_if_running=False)
 
     def stop_all(self) -> None:
         for name in reversed(list(self.procs)):
             self.stop(name)
-
-
-def _signal_group(
-    proc: subprocess.Popen[bytes], signum: int, *, only_if_running: bool = True
-) -> None:
-    if only_if_running and proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signum)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def child_env(database_url: str, redis_url: str) -> dict[str, str]:

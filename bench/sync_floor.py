@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import empty_tables, setup_django
+from bench.common import empty_tables, free_port, setup_django
 
 KEY = "bench-key"
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,9 +187,7 @@ class _Simulator:
             )
             self.base_url = self._thread_sim.base_url
             return
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         self._process = subprocess.Popen(
             [
                 sys.executable,

@@ -139,7 +139,6 @@ def sync_activities(
     sessions: Sequence[Session],
     *,
     report: SyncReport,
-    first_sight: set[int] | None = None,
     workers: int = 4,
     writer: Writer | None = None,
 ) -> None:
@@ -148,7 +147,6 @@ def sync_activities(
     With a `writer`, each batch's rows are prepared here and written by the writer while
     the next batches download; without one, each batch is written before the next.
     """
-    first_sight = first_sight or set()
     if writer is None:
         with Writer(threaded=False) as inline:
             sync_activities(
@@ -156,7 +154,6 @@ def sync_activities(
                 connection,
                 sessions,
                 report=report,
-                first_sight=first_sight,
                 workers=workers,
                 writer=inline,
             )
@@ -192,11 +189,11 @@ def sync_activities(
             if is_postgresql():
                 writer.submit(
                     apply_activities,
-                    prepare_activities(connection, fetched, first_sight),
+                    prepare_activities(connection, fetched, set()),
                     writer.report,
                 )
             else:
-                writer.submit(write_activities, connection, fetched, writer.report, first_sight)
+                writer.submit(write_activities, connection, fetched, writer.report, set())
 
 
 def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:
@@ -329,7 +326,6 @@ def _run_pass(
     repos = {s.name: s.full_name for s in Source.objects.filter(connection=connection)}
 
     needs_activities: list[int] = []
-    first_sight: set[int] = set()
     seen_ids: set[str] = set()
     # Writes go to the writer (a thread of their own on PostgreSQL), so each page's rows
     # are written while the next pages and activities download; what it counts is merged
@@ -377,7 +373,6 @@ def _run_pass(
             connection,
             token,
             needs_activities,
-            first_sight,
             report,
             progress,
             workers,
@@ -493,7 +488,6 @@ def _read_activities(
     connection: JulesConnection,
     token: str,
     needs_activities: list[int],
-    first_sight: set[int],
     report: SyncReport,
     progress: ProgressCallback | None,
     workers: int,
@@ -522,7 +516,6 @@ def _read_activities(
             connection,
             sessions,
             report=report,
-            first_sight=first_sight,
             workers=workers,
             writer=writer,
         )

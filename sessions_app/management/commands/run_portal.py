@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from sessions_app.demo import ensure_demo
+from sessions_app.processes import signal_group
 
 DEMO_SIM_KEY = "sim-demo-key"
 
@@ -159,17 +160,8 @@ class Command(BaseCommand):
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal_group(child, signal.SIGKILL)
+                signal_group(child, signal.SIGKILL)
                 child.wait()
         # Workers' own children (a pool process that outlived its parent) share the group.
         for child in self.children:
-            _signal_group(child, signal.SIGKILL, only_if_running=False)
-
-
-def _signal_group(
-    child: subprocess.Popen[bytes], signum: int, *, only_if_running: bool = True
-) -> None:
-    if only_if_running and child.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signum)
+            signal_group(child, signal.SIGKILL, only_if_running=False)
