@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from sessions_app import crypto, sync
+from sessions_app import sync
 from sessions_app.jules import errors as jerrors
 from sessions_app.jules import resources
 from sessions_app.jules.client import JulesClient
@@ -67,17 +67,7 @@ class OutboxClient(JulesClient):
 
 def make_client(connection: JulesConnection) -> OutboxClient:
     """The outbox's client for a connection, with the timeouts and budget of settings."""
-    try:
-        key = connection.get_api_key()
-    except crypto.DecryptionError as exc:
-        raise sync.ConnectionUnusable(str(exc)) from exc
-    return OutboxClient(
-        key,
-        connection.base_url,
-        connect_timeout=settings.JULES_CONNECT_TIMEOUT,
-        read_timeout=settings.JULES_READ_TIMEOUT,
-        retry_budget=settings.JULES_RETRY_BUDGET,
-    )
+    return sync.client_for(connection, OutboxClient)
 
 
 def _claim(action_id: str) -> bool:

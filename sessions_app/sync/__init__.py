@@ -9,6 +9,7 @@ from __future__ import annotations
 from sessions_app.sync.engine import (
     ConnectionUnusable,
     claim,
+    client_for,
     describe_error,
     make_client,
     schedule_due_syncs,
@@ -27,6 +28,7 @@ __all__ = [
     "ConnectionUnusable",
     "SyncReport",
     "claim",
+    "client_for",
     "describe_error",
     "make_client",
     "schedule_due_syncs",

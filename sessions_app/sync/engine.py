@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db.models import Max, Q
@@ -74,20 +74,29 @@ class ConnectionUnusable(Exception):
     """The connection cannot sync until a person acts (a rejected or undecryptable key)."""
 
 
-def make_client(connection: JulesConnection) -> JulesClient:
+C = TypeVar("C", bound=JulesClient)
+
+
+def client_for(connection: JulesConnection, client_class: type[C], **options: Any) -> C:
+    """A client for the connection with the timeouts and retry budget of settings."""
     try:
         key = connection.get_api_key()
     except crypto.DecryptionError as exc:
         raise ConnectionUnusable(str(exc)) from exc
-    return JulesClient(
+    return client_class(
         key,
         connection.base_url,
         connect_timeout=settings.JULES_CONNECT_TIMEOUT,
         read_timeout=settings.JULES_READ_TIMEOUT,
         retry_budget=settings.JULES_RETRY_BUDGET,
-        # Thousands of requests to one host: the proxy settings are read once, not per call.
-        environment_once=True,
+        **options,
     )
+
+
+def make_client(connection: JulesConnection) -> JulesClient:
+    """The sync's client: thousands of requests to one host, so the proxy settings are
+    read once, not per call."""
+    return client_for(connection, JulesClient, environment_once=True)
 
 
 def describe_error(exc: BaseException) -> str:
