@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.factories import DEFAULT_PASSWORD
 from tests.services import browser_problem, skip_or_fail
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -77,3 +80,21 @@ def screenshot(page: Any) -> Any:
         return path
 
     return take
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll `predicate` until it holds, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def sign_in(page: Any, live_server: Any, username: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", DEFAULT_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/sessions/$"))

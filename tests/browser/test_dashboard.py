@@ -13,15 +13,15 @@ manual clock, which is what makes each state visible.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from julesweb.celery import app as celery_app
 from sessions_app import sync
 from sessions_app.models import OutboxAction, Session
-from tests.factories import DEFAULT_PASSWORD, ConnectionFactory, SessionFactory
+from tests.browser.conftest import sign_in, wait_until
+from tests.factories import ConnectionFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,23 +34,6 @@ def eager_celery() -> Iterator[None]:
         yield
     finally:
         celery_app.conf.task_always_eager = previous
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
-def _sign_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", DEFAULT_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/sessions/$"))
 
 
 def _advance(simulator, session, seconds):
@@ -67,7 +50,7 @@ def test_it_walks_a_session_from_launch_to_pull_request(
         team=cast.team, label="Acme Jules", base_url=simulator.base_url, api_key="test-key"
     )
     sync.sync_connection(connection.pk)
-    _sign_in(page, live_server, "approver")
+    sign_in(page, live_server, "approver")
     page.wait_for_selector("text=No sessions yet.")
     screenshot("01-sessions-empty")
 
@@ -103,7 +86,7 @@ def test_it_walks_a_session_from_launch_to_pull_request(
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("button:has-text('Approve plan')")
     page.wait_for_selector("text=/Approved by approver|Approval pending delivery/")
-    _wait(lambda: OutboxAction.objects.filter(kind="approve", status="done").exists())
+    wait_until(lambda: OutboxAction.objects.filter(kind="approve", status="done").exists())
     assert simulator.request_counts()["sessions.approvePlan"] == 1
 
     _advance(simulator, session, 120)
@@ -114,8 +97,8 @@ def test_it_walks_a_session_from_launch_to_pull_request(
     page.keyboard.press("Control+Enter")
     # The message shows at once (pending, then in the timeline) and the composer empties.
     page.wait_for_selector("text=Round half away from zero, please.")
-    _wait(lambda: page.input_value("#id_message") == "")
-    _wait(lambda: OutboxAction.objects.filter(kind="message", status="done").exists())
+    wait_until(lambda: page.input_value("#id_message") == "")
+    wait_until(lambda: OutboxAction.objects.filter(kind="message", status="done").exists())
 
     _advance(simulator, session, 1800)
     assert session.state == "COMPLETED"
@@ -127,7 +110,7 @@ def test_it_walks_a_session_from_launch_to_pull_request(
     assert page.locator(".output-pr a[href*='/pull/']").count() == 1
     assert page.locator("a:has-text('Download the patch')").count() >= 1
     # Polling has stopped: no live trigger is left on the page.
-    _wait(lambda: page.locator("[hx-trigger*='every']").count() == 0, timeout=10)
+    wait_until(lambda: page.locator("[hx-trigger*='every']").count() == 0, timeout=10)
     screenshot("04-completed-with-diff")
 
     page.reload()
@@ -160,7 +143,7 @@ def test_it_filters_searches_keeps_ticks_and_bulk_archives(
             state=state, launched_by=cast.admin if title.startswith("Alpha") else None
         )
     live = Session.objects.get(title="Gamma live")
-    _sign_in(page, live_server, "admin")
+    sign_in(page, live_server, "admin")
     screenshot("05-sessions-list")
 
     page.fill("#id_q", "alpha")
@@ -200,7 +183,7 @@ def test_it_fits_a_phone(page, live_server, cast, screenshot):
     connection = ConnectionFactory(team=cast.team, label="Acme Jules")
     session = SessionFactory(connection=connection, title="Phone check", state="COMPLETED")
     page.set_viewport_size({"width": 390, "height": 844})
-    _sign_in(page, live_server, "viewer")
+    sign_in(page, live_server, "viewer")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot("07-phone-list")
     page.goto(f"{live_server.url}/sessions/{session.pk}/")
@@ -211,7 +194,7 @@ def test_it_fits_a_phone(page, live_server, cast, screenshot):
 def test_it_closes_the_composer_when_the_session_fails_and_keeps_the_text(page, live_server, cast):
     connection = ConnectionFactory(team=cast.team, label="Acme Jules")
     session = SessionFactory(connection=connection, title="Doomed", state="IN_PROGRESS")
-    _sign_in(page, live_server, "member")
+    sign_in(page, live_server, "member")
     page.goto(f"{live_server.url}/sessions/{session.pk}/")
     page.fill("#id_message", "Half-written thought")
     Session.objects.filter(pk=session.pk).update(state="FAILED")
@@ -219,4 +202,4 @@ def test_it_closes_the_composer_when_the_session_fails_and_keeps_the_text(page, 
     assert page.is_visible("text=A failed session does not take messages.")
     assert page.input_value("#id_message") == "Half-written thought"
     assert page.is_hidden("#composer-send")
-    _wait(lambda: page.locator("[hx-trigger*='every']").count() == 0, timeout=10)
+    wait_until(lambda: page.locator("[hx-trigger*='every']").count() == 0, timeout=10)

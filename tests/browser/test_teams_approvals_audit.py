@@ -6,14 +6,12 @@ the audit history. Screenshots land in test-artifacts/screenshots/.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 
 import pytest
 
 from sessions_app.models import AuditEntry, Membership, OutboxAction
+from tests.browser.conftest import sign_in, wait_until
 from tests.factories import (
-    DEFAULT_PASSWORD,
     ActivityFactory,
     ConnectionFactory,
     SessionFactory,
@@ -23,27 +21,10 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _wait(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
-def _sign_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", DEFAULT_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/sessions/$"))
-
-
 def test_an_admin_manages_the_team_in_place(page, live_server, cast, screenshot):
     UserFactory(username="newcomer")
     ConnectionFactory(team=cast.team, label="Acme Jules")
-    _sign_in(page, live_server, "admin")
+    sign_in(page, live_server, "admin")
     page.click("nav >> text=Teams")
     page.click("a:has-text('Acme')")
     page.wait_for_url(re.compile(r".*/teams/acme/$"))
@@ -60,11 +41,11 @@ def test_an_admin_manages_the_team_in_place(page, live_server, cast, screenshot)
     row = Membership.objects.get(user__username="newcomer").pk
     page.select_option(f"#role-{row}", "viewer")
     page.click(f"#membership-{row} >> button:has-text('Change')")
-    _wait(lambda: Membership.objects.get(pk=row).role == "viewer")
+    wait_until(lambda: Membership.objects.get(pk=row).role == "viewer")
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click(f"#membership-{row} >> button:has-text('Remove')")
-    _wait(lambda: not Membership.objects.filter(pk=row).exists())
+    wait_until(lambda: not Membership.objects.filter(pk=row).exists())
     page.wait_for_selector(f"#membership-{row}", state="detached")
 
     page.click("#team-connections >> button:has-text('Disable')")
@@ -110,7 +91,7 @@ def test_an_approver_approves_from_the_inbox(page, live_server, cast, screenshot
             plan_steps=[{"title": f"Step of {title}"}],
         )
         sessions.append(session)
-    _sign_in(page, live_server, "approver")
+    sign_in(page, live_server, "approver")
     page.click("nav >> text=Approvals")
     page.wait_for_selector("text=Step of Older plan")
     screenshot("12-approvals")
