@@ -43,7 +43,7 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]  # locust brings it
 
 from bench.common import free_port
-from sessions_app.processes import signal_group
+from sessions_app.runtime.processes import signal_group
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/jules_load"
@@ -521,7 +521,7 @@ def main() -> int:
         import redis
         from celery import Celery
 
-        from sessions_app.jules.simulator import start_simulator
+        from jules_simulator import start_simulator
 
         redis.Redis.from_url(redis_url).flushdb()
         if not args.no_sync:

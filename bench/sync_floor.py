@@ -135,8 +135,8 @@ def _prepare(base_url: str) -> int:
 def run_sync(base_url: str, workers: int) -> tuple[float, int, int, float, float]:
     """One full sync into empty tables: (seconds, sessions, activities, CPU seconds, RSS
     growth MiB). The RSS is sampled every 20 ms, which costs the sync next to nothing."""
+    from jules.client import JulesClient
     from sessions_app import sync
-    from sessions_app.jules.client import JulesClient
     from sessions_app.models import Activity, Session
 
     connection_id = _prepare(base_url)
@@ -155,8 +155,8 @@ def run_sync(base_url: str, workers: int) -> tuple[float, int, int, float, float
 
 def measure_heap(base_url: str, workers: int) -> float:
     """One more sync, traced by tracemalloc (which slows it): the heap's peak in MiB."""
+    from jules.client import JulesClient
     from sessions_app import sync
-    from sessions_app.jules.client import JulesClient
 
     connection_id = _prepare(base_url)
     client = JulesClient(KEY, base_url, environment_once=True)  # as make_client does
@@ -176,7 +176,7 @@ class _Simulator:
         self._thread_sim: Any = None
         self._process: subprocess.Popen[bytes] | None = None
         if mode == "thread":
-            from sessions_app.jules.simulator import start_simulator
+            from jules_simulator import start_simulator
 
             self._thread_sim = start_simulator(
                 api_keys=[KEY],

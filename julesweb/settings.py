@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "sessions_app.middleware.HtmxMessagesMiddleware",
+    "sessions_app.web.middleware.HtmxMessagesMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Axes goes last so that it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
@@ -92,7 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "sessions_app.context_processors.portal",
+                "sessions_app.web.context_processors.portal",
             ],
         },
     },
@@ -260,7 +260,7 @@ AXES_IPWARE_PROXY_COUNT = envint("AXES_PROXY_COUNT", 0)
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 # Error pages and mails hide anything that looks like a key, in every frame.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "sessions_app.error_reports.KeySafeExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "sessions_app.web.error_reports.KeySafeExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,

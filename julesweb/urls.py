@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from sessions_app.views import core
+from sessions_app.web import views as core
 
 urlpatterns = [
     path("healthz", core.healthz, name="healthz"),

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from sessions_app import audit, services
-from sessions_app.audit import Target
+from sessions_app.audit import chain as audit
+from sessions_app.audit.chain import Target
 from sessions_app.models import (
     AuditEntry,
     JulesConnection,
@@ -27,6 +27,7 @@ from sessions_app.models import (
     Team,
 )
 from sessions_app.models.jules import SyncStatus
+from sessions_app.sessions import services
 
 POLICY_FIELDS = ("require_plan_approval", "forbid_self_approval")
 

@@ -10,4 +10,5 @@ class SessionsAppConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the system checks and the sign-in audit signal handlers.
-        from sessions_app import checks, signals  # noqa: F401
+        from sessions_app.audit import signals  # noqa: F401
+        from sessions_app.connections import checks  # noqa: F401

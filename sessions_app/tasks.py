@@ -46,7 +46,7 @@ def schedule_syncs() -> None:
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
 def deliver_action(action_id: str) -> None:
-    from sessions_app.actions import deliver
+    from sessions_app.outbox.delivery import deliver
 
     deliver(action_id)
 
@@ -54,6 +54,6 @@ def deliver_action(action_id: str) -> None:
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
 def sweep_outbox() -> None:
     """Redeliver actions that a lost task or a dead broker left pending."""
-    from sessions_app.actions import sweep
+    from sessions_app.outbox.delivery import sweep
 
     sweep()

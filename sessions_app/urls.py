@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sessions_app.views import approvals, audit, core, launch, sessions, teams
+from sessions_app.audit import views as audit
+from sessions_app.sessions.views import approvals, launch, sessions
+from sessions_app.teams import views as teams
+from sessions_app.web import views as core
 
 app_name = "sessions_app"
 

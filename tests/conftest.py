@@ -50,7 +50,7 @@ def cast(db: Any) -> Cast:
 @pytest.fixture
 def simulator() -> Iterator[Any]:
     """The Jules simulator on an ephemeral loopback port, with a manual clock."""
-    from sessions_app.jules.simulator import start_simulator
+    from jules_simulator import start_simulator
 
     sim = start_simulator(api_keys=["test-key", "other-key"], manual_clock=True, seed=7)
     try:

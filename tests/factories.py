@@ -69,7 +69,7 @@ class ConnectionFactory(factory.django.DjangoModelFactory):
 
 
 def _encrypt(value: str) -> str:
-    from sessions_app import crypto
+    from sessions_app.connections import crypto
 
     return crypto.encrypt(value)
 

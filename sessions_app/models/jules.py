@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from sessions_app import crypto
+from sessions_app.connections import crypto
 from sessions_app.models.teams import Team
 
 

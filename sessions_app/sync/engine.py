@@ -31,10 +31,10 @@ from django.conf import settings
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from sessions_app import crypto
-from sessions_app.jules import errors as jerrors
-from sessions_app.jules import resources as jr
-from sessions_app.jules.client import JulesClient
+from jules import errors as jerrors
+from jules import resources as jr
+from jules.client import JulesClient
+from sessions_app.connections import crypto
 from sessions_app.models import (
     JulesConnection,
     Session,

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
-from sessions_app.jules import resources as jr
+from jules import resources as jr
 from sessions_app.models import (
     Activity,
     Session,

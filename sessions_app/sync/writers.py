@@ -11,10 +11,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from sessions_app import audit
-from sessions_app.audit import Target
-from sessions_app.jules import resources as jr
-from sessions_app.jules.client import JulesClient
+from jules import resources as jr
+from jules.client import JulesClient
+from sessions_app.audit import chain as audit
+from sessions_app.audit.chain import Target
 from sessions_app.models import (
     Activity,
     JulesConnection,

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from sessions_app.jules.client import JulesClient
-from sessions_app.jules.simulator import start_simulator
+from jules.client import JulesClient
+from jules_simulator import start_simulator
 
 KEY = "contract-key-a"
 OTHER_KEY = "contract-key-b"

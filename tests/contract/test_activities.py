@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessions_app.jules import errors
+from jules import errors
 
 
 def _finished(sim, client, prompt, seconds=2000, **options):

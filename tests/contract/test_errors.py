@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from sessions_app.jules import errors
+from jules import errors
 from tests.contract.conftest import KEY, OTHER_KEY, wait_for_count
 
 MISSING_KEY_MESSAGE = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sessions_app.jules import errors
-from sessions_app.jules.client import JulesClient
-from sessions_app.jules.simulator import SimulatorConfig, start_simulator
+from jules import errors
+from jules.client import JulesClient
+from jules_simulator import SimulatorConfig, start_simulator
 from tests.contract.conftest import OTHER_KEY, SEEDED
 
 

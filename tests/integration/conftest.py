@@ -164,8 +164,8 @@ def drive_outbox(timeout: float, interval: float = 1.0) -> list[Any]:
     """Play beat's part: run the outbox sweep every `interval` seconds until no action is
     open (pending or sending), and return the actions. Fails after `timeout` seconds with
     the open ones and their last errors."""
-    from sessions_app import actions
     from sessions_app.models import OutboxAction
+    from sessions_app.outbox import delivery as actions
 
     deadline = time.monotonic() + timeout
     while True:

@@ -9,8 +9,8 @@ from unittest import mock
 import pytest
 from django.db import connection as db_connection
 
-from sessions_app import services
 from sessions_app.models import AuditEntry, Membership, OutboxAction
+from sessions_app.sessions import services
 from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,8 +60,8 @@ def test_it_calls_jules_once_when_approvers_click_together_with_real_workers(
     from django.test import Client
     from django.urls import reverse
 
+    from jules.client import JulesClient
     from sessions_app import sync, tasks
-    from sessions_app.jules.client import JulesClient
     from tests.integration.conftest import wait_for
 
     connection = ConnectionFactory(team=cast.team, base_url=simulator.base_url, api_key="test-key")

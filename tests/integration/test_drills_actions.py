@@ -18,10 +18,11 @@ import pytest
 import requests
 from django.urls import reverse
 
-from sessions_app import services, sync
-from sessions_app.jules.client import JulesClient
-from sessions_app.jules.simulator import start_simulator
+from jules.client import JulesClient
+from jules_simulator import start_simulator
+from sessions_app import sync
 from sessions_app.models import OutboxAction, Session
+from sessions_app.sessions import services
 from tests.factories import ConnectionFactory, MembershipFactory, TeamFactory, UserFactory
 from tests.integration.conftest import align_simulator_clock, drive_outbox, wait_for
 

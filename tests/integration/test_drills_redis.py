@@ -23,9 +23,9 @@ from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 
+from jules.client import JulesClient
+from jules_simulator import start_simulator
 from sessions_app import sync
-from sessions_app.jules.client import JulesClient
-from sessions_app.jules.simulator import start_simulator
 from sessions_app.models import OutboxAction, Session
 from tests.factories import ConnectionFactory, MembershipFactory, TeamFactory, UserFactory
 from tests.integration.conftest import ROOT, align_simulator_clock, drive_outbox, wait_for

@@ -6,8 +6,8 @@ import signal
 
 import pytest
 
+from jules_simulator import start_simulator
 from sessions_app import sync, tasks
-from sessions_app.jules.simulator import start_simulator
 from sessions_app.models import Activity, JulesConnection, OutboxAction, Session, SessionOutput
 from tests.factories import ConnectionFactory, MembershipFactory, TeamFactory, UserFactory
 from tests.integration.conftest import wait_for
@@ -164,7 +164,7 @@ def test_it_delivers_actions_on_the_actions_queue_once(workers, seeded_sim):
     user = UserFactory(username="approver-int")
     MembershipFactory(team=connection.team, user=user, role="admin")
     workers.start("actions", queues="actions")
-    from sessions_app import services
+    from sessions_app.sessions import services
 
     action = services.session_launch(
         user=user,
@@ -183,7 +183,7 @@ def test_it_syncs_a_session_change_within_one_cadence(workers, seeded_sim):
     connection = _connection(seeded_sim)
     workers.start("w1")
     sync.sync_connection(connection.pk, full=True)
-    from sessions_app.jules.client import JulesClient
+    from jules.client import JulesClient
 
     remote = JulesClient("int-key", seeded_sim.base_url).create_session(prompt="Watch me move")
     JulesConnection.objects.filter(pk=connection.pk).update(
@@ -244,7 +244,7 @@ def test_the_threaded_bulk_path_keeps_every_count_and_mark_true(transactional_db
 
 
 def test_the_threaded_bulk_path_follows_a_session_and_records_transitions(transactional_db):
-    from sessions_app.jules.client import JulesClient
+    from jules.client import JulesClient
     from sessions_app.models import AuditEntry, SessionTransition
 
     sim = start_simulator(host="127.0.0.1", api_keys=["int-key"], manual_clock=True, seed=3)

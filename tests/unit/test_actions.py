@@ -11,9 +11,11 @@ import requests
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions_app import actions, services, sync
-from sessions_app.jules.client import JulesClient
+from jules.client import JulesClient
+from sessions_app import sync
 from sessions_app.models import OutboxAction, Session
+from sessions_app.outbox import delivery as actions
+from sessions_app.sessions import services
 
 pytestmark = pytest.mark.django_db
 

@@ -207,7 +207,7 @@ def test_it_audits_a_connection_deleted_in_the_admin(client, operator, cast):
 
 
 def test_it_keeps_audit_entries_read_only(client, operator, cast):
-    from sessions_app import audit
+    from sessions_app.audit import chain as audit
 
     entry = audit.record("session.message", actor=cast.member, team=cast.team)
     change = client.post(
@@ -228,7 +228,7 @@ def test_it_keeps_audit_entries_read_only(client, operator, cast):
 
 
 def test_it_shows_outbox_actions_read_only(client, operator, cast):
-    from sessions_app import services
+    from sessions_app.sessions import services
 
     action = services.session_launch(
         user=cast.member, connection=ConnectionFactory(team=cast.team), prompt="x"

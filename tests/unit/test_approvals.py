@@ -8,9 +8,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions_app import actions, services, sync
-from sessions_app.jules.client import JulesClient
+from jules.client import JulesClient
+from sessions_app import sync
 from sessions_app.models import AuditEntry, Membership, OutboxAction
+from sessions_app.outbox import delivery as actions
+from sessions_app.sessions import services
 from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db

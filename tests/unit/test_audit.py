@@ -10,7 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from sessions_app import audit, crypto
+from sessions_app.audit import chain as audit
+from sessions_app.connections import crypto
 from sessions_app.models import AuditEntry, JulesConnection
 from sessions_app.models.audit import AppendOnlyError
 from tests.factories import ConnectionFactory
@@ -126,7 +127,7 @@ def _page(client, **params):
 
 @pytest.fixture
 def history(cast):
-    from sessions_app.audit import Target
+    from sessions_app.audit.chain import Target
 
     audit.record(
         "session.message",
@@ -228,7 +229,7 @@ def test_it_exports_the_filtered_entries_as_csv_and_json(client, cast, history):
 
 
 def test_it_defuses_spreadsheet_formulas_in_csv(client, cast):
-    from sessions_app.audit import Target
+    from sessions_app.audit.chain import Target
 
     audit.record(
         "session.launch",
@@ -295,8 +296,8 @@ def test_it_streams_large_exports_in_flat_memory(client, cast):
 def test_it_shows_a_sessions_history_including_its_launch(client, cast):
     from django.urls import reverse
 
-    from sessions_app import services
     from sessions_app.models import OutboxAction
+    from sessions_app.sessions import services
     from tests.factories import ConnectionFactory, SessionFactory
 
     connection = ConnectionFactory(team=cast.team)
@@ -411,7 +412,7 @@ def test_every_listed_action_leaves_exactly_one_entry(
     post("sessions_app:connection-enabled", [connection.pk], {"enabled": "0"})
 
     # A failure Jules reports, observed by the sync (launched outside the portal).
-    from sessions_app.jules.client import JulesClient
+    from jules.client import JulesClient
 
     remote = JulesClient("test-key", simulator.base_url).create_session(
         prompt='Break [sim:failure step=1 reason="Tests do not pass"]'
@@ -511,7 +512,7 @@ def test_it_locks_out_one_address_trying_many_accounts(cast, settings):
 
 
 def test_it_shows_sign_in_events_to_the_account_and_its_team_admins(client, cast, settings):
-    from sessions_app.selectors import audit_entries_for_user
+    from sessions_app.sessions.selectors import audit_entries_for_user
     from tests.factories import DEFAULT_PASSWORD
 
     for _ in range(settings.AXES_FAILURE_LIMIT):
@@ -547,7 +548,7 @@ def test_it_shows_sign_in_events_to_the_account_and_its_team_admins(client, cast
 def test_it_shows_the_newest_hundred_entries_of_a_session(client, cast):
     from django.urls import reverse
 
-    from sessions_app.audit import Target
+    from sessions_app.audit.chain import Target
     from tests.factories import ConnectionFactory, SessionFactory
 
     session = SessionFactory(connection=ConnectionFactory(team=cast.team))

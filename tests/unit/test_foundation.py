@@ -14,7 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.urls import reverse
 
-from sessions_app import crypto
+from sessions_app.connections import crypto
 from tests.factories import DEFAULT_PASSWORD, ConnectionFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def test_it_serves_healthz_without_login(client):
 @pytest.mark.django_db
 def test_it_reports_a_dead_database_as_503(client):
     with mock.patch(
-        "sessions_app.views.core._database_status", return_value={"ok": False, "error": "X"}
+        "sessions_app.web.views._database_status", return_value={"ok": False, "error": "X"}
     ):
         response = client.get("/healthz")
     assert response.status_code == 503
@@ -111,7 +111,7 @@ def test_it_turns_messages_into_an_htmx_event(client, rf):
     from django.contrib.messages.storage.fallback import FallbackStorage
     from django.http import HttpResponse
 
-    from sessions_app.middleware import HtmxMessagesMiddleware
+    from sessions_app.web.middleware import HtmxMessagesMiddleware
 
     def view(request):
         messages.success(request, "Plan approved <b>")

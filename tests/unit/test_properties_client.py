@@ -19,9 +19,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sessions_app.jules import resources as jr
-from sessions_app.jules.client import JulesClient
-from sessions_app.jules.errors import (
+from jules import resources as jr
+from jules.client import JulesClient
+from jules.errors import (
     JulesError,
     MalformedResponseError,
     error_from_response,

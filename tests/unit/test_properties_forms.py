@@ -21,11 +21,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jules import resources as jr
+from jules.client import loads_json
 from sessions_app import sync
-from sessions_app.forms import LaunchForm, SessionFilterForm
-from sessions_app.jules import resources as jr
-from sessions_app.jules.client import loads_json
 from sessions_app.models import Activity, JulesConnection, OutboxAction, Session, SessionState
+from sessions_app.sessions.forms import LaunchForm, SessionFilterForm
 from sessions_app.sync import mapping
 from tests.factories import ConnectionFactory, SessionFactory, SourceFactory
 from tests.unit.test_properties_client import ACTIVITY_KEYS, SESSION_KEYS, hostile

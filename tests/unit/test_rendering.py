@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from sessions_app.rendering import (
+from sessions_app.sessions.rendering import (
     highlight_lines,
     media_data_url,
     parse_diff,

@@ -9,9 +9,10 @@ import requests
 from django.test import Client
 from django.urls import reverse
 
-from sessions_app import actions, services
-from sessions_app.audit import Target
+from sessions_app.audit.chain import Target
 from sessions_app.models import AuditEntry, JulesConnection, Membership, OutboxAction
+from sessions_app.outbox import delivery as actions
+from sessions_app.sessions import services
 from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -149,7 +150,7 @@ def test_it_renders_prompts_messages_and_labels_inert(client, cast):
     )
     services.session_send_message(user=cast.member, session=session, prompt=XSS)
     audit_target = Target("session", str(session.pk), XSS)
-    from sessions_app import audit
+    from sessions_app.audit import chain as audit
 
     audit.record("session.message", actor=cast.member, team=cast.team, target=audit_target)
     client.force_login(cast.admin)

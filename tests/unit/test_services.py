@@ -7,8 +7,8 @@ from unittest import mock
 import pytest
 from django.http import Http404
 
-from sessions_app import services
 from sessions_app.models import AuditEntry, JulesConnection, Membership, OutboxAction
+from sessions_app.sessions import services
 from tests.factories import (
     ActivityFactory,
     ConnectionFactory,

@@ -10,9 +10,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions_app import services, sync
-from sessions_app.jules.client import JulesClient
+from jules.client import JulesClient
+from sessions_app import sync
 from sessions_app.models import OutboxAction, SessionOutput
+from sessions_app.sessions import services
 from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +183,7 @@ def test_it_numbers_the_plan_and_follows_the_current_step(client, cast, live):
 
 
 def test_it_prefers_a_progress_title_that_names_a_step(cast, live):
-    from sessions_app.timeline import plan_view_for
+    from sessions_app.sessions.timeline import plan_view_for
 
     _progress(live, 3, "Started: Run them")
     _progress(live, 4, "Looking around")
@@ -192,7 +193,7 @@ def test_it_prefers_a_progress_title_that_names_a_step(cast, live):
 
 
 def test_it_marks_no_step_before_the_approval_and_every_step_once_completed(cast, conn):
-    from sessions_app.timeline import plan_view_for
+    from sessions_app.sessions.timeline import plan_view_for
 
     waiting = SessionFactory(connection=conn, state="AWAITING_PLAN_APPROVAL")
     _plan(waiting)
@@ -211,7 +212,7 @@ def test_it_marks_no_step_before_the_approval_and_every_step_once_completed(cast
 
 
 def test_it_shows_the_latest_plan_when_revised(cast, live):
-    from sessions_app.timeline import plan_view_for
+    from sessions_app.sessions.timeline import plan_view_for
 
     _plan(live, minutes=10, titles=("A whole new first step.",))
     view = plan_view_for(live)

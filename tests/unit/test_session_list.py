@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from sessions_app.models import OutboxAction, Session, SessionTransition
-from sessions_app.views.sessions import ago
+from sessions_app.sessions.views.sessions import ago
 from tests.factories import (
     ActivityFactory,
     ConnectionFactory,
@@ -540,7 +540,7 @@ def _clear_caches():
 @pytest.fixture
 def same_minute(monkeypatch):
     """Cached rows last a minute at most; a test that counts queries must not see one end."""
-    monkeypatch.setattr("sessions_app.views.sessions._minute", lambda: "fixed")
+    monkeypatch.setattr("sessions_app.sessions.views.sessions._minute", lambda: "fixed")
 
 
 @pytest.mark.parametrize("params", COST_CASES)
@@ -640,12 +640,12 @@ def test_it_refreshes_rows_but_keeps_counts_when_a_sync_write_moves_no_count(
 def test_it_refreshes_cached_rows_every_minute(client, cast, conn, monkeypatch):
     SessionFactory(connection=conn, title="Aging", create_time=_days_ago(0.01))
     client.force_login(cast.viewer)
-    monkeypatch.setattr("sessions_app.views.sessions._minute", lambda: "one")
+    monkeypatch.setattr("sessions_app.sessions.views.sessions._minute", lambda: "one")
     assert "14\xa0minutes ago" in client.get(URL).content.decode()
     later = _days_ago(-0.01)
-    monkeypatch.setattr("sessions_app.views.sessions.timezone.now", lambda: later)
+    monkeypatch.setattr("sessions_app.sessions.views.sessions.timezone.now", lambda: later)
     assert "14\xa0minutes ago" in client.get(URL).content.decode()
-    monkeypatch.setattr("sessions_app.views.sessions._minute", lambda: "two")
+    monkeypatch.setattr("sessions_app.sessions.views.sessions._minute", lambda: "two")
     assert "28\xa0minutes ago" in client.get(URL).content.decode()
 
 

@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
+from jules.client import JulesClient
 from sessions_app import sync
-from sessions_app.jules.client import JulesClient
 from sessions_app.models import (
     Activity,
     AuditEntry,
@@ -32,7 +32,7 @@ def _remote_totals(simulator, key="test-key"):
 
 @pytest.fixture
 def seeded(cast):
-    from sessions_app.jules.simulator import start_simulator
+    from jules_simulator import start_simulator
 
     sim = start_simulator(
         api_keys=["test-key"],

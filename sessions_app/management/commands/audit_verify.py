@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sessions_app.audit import verify_chain
+from sessions_app.audit.chain import verify_chain
 
 
 class Command(BaseCommand):

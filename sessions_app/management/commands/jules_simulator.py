@@ -1,7 +1,7 @@
 """Run the Jules API simulator on loopback: `python manage.py jules_simulator --port 8765`.
 
 The scenario tags, fault SPEC grammar and admin API are documented in
-`sessions_app/jules/simulator/__init__.py`, `faults.py` and `admin.py`.
+`jules_simulator/__init__.py`, `faults.py` and `admin.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sessions_app.jules.simulator import SimulatorConfig, start_simulator
+from jules_simulator import SimulatorConfig, start_simulator
 
 
 class Command(BaseCommand):

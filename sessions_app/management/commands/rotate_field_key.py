@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from sessions_app import crypto
+from sessions_app.connections import crypto
 from sessions_app.models import JulesConnection
 
 

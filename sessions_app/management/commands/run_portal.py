@@ -15,8 +15,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from sessions_app.demo import ensure_demo
-from sessions_app.processes import signal_group
+from sessions_app.runtime.demo import ensure_demo
+from sessions_app.runtime.processes import signal_group
 
 DEMO_SIM_KEY = "sim-demo-key"
 
@@ -47,7 +47,7 @@ class Command(BaseCommand):
             base_url, api_key = settings.JULES_API_BASE_URL, settings.JULES_API_KEY
             self.stdout.write(f"Using the Jules API at {base_url} with JULES_API_KEY.")
         else:
-            from sessions_app.jules.simulator import start_simulator
+            from jules_simulator import start_simulator
 
             simulator = start_simulator(
                 host="127.0.0.1",

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from sessions_app.jules.client import JulesClient
+from jules.client import JulesClient
 
 API_KEY = "AIzaSy-test-key-5f3c9e"
 

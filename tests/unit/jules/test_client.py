@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from sessions_app.jules import errors
-from sessions_app.jules.client import JulesClient
+from jules import errors
+from jules.client import JulesClient
 from tests.unit.jules import spec_examples
 from tests.unit.jules.conftest import API_KEY, Reply, ScriptedServer
 

@@ -7,8 +7,8 @@ from email.utils import formatdate
 
 import pytest
 
-from sessions_app.jules import errors
-from sessions_app.jules.errors import error_from_response, parse_retry_after
+from jules import errors
+from jules.errors import error_from_response, parse_retry_after
 from tests.unit.jules import spec_examples
 
 INVALID_KEY_BODY = json.dumps(

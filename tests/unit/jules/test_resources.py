@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from sessions_app.jules import resources as r
-from sessions_app.jules.errors import MalformedResponseError
-from sessions_app.jules.resources import (
+from jules import resources as r
+from jules.errors import MalformedResponseError
+from jules.resources import (
     Activity,
     Session,
     Source,

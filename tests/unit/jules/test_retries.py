@@ -12,8 +12,8 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from sessions_app.jules import errors
-from sessions_app.jules.client import MALFORMED_RETRIES, JulesClient
+from jules import errors
+from jules.client import MALFORMED_RETRIES, JulesClient
 from tests.unit.jules import spec_examples
 from tests.unit.jules.conftest import Reply
 
@@ -308,9 +308,9 @@ def test_it_does_not_retry_at_all_with_max_retries_zero(server, make_client):
 
 def test_it_logs_each_retry_at_warning(server, client, caplog):
     server.queue(Reply(503), Reply(429), Reply(200, {}))
-    with caplog.at_level(logging.WARNING, logger="sessions_app.jules"):
+    with caplog.at_level(logging.WARNING, logger="jules"):
         client.list_sessions()
-    retries = [r for r in caplog.records if r.name == "sessions_app.jules"]
+    retries = [r for r in caplog.records if r.name == "jules"]
     assert [r.levelno for r in retries] == [logging.WARNING, logging.WARNING]
     assert "retry 1 of 8" in retries[0].getMessage() and "HTTP 503" in retries[0].getMessage()
     assert "GET sessions" in retries[1].getMessage()

@@ -8,8 +8,8 @@ import traceback
 import pytest
 import requests
 
-from sessions_app.jules import errors
-from sessions_app.jules.client import JulesClient
+from jules import errors
+from jules.client import JulesClient
 from tests.unit.jules.conftest import API_KEY, Reply
 
 
@@ -56,7 +56,7 @@ def test_it_keeps_the_key_out_of_retry_logs(server, client, caplog):
     server.queue(Reply(503, echo), Reply(500, echo), Reply(200, {}))
     with caplog.at_level(logging.DEBUG):
         client.list_sessions()
-    assert len([r for r in caplog.records if r.name == "sessions_app.jules"]) == 2
+    assert len([r for r in caplog.records if r.name == "jules"]) == 2
     assert API_KEY not in caplog.text
     for record in caplog.records:
         assert API_KEY not in record.getMessage()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sessions_app.jules.simulator import start_simulator
+from jules_simulator import start_simulator
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sessions_app.jules.simulator import start_simulator
+from jules_simulator import start_simulator
 from sessions_app.management.commands.jules_simulator import Command
 from tests.unit.simulator.helpers import admin, call, create, get
 

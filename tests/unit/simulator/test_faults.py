@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from sessions_app.jules.simulator import FaultRule, start_simulator
+from jules_simulator import FaultRule, start_simulator
 from tests.unit.simulator.helpers import NOT_FOUND, admin, call, create
 
 

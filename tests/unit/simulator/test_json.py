@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessions_app.jules.simulator import SimulatorConfig, start_simulator
+from jules_simulator import SimulatorConfig, start_simulator
 from tests.unit.simulator.helpers import (
     HEX32,
     SESSION_ID,

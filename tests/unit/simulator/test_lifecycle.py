@@ -7,7 +7,7 @@ import itertools
 import re
 import statistics
 
-from sessions_app.jules.simulator import start_simulator
+from jules_simulator import start_simulator
 from tests.unit.simulator.helpers import activities, call, create, get, kinds, repo
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sessions_app.jules.simulator import start_simulator
+from jules_simulator import start_simulator
 from tests.unit.simulator.helpers import ALL, call, create, list_all, q
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from sessions_app.jules.simulator import AccountSpec, SimulatorConfig, start_simulator
+from jules_simulator import AccountSpec, SimulatorConfig, start_simulator
 from tests.unit.simulator.helpers import admin, call, repo
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from sessions_app.jules.simulator import SimulatorConfig, parse_scenario, start_simulator
+from jules_simulator import SimulatorConfig, parse_scenario, start_simulator
 from tests.unit.simulator.helpers import activities, admin, call, create, get, kinds, repo
 
 WORK = {"progressUpdated", "agentMessaged"}

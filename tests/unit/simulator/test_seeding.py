@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sessions_app.jules.simulator import SimulatorConfig, World, start_simulator
+from jules_simulator import SimulatorConfig, World, start_simulator
 from tests.unit.simulator.helpers import ALL, activities, call, create, get, kinds, list_all, q
 
 DAY = 86_400

@@ -1,0 +1,195 @@
+"""The audit pages: the filtered history, its CSV and JSON exports, a session's history.
+
+Everything is scoped to the user's teams by `audit_entries_for_user`. Exports stream
+rows from a database iterator, so memory stays flat however many entries match.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from sessions_app.audit.filters import (
+    ACTION_LABELS,
+    AuditFilterForm,
+    filtered_entries,
+    session_history_entries,
+)
+from sessions_app.models import AuditEntry
+from sessions_app.sessions.selectors import get_session_for_user
+from sessions_app.web.request import AuthedRequest
+
+PAGE_SIZE = 50
+HISTORY_SIZE = 100
+EXPORT_CHUNK = 2000
+OUTPUT_CHUNK = 64 * 1024
+EXPORT_FIELDS = (
+    "seq",
+    "created_at",
+    "actor_label",
+    "team__name",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "details",
+    "ip_address",
+    "hash",
+)
+EXPORT_HEADER = (
+    "seq",
+    "time",
+    "person",
+    "team",
+    "action",
+    "target_type",
+    "target_id",
+    "target",
+    "details",
+    "ip_address",
+    "hash",
+)
+
+
+def _describe(entry: AuditEntry) -> AuditEntry:
+    """Attach the action in words and the details as short `key: value` pairs."""
+    entry.action_words = ACTION_LABELS.get(entry.action, entry.action)  # type: ignore[attr-defined]
+    items = []
+    for key, value in (entry.details or {}).items():
+        if key == "action_id":
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        items.append((key.replace("_", " "), text if len(text) <= 300 else text[:300] + "…"))
+    entry.detail_items = items  # type: ignore[attr-defined]
+    return entry
+
+
+@require_GET
+def audit_list(request: AuthedRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET, user=request.user)
+    data = form.cleaned_or_empty()
+    entries = filtered_entries(request.user, data).select_related("team")
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    for entry in page.object_list:
+        _describe(entry)
+    query = request.GET.copy()
+    query.pop("page", None)
+    template = "sessions_app/audit/audit_list.html"
+    if request.htmx and request.htmx.target == "audit-results":
+        template += "#results"
+    return render(
+        request,
+        template,
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "nav_active": "audit",
+        },
+    )
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for csv.writer in a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: Any) -> Any:
+    # A spreadsheet runs cells that start with these as formulas; prompts are user text.
+    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + value
+    return value
+
+
+def _rows(entries: Any) -> Iterator[tuple[Any, ...]]:
+    yield from entries.values_list(*EXPORT_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
+
+
+def _batched(pieces: Iterator[str]) -> Iterator[str]:
+    """Join small pieces into chunks of about OUTPUT_CHUNK characters: one write per chunk
+    instead of one per row, and still only one chunk in memory."""
+    buffer: list[str] = []
+    size = 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= OUTPUT_CHUNK:
+            yield "".join(buffer)
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer)
+
+
+def _csv_lines(entries: Any) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    # The header goes out at once, before the query runs.
+    yield writer.writerow(EXPORT_HEADER)
+
+    def lines() -> Iterator[str]:
+        for row in _rows(entries):
+            values = list(row)
+            values[1] = values[1].isoformat()
+            values[8] = json.dumps(values[8], sort_keys=True, cls=DjangoJSONEncoder)
+            yield writer.writerow([_cell(v) for v in values])
+
+    yield from _batched(lines())
+
+
+def _json_chunks(entries: Any) -> Iterator[str]:
+    yield "[\n"
+
+    def items() -> Iterator[str]:
+        first = True
+        for row in _rows(entries):
+            item = dict(zip(EXPORT_HEADER, row, strict=True))
+            yield ("" if first else ",\n") + json.dumps(item, cls=DjangoJSONEncoder, sort_keys=True)
+            first = False
+        yield "\n]\n"
+
+    yield from _batched(items())
+
+
+@require_GET
+def audit_export(request: AuthedRequest, fmt: str) -> StreamingHttpResponse:
+    if fmt not in {"csv", "json"}:
+        raise Http404("No such export format.")
+    form = AuditFilterForm(request.GET, user=request.user)
+    entries = filtered_entries(request.user, form.cleaned_or_empty())
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            _csv_lines(entries), content_type="text/csv; charset=utf-8"
+        )
+    else:
+        response = StreamingHttpResponse(
+            _json_chunks(entries), content_type="application/json; charset=utf-8"
+        )
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+    return response
+
+
+@require_GET
+def session_history(request: AuthedRequest, pk: int) -> HttpResponse:
+    """A session's own history: its fragment goes into the session page's history tab."""
+    session = get_session_for_user(request.user, pk)
+    # The user is in the session's team, so every entry about it is theirs to see.
+    entries = [_describe(entry) for entry in session_history_entries(session, HISTORY_SIZE)]
+    template = "sessions_app/audit/session_history.html"
+    if request.htmx:
+        template += "#history"
+    return render(
+        request,
+        template,
+        {"session": session, "entries": entries, "nav_active": "sessions"},
+    )

@@ -1,0 +1,111 @@
+"""The approvals inbox and the approve endpoint.
+
+The inbox lists every session waiting for plan approval that the user may approve, across
+their teams, oldest first, with the latest plan inline. The approve endpoint answers htmx
+with the fragment that asked: the inbox row, or the `approval` fragment that the session
+page shows (the button, or the recorded approval once there is one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from sessions_app.models import Activity, OutboxAction, Session
+from sessions_app.sessions import services
+from sessions_app.sessions.selectors import approvable_sessions_for_user, get_session_for_user
+from sessions_app.web.request import AuthedRequest
+
+TEMPLATE = "sessions_app/approvals/inbox.html"
+
+
+def with_approval_state(
+    sessions: list[Session], user: object, *, check: bool = True
+) -> list[Session]:
+    """Attach each session's latest plan and its recorded approval, in two queries.
+
+    With `check`, also whether the user may approve it now (the inbox's selector already
+    applied the role and the policy, so the inbox skips that per-row work). The session
+    page uses this too, to render the `approval` fragment of the inbox template:
+    `{% include "sessions_app/approvals/inbox.html#approval" %}`.
+    """
+    ids = [s.pk for s in sessions]
+    plans: dict[int, Activity] = {}
+    for plan in Activity.objects.filter(session_id__in=ids, kind="planGenerated").order_by(
+        "create_time", "id"
+    ):
+        plans[plan.session_id] = plan
+    approvals: dict[tuple[int, str], OutboxAction] = {}
+    for action in _approvals(ids):
+        key = (action.session_id or 0, action.payload.get("plan_id", ""))
+        kept = approvals.get(key)
+        # A live or delivered approval wins over a failed one; among equals, the first.
+        if kept is None or (kept.status == "failed" and action.status != "failed"):
+            approvals[key] = action
+    for session in sessions:
+        latest = plans.get(session.pk)
+        session.latest_plan = latest  # type: ignore[attr-defined]
+        session.approval = approvals.get(  # type: ignore[attr-defined]
+            (session.pk, latest.plan_id if latest else "")
+        )
+        allowed, why = services.can_approve(user, session) if check else (True, "")
+        session.can_approve = allowed  # type: ignore[attr-defined]
+        session.approve_reason = why  # type: ignore[attr-defined]
+    return sessions
+
+
+def _approvals(session_ids: Iterable[int]) -> list[OutboxAction]:
+    return list(
+        OutboxAction.objects.filter(
+            session_id__in=list(session_ids), kind=OutboxAction.Kind.APPROVE
+        )
+        .select_related("actor")
+        .order_by("created_at")
+    )
+
+
+@require_GET
+def approvals_inbox(request: AuthedRequest) -> HttpResponse:
+    sessions = list(
+        approvable_sessions_for_user(request.user).select_related(
+            "team", "launched_by", "connection"
+        )[:500]
+    )
+    with_approval_state(sessions, request.user, check=False)
+    template = TEMPLATE
+    if request.htmx and request.htmx.target == "approvals":
+        template += "#list"
+    return render(
+        request, template, {"sessions": sessions, "in_inbox": True, "nav_active": "approvals"}
+    )
+
+
+@require_POST
+def session_approve(request: AuthedRequest, pk: int) -> HttpResponse:
+    session = get_session_for_user(request.user, pk)
+    error = ""
+    try:
+        services.session_approve_plan(user=request.user, session=session, request=request)
+    except services.ActionNotAllowed as exc:
+        error = str(exc)
+        messages.error(request, error)
+    else:
+        messages.success(request, "Plan approved; sending the approval to Jules.")
+    if request.htmx:
+        session.refresh_from_db()
+        [session] = with_approval_state([session], request.user)
+        fragment = "row" if request.htmx.target == f"approval-row-{session.pk}" else "approval"
+        context = {"session": session, "error": error, "in_inbox": fragment == "row"}
+        return render(request, f"{TEMPLATE}#{fragment}", context)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("sessions_app:session-detail", args=[session.pk])
+    return redirect(back)

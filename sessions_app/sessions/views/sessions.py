@@ -1,0 +1,596 @@
+"""Session pages: the list with its live rows and bulk actions, and the session page with
+its live header, timeline, composer and actions. Launching lives in `launch`.
+
+Every page works as a full page; its live parts are fragments of the same templates,
+polled only while the session can still change and answered with 286 (stop polling) once
+it cannot. Permission checks live here, in the selectors and in the services, never only
+in templates: a fragment skips the checks of the page around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from sessions_app.models import (
+    Activity,
+    Membership,
+    Role,
+    Session,
+    SessionOutput,
+    SessionState,
+)
+from sessions_app.models.jules import SyncStatus
+from sessions_app.models.teams import role_at_least
+from sessions_app.sessions import services
+from sessions_app.sessions.filters import (
+    LazyList,
+    cached_count_states,
+    filter_menus,
+    filter_sessions,
+    page_of_sessions,
+    sessions_changed,
+    visible_connections,
+)
+from sessions_app.sessions.forms import MAX_ID, OUTSIDE_PORTAL, SessionFilterForm
+from sessions_app.sessions.selectors import get_session_for_user, memberships_for_user, role_in_team
+from sessions_app.sessions.timeline import (
+    Pending,
+    PlanView,
+    activity_views,
+    output_views,
+    pending_actions,
+    plan_view,
+    plan_view_for,
+)
+from sessions_app.sessions.views.approvals import with_approval_state
+from sessions_app.templatetags.links import web_url
+from sessions_app.web.htmx import (
+    digest,
+    fragment_only,
+    not_modified,
+    render_versioned,
+    stop_polling,
+    unchanged,
+)
+from sessions_app.web.request import AuthedRequest
+
+LIST_TEMPLATE = "sessions_app/session_list.html"
+DETAIL_TEMPLATE = "sessions_app/session_detail.html"
+BULK_LIMIT = 200
+MAX_MESSAGE = 20000
+
+
+# --- the list -------------------------------------------------------------------------
+
+
+STATE_LABELS = dict(SessionState.choices)
+# A stand-in id, replaced in reversed URLs so that a page reverses each route once.
+_ID = 987654321
+
+
+def _url_pattern(name: str) -> str:
+    return reverse(name, args=[_ID]).replace(str(_ID), "{}")
+
+
+# Units of a fixed length, as `timesince` names them (it counts months and years by
+# the calendar, hence `ago` leaves anything of four weeks or more to it).
+_FIXED_UNITS = ((604800, "week"), (86400, "day"), (3600, "hour"), (60, "minute"))
+
+
+def ago(moment: dt.datetime, now: dt.datetime) -> str:
+    """`timesince(moment, now)`, the same text, without its calendar work for the common
+    case of less than four weeks (a list page asks it a hundred times)."""
+    delta = now - moment
+    if delta.days >= 28:
+        return timesince(moment, now)
+    since = delta.days * 86400 + delta.seconds
+    if since <= 0:
+        return "0\xa0minutes"
+    texts: list[str] = []
+    for size, name in _FIXED_UNITS:
+        count = since // size
+        if count:
+            texts.append(f"{count}\xa0{name}{'' if count == 1 else 's'}")
+            since -= count * size
+        elif texts:
+            break
+        if len(texts) == 2:
+            break
+    return ", ".join(texts) if texts else "0\xa0minutes"
+
+
+def _minute() -> str:
+    """The current minute: cached rows are kept no longer, as they say how long ago."""
+    return timezone.now().strftime("%Y%m%d%H%M")
+
+
+def _time(moment: dt.datetime, now: dt.datetime) -> tuple[str, str, str]:
+    """ISO time, "… ago", and the local time with its zone, for a `<time>`."""
+    local = timezone.localtime(moment)
+    return local.isoformat(), ago(moment, now), local.strftime("%Y-%m-%d %H:%M %Z")
+
+
+@dataclass
+class Row:
+    """One session of the list, rendered in Python: a page has fifty rows, and the
+    template engine spends more time on one than the whole request of a trivial view
+    (docs/performance.md, "List page"); the markup below is the `row` partial's."""
+
+    session: Session
+    selectable: bool
+    may_bulk: bool = False
+    urls: tuple[str, str] = ("", "")
+    now: dt.datetime = field(default_factory=timezone.now)
+
+    @cached_property
+    def times(self) -> tuple[tuple[str, str, str] | None, tuple[str, str, str] | None]:
+        s = self.session
+        created = _time(s.create_time, self.now) if s.create_time else None
+        active = _time(s.last_activity_at, self.now) if s.last_activity_at else None
+        return created, active
+
+    @cached_property
+    def version(self) -> str:
+        """A digest of what the row shows, including its "… ago" texts as they read now."""
+        s = self.session
+        created, active = self.times
+        return digest(
+            s.state,
+            str(s.archived),
+            str(s.deleted_remotely),
+            s.display_title,
+            s.repo,
+            s.starting_branch,
+            s.pr_url,
+            str(s.launched_by_id),
+            created[1] if created else "",
+            active[1] if active else "",
+            str(self.selectable),
+        )
+
+    def html(self) -> SafeString:
+        s = self.session
+        pk = s.pk
+        detail_url, row_url = self.urls
+        title = escape(s.display_title)
+        created, active = self.times
+        poll = (
+            f' hx-get="{row_url.format(pk)}?v={self.version}" hx-trigger="every 5s"'
+            ' hx-swap="outerHTML"'
+            if s.can_change
+            else ""
+        )
+        parts = [
+            f'<tr id="session-{pk}" class="session-row'
+            f'{" attention" if s.needs_attention else ""}"{poll}>'
+        ]
+        if self.may_bulk:
+            box = (
+                f'<input type="checkbox" name="ids" value="{pk}" form="bulk" id="select-{pk}"'
+                f' hx-preserve aria-label="Select {title}">'
+                if self.selectable
+                else ""
+            )
+            parts.append(f'<td class="select-cell">{box}</td>')
+        state = escape(s.state)
+        badges = (
+            f'<span class="badge state-{state}">{escape(STATE_LABELS.get(s.state, s.state))}</span>'
+        )
+        if s.archived:
+            badges += ' <span class="badge archived">Archived</span>'
+        if s.deleted_remotely:
+            badges += ' <span class="badge state-FAILED">Deleted</span>'
+        parts.append(f"<td>{badges}</td>")
+        repo, branch = escape(s.repo), escape(s.starting_branch)
+        at = f" @ {branch}" if branch else ""
+        parts.append(
+            f'<td class="title-cell"><a href="{detail_url.format(pk)}" id="session-link-{pk}">'
+            f"{title}</a>\n"
+            f'<span class="show-narrow muted">{repo or "no repository"}{at}</span></td>'
+        )
+        muted_at = f' <span class="muted">@ {branch}</span>' if branch else ""
+        parts.append(
+            f'<td class="hide-narrow">{repo}{muted_at}</td>'
+            if repo
+            else '<td class="hide-narrow"><span class="muted">no repository</span></td>'
+        )
+        launcher = (
+            escape(s.launched_by.username)
+            if s.launched_by_id and s.launched_by
+            else '<span class="muted">outside the portal</span>'
+        )
+        parts.append(f'<td class="hide-narrow">{launcher}</td>')
+        parts.append(
+            f'<td><time datetime="{created[0]}" title="{created[2]}">{created[1]} ago</time></td>'
+            if created
+            else "<td></td>"
+        )
+        parts.append(
+            f'<td class="hide-narrow"><time datetime="{active[0]}">{active[1]} ago</time></td>'
+            if active
+            else '<td class="hide-narrow"><span class="muted">none yet</span></td>'
+        )
+        pr_url = web_url(s.pr_url)
+        pr = (
+            f'<a href="{escape(pr_url)}" rel="noopener noreferrer"'
+            f' aria-label="Pull request of {title}">PR</a>'
+            if pr_url
+            else ""
+        )
+        parts.append(f"<td>{pr}</td></tr>")
+        return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped.
+
+
+def _rows(
+    sessions: list[Session], memberships: dict[int, Membership], *, may_bulk: bool = False
+) -> list[Row]:
+    urls = (
+        _url_pattern("sessions_app:session-detail"),
+        _url_pattern("sessions_app:session-row"),
+    )
+    rows = []
+    now = timezone.now()
+    for session in sessions:
+        membership = memberships.get(session.team_id)
+        selectable = membership is not None and membership.can(Role.MEMBER)
+        rows.append(Row(session, selectable, may_bulk, urls, now))
+    return rows
+
+
+@require_GET
+def session_list(request: AuthedRequest) -> HttpResponse:
+    memberships = memberships_for_user(request.user)
+    team_ids = sorted(memberships)
+    form = SessionFilterForm(request.GET)
+    data = form.cleaned_or_empty()
+    qs, states = filter_sessions(team_ids, data)
+    connections = visible_connections(team_ids)
+    counts, data_version = cached_count_states(qs, team_ids, data, connections)
+    page = page_of_sessions(qs, states, counts, request.GET.get("page"))
+    repo_menu, people = filter_menus(team_ids, connections)
+    repos = set(repo_menu)
+    if data.get("repo"):
+        # A repository whose source is no longer synced still filters, and stays shown.
+        repos.add(data["repo"])
+    query = request.GET.copy()
+    query.pop("page", None)
+    roles = [m.role for m in memberships.values()]
+    may_bulk = any(role_at_least(role, Role.MEMBER) for role in roles)
+    context = {
+        "form": form,
+        "data": data,
+        "page": page,
+        "rows": LazyList(lambda: _rows(list(page.object_list), memberships, may_bulk=may_bulk)),
+        "state_counts": [(v, label, counts.get(v, 0)) for v, label in SessionState.choices],
+        "selected_states": set(data.get("state") or []),
+        "repos": sorted(repos),
+        "connections": connections,
+        "people": people,
+        "outside_portal": OUTSIDE_PORTAL,
+        "query": query.urlencode(),
+        "filtered": any(data.values()),
+        "filters_in_use": sum(1 for key, value in data.items() if value and key != "q"),
+        "has_team": bool(memberships),
+        "first_team": next(iter(sorted(memberships.values(), key=lambda m: m.team.name)), None),
+        "has_connection": bool(connections),
+        "troubled": [c for c in connections if c.sync_status in TROUBLED],
+        "may_bulk": may_bulk,
+        "may_approve": any(role_at_least(role, Role.APPROVER) for role in roles),
+        "nav_active": "sessions",
+    }
+    context["filters_version"] = digest(
+        query.urlencode(),
+        repr(context["state_counts"]),
+        repr(context["repos"]),
+        repr(people),
+        repr([(c.pk, c.label, c.team.name) for c in connections]),
+    )
+    # The table and its pagination, as the data, the address, the page and the user's
+    # roles make them, in this minute (rows say how long ago things happened).
+    context["rows_version"] = digest(
+        data_version,
+        request.GET.urlencode(),
+        str(page.number),
+        repr(sorted((t, m.can(Role.MEMBER)) for t, m in memberships.items())),
+        str(may_bulk),
+        _minute(),
+    )
+    template = LIST_TEMPLATE
+    if request.htmx and request.htmx.target == "session-results":
+        template += "#results-update"
+    response = render(request, template, context)
+    # The same address answers a fragment or the page; caches must keep them apart.
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+TROUBLED = frozenset({SyncStatus.BROKEN, SyncStatus.ERROR})
+
+
+@require_GET
+def session_row(request: AuthedRequest, pk: int) -> HttpResponse:
+    """One row of the list, for its own poll: one session, never the whole list."""
+    session = get_session_for_user(request.user, pk)
+    if (response := fragment_only(request, reverse("sessions_app:session-list"))) is not None:
+        return response
+    memberships = memberships_for_user(request.user)
+    may_bulk = any(m.can(Role.MEMBER) for m in memberships.values())
+    [row] = _rows([session], memberships, may_bulk=may_bulk)
+    if session.can_change and unchanged(request, row.version):
+        return not_modified()
+    response = HttpResponse(row.html())
+    return response if session.can_change else stop_polling(response)
+
+
+@require_POST
+def session_bulk(request: AuthedRequest) -> HttpResponse:
+    action = request.POST.get("action", "")
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and int(i) <= MAX_ID]
+    ids = ids[:BULK_LIMIT]
+    back = reverse("sessions_app:session-list")
+    query = QueryDict(request.POST.get("query", "")).urlencode()
+    if query:
+        back += "?" + query
+    if not ids:
+        messages.warning(request, "Select at least one session first.")
+        return redirect(back)
+    team_ids = list(memberships_for_user(request.user))
+    sessions = list(
+        Session.objects.filter(team_id__in=team_ids, pk__in=ids)
+        .select_related("team", "connection")
+        .order_by("-create_time", "-id")
+    )
+    try:
+        result = services.sessions_bulk(
+            user=request.user, action=action, sessions=sessions, request=request
+        )
+    except services.ActionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        verbs = {"approve": "Approved", "archive": "Archived", "unarchive": "Unarchived"}
+        sessions_changed(s.team_id for s in result.done)
+        if result.done:
+            count = len(result.done)
+            messages.success(
+                request, f"{verbs[action]} {count} session{'s' if count != 1 else ''}."
+            )
+        for session, why in result.refused[:5]:
+            messages.warning(request, f"{session.display_title}: {why}")
+        if len(result.refused) > 5:
+            messages.warning(request, f"{len(result.refused) - 5} more were refused.")
+    return HttpResponseClientRedirect(back) if request.htmx else redirect(back)
+
+
+# --- the session page -----------------------------------------------------------------
+
+
+def _role(request: AuthedRequest, session: Session) -> str:
+    return role_in_team(request.user, session.team_id) or Role.VIEWER
+
+
+def _message_state(role: str, session: Session) -> tuple[bool, str]:
+    if not role_at_least(role, Role.MEMBER):
+        return False, "Viewers cannot message the agent; a member of the team can."
+    if session.deleted_remotely:
+        return False, "The session was deleted on Jules; it takes no more messages."
+    if not session.accepts_messages:
+        state = session.get_state_display().lower()
+        return False, f"A {state} session does not take messages."
+    return True, ""
+
+
+def _header_context(
+    request: AuthedRequest, session: Session, role: str, plan: PlanView | None
+) -> dict[str, Any]:
+    """What the header needs, and the header itself rendered with its digest."""
+    with_approval_state([session], request.user)
+    can_message, message_reason = _message_state(role, session)
+    context = {
+        "session": session,
+        "role": role,
+        "plan": plan,
+        "pending": pending_actions(session),
+        "connection": session.connection,
+        "can_archive": role_at_least(role, Role.ADMIN)
+        or (role_at_least(role, Role.MEMBER) and session.launched_by_id == request.user.pk),
+        "is_admin": role_at_least(role, Role.ADMIN),
+        "can_message": can_message,
+        "message_reason": message_reason,
+        "show_approval": session.state == SessionState.AWAITING_PLAN_APPROVAL
+        or getattr(session, "approval", None) is not None
+        or getattr(session, "can_approve", False),
+    }
+    context["header_html"], context["header_version"] = render_versioned(
+        request, f"{DETAIL_TEMPLATE}#header", context
+    )
+    return context
+
+
+def _pending_context(
+    request: AuthedRequest, session: Session, pending: Pending | None = None
+) -> dict[str, Any]:
+    """The messages on their way, rendered with their digest for the timeline's poll."""
+    if pending is None:
+        pending = pending_actions(session)
+    html, version = render_versioned(
+        request, f"{DETAIL_TEMPLATE}#pending-items", {"session": session, "pending": pending}
+    )
+    return {"pending": pending, "pending_html": html, "pending_version": version}
+
+
+def _outputs(session: Session) -> list[SessionOutput]:
+    return list(session.outputs.order_by("position"))
+
+
+@require_GET
+def session_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    session = get_session_for_user(request.user, pk)
+    role = _role(request, session)
+    activities = list(session.activities.order_by("create_time", "id"))
+    context = _header_context(request, session, role, plan_view(session, activities))
+    outputs = _outputs(session)
+    patches = frozenset(o.patch for o in outputs if o.patch)
+    context.update(_pending_context(request, session, context["pending"]))
+    context.update(
+        {
+            "activities": activity_views(activities, patches),
+            "outputs": output_views(outputs),
+            # The poll asks by id; rows are written in order, so the largest id is newest.
+            "last_activity_id": max((a.pk for a in activities), default=0),
+            "nav_active": "sessions",
+        }
+    )
+    return render(request, DETAIL_TEMPLATE, context)
+
+
+@require_GET
+def session_header(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The header (state, facts, approval, actions) with the plan out of band."""
+    session = get_session_for_user(request.user, pk)
+    url = reverse("sessions_app:session-detail", args=[pk])
+    if (response := fragment_only(request, url)) is not None:
+        return response
+    role = _role(request, session)
+    context = _header_context(request, session, role, plan_view_for(session))
+    if session.can_change and unchanged(request, context["header_version"]):
+        return not_modified()
+    response = render(request, f"{DETAIL_TEMPLATE}#header-poll", context)
+    return response if session.can_change else stop_polling(response)
+
+
+@require_GET
+def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Activities after `after` (an activity id), to append to the timeline.
+
+    The answer also carries, out of band, the actions still on their way and, when
+    something new arrived, the outputs. Once the session cannot change and nothing new
+    came, it is a 286 with no poller, so the page stops asking.
+    """
+    session = get_session_for_user(request.user, pk)
+    url = reverse("sessions_app:session-detail", args=[pk])
+    if (response := fragment_only(request, url)) is not None:
+        return response
+    after = request.GET.get("after", "0")
+    if not after.isdigit() or int(after) > MAX_ID:
+        return HttpResponseBadRequest("`after` must be an activity id.")
+    new = list(session.activities.filter(pk__gt=int(after)).order_by("create_time", "id"))
+    outputs = _outputs(session) if new else []
+    pending = _pending_context(request, session)
+    context = {
+        "session": session,
+        "activities": activity_views(new, frozenset(o.patch for o in outputs if o.patch)),
+        "last_activity_id": max([a.pk for a in new], default=int(after)),
+        "outputs": output_views(outputs),
+        "outputs_changed": bool(new),
+        "pending_changed": request.GET.get("p") != pending["pending_version"],
+        **pending,
+    }
+    response = render(request, f"{DETAIL_TEMPLATE}#activities-poll", context)
+    return response if session.can_change or new else stop_polling(response)
+
+
+def _back_to(request: AuthedRequest, session: Session) -> HttpResponse:
+    url = reverse("sessions_app:session-detail", args=[session.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+def session_message(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Queue a message; htmx gets the pending list with the message in it at once."""
+    session = get_session_for_user(request.user, pk)
+    prompt = request.POST.get("prompt", "")[:MAX_MESSAGE]
+    try:
+        services.session_send_message(
+            user=request.user, session=session, prompt=prompt, request=request
+        )
+    except services.ActionNotAllowed as exc:
+        messages.error(request, str(exc))
+        if request.htmx:
+            # 422 leaves the page (and the typed text) as it is; the toast says why.
+            return HttpResponse(str(exc), status=422, content_type="text/plain")
+        return _back_to(request, session)
+    if not request.htmx:
+        messages.success(request, "Message queued for Jules.")
+        return _back_to(request, session)
+    context = {"session": session, "pending": pending_actions(session)}
+    return render(request, f"{DETAIL_TEMPLATE}#pending-items", context)
+
+
+@require_POST
+def session_archive(request: AuthedRequest, pk: int) -> HttpResponse:
+    session = get_session_for_user(request.user, pk)
+    undo = bool(request.POST.get("undo"))
+    service = services.session_unarchive if undo else services.session_archive
+    try:
+        service(user=request.user, session=session, request=request)
+    except services.ActionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        sessions_changed([session.team_id])
+        messages.success(request, "Session unarchived." if undo else "Session archived.")
+    if not request.htmx:
+        return _back_to(request, session)
+    session.refresh_from_db()
+    role = _role(request, session)
+    context = _header_context(request, session, role, plan_view_for(session))
+    return render(request, f"{DETAIL_TEMPLATE}#header-poll", context)
+
+
+@require_POST
+def session_delete(request: AuthedRequest, pk: int) -> HttpResponse:
+    session = get_session_for_user(request.user, pk)
+    try:
+        services.session_delete(user=request.user, session=session, request=request)
+    except services.ActionNotAllowed as exc:
+        messages.error(request, str(exc))
+        return _back_to(request, session)
+    sessions_changed([session.team_id])
+    messages.success(request, f"Deleting “{session.display_title}” on Jules.")
+    url = reverse("sessions_app:session-list")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _patch_response(session: Session, patch: str, name: str) -> HttpResponse:
+    response = HttpResponse(patch, content_type="text/x-diff; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="session-{session.pk}-{name}.diff"'
+    return response
+
+
+@require_GET
+def patch_download(request: AuthedRequest, pk: int, output_id: int) -> HttpResponse:
+    """The patch of one of the session's change-set outputs, as a file."""
+    session = get_session_for_user(request.user, pk)
+    output = get_object_or_404(
+        SessionOutput, pk=output_id, session=session, kind=SessionOutput.Kind.CHANGE_SET
+    )
+    return _patch_response(session, output.patch, f"output-{output.pk}")
+
+
+@require_GET
+def activity_patch_download(request: AuthedRequest, pk: int, activity_id: int) -> HttpResponse:
+    """The change set an activity carried (every one, if it carried several), as a file."""
+    session = get_session_for_user(request.user, pk)
+    activity = get_object_or_404(Activity, pk=activity_id, session=session)
+    patches = [
+        str(a.get("patch") or "")
+        for a in activity.artifacts or []
+        if isinstance(a, dict) and a.get("kind") == "changeSet"
+    ]
+    if not any(patches):
+        return HttpResponse("This activity carries no change set.", status=404)
+    return _patch_response(session, "".join(patches), f"activity-{activity.pk}")
