@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from sessions_app.audit import views as audit
+from sessions_app.connections import views as connections
 from sessions_app.sessions.views import approvals, launch, sessions
 from sessions_app.teams import views as teams
 from sessions_app.web import views as core
@@ -49,11 +50,13 @@ urlpatterns = [
         teams.member_remove,
         name="member-remove",
     ),
-    path("teams/<slug:slug>/connections/add/", teams.connection_add, name="connection-add"),
+    path("teams/<slug:slug>/connections/add/", connections.connection_add, name="connection-add"),
     path("teams/<slug:slug>/policy/", teams.team_policy, name="team-policy"),
-    path("connections/<int:pk>/", teams.connection_detail, name="connection-detail"),
-    path("connections/<int:pk>/rotate/", teams.connection_rotate, name="connection-rotate"),
-    path("connections/<int:pk>/enabled/", teams.connection_enabled, name="connection-enabled"),
+    path("connections/<int:pk>/", connections.connection_detail, name="connection-detail"),
+    path("connections/<int:pk>/rotate/", connections.connection_rotate, name="connection-rotate"),
+    path(
+        "connections/<int:pk>/enabled/", connections.connection_enabled, name="connection-enabled"
+    ),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
 ]

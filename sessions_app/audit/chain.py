@@ -24,6 +24,22 @@ class Target:
     id: str
     label: str = ""
 
+    @classmethod
+    def of_session(cls, session: Any) -> Target:
+        return cls("session", str(session.pk), session.display_title[:300])
+
+    @classmethod
+    def of_connection(cls, connection: Any) -> Target:
+        return cls("connection", str(connection.pk), connection.label)
+
+    @classmethod
+    def of_user(cls, user: Any) -> Target:
+        return cls("user", str(user.pk), user.get_username())
+
+    @classmethod
+    def of_team(cls, team: Any) -> Target:
+        return cls("team", str(team.pk), team.name)
+
 
 def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:

@@ -13,9 +13,10 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from sessions_app.audit.selectors import audit_entries_for_user
 from sessions_app.models import AuditEntry, OutboxAction, Session
 from sessions_app.sessions.forms import MAX_ID
-from sessions_app.sessions.selectors import audit_entries_for_user, teams_for_user
+from sessions_app.teams.selectors import teams_for_user
 
 ACTIONS = [
     ("session.*", "Any session action"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sessions_app.models.audit import AuditChainHead, AuditEntry
 from sessions_app.models.jules import (
     Activity,
+    ActivityKind,
     JulesConnection,
     Session,
     SessionOutput,
@@ -21,6 +22,7 @@ from sessions_app.models.teams import Membership, Role, Team
 
 __all__ = [
     "Activity",
+    "ActivityKind",
     "AuditChainHead",
     "AuditEntry",
     "JulesConnection",

@@ -48,6 +48,18 @@ MESSAGE_STATES = frozenset(
 )
 
 
+class ActivityKind(models.TextChoices):
+    """The activity kinds of docs/jules-api.md#activities, with the timeline's labels."""
+
+    AGENT_MESSAGED = "agentMessaged", "Agent"
+    USER_MESSAGED = "userMessaged", "Message"
+    PLAN_GENERATED = "planGenerated", "Plan"
+    PLAN_APPROVED = "planApproved", "Plan approved"
+    PROGRESS_UPDATED = "progressUpdated", "Progress"
+    SESSION_COMPLETED = "sessionCompleted", "Completed"
+    SESSION_FAILED = "sessionFailed", "Failed"
+
+
 class SyncStatus(models.TextChoices):
     NEVER = "never", "Not synced yet"
     SYNCING = "syncing", "Syncing"

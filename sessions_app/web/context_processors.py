@@ -10,6 +10,6 @@ def portal(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_teams": []}
-    from sessions_app.sessions.selectors import teams_for_user
+    from sessions_app.teams.selectors import teams_for_user
 
     return {"nav_teams": teams_for_user(user)}

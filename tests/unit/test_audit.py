@@ -512,7 +512,7 @@ def test_it_locks_out_one_address_trying_many_accounts(cast, settings):
 
 
 def test_it_shows_sign_in_events_to_the_account_and_its_team_admins(client, cast, settings):
-    from sessions_app.sessions.selectors import audit_entries_for_user
+    from sessions_app.audit.selectors import audit_entries_for_user
     from tests.factories import DEFAULT_PASSWORD
 
     for _ in range(settings.AXES_FAILURE_LIMIT):

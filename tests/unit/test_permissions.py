@@ -127,7 +127,7 @@ def _posts(cast, world):
 @pytest.mark.parametrize("role", ROLES)
 def test_it_lets_only_admins_change_the_team(client, cast, world, role):
     client.force_login(cast.by_role()[role])
-    with mock.patch("sessions_app.sessions.services.check_api_key"):
+    with mock.patch("sessions_app.connections.services.check_api_key"):
         for url, data, changed in _posts(cast, world):
             response = client.post(url, data)
             if role == "admin":

@@ -7,8 +7,11 @@ from unittest import mock
 import pytest
 from django.http import Http404
 
+from sessions_app import access
+from sessions_app.connections import services as connection_services
 from sessions_app.models import AuditEntry, JulesConnection, Membership, OutboxAction
 from sessions_app.sessions import services
+from sessions_app.teams import services as team_services
 from tests.factories import (
     ActivityFactory,
     ConnectionFactory,
@@ -174,7 +177,7 @@ def test_it_refuses_a_session_that_is_not_waiting(cast, connection):
 def test_it_lets_an_approver_resume_a_plan_that_timed_out(cast, connection):
     timed_out = SessionFactory(connection=connection, state="COMPLETED")
     ActivityFactory(session=timed_out, kind="planGenerated", plan_id="d" * 32)
-    assert services.plan_timed_out(timed_out)
+    assert access.plan_timed_out(timed_out)
     action = services.session_approve_plan(user=cast.approver, session=timed_out)
     assert action.payload["plan_id"] == "d" * 32
     finished = SessionFactory(connection=connection, state="COMPLETED")
@@ -293,36 +296,38 @@ def test_it_bulk_approves_only_what_the_policy_allows(cast, connection):
 def test_it_adds_members_as_an_admin_only(cast):
     newcomer = UserFactory(username="newcomer")
     with pytest.raises(services.ActionNotAllowed, match="admin"):
-        services.membership_add(
+        team_services.membership_add(
             actor=cast.approver, team=cast.team, username="newcomer", role="member"
         )
     with pytest.raises(Http404):
-        services.membership_add(
+        team_services.membership_add(
             actor=cast.outsider, team=cast.team, username="newcomer", role="member"
         )
-    membership = services.membership_add(
+    membership = team_services.membership_add(
         actor=cast.admin, team=cast.team, username="newcomer", role="approver"
     )
     assert membership.user == newcomer and membership.role == "approver"
     [entry] = _audit("member.add")
     assert entry.details == {"username": "newcomer", "role": "approver"}
     with pytest.raises(services.ActionNotAllowed, match="already in the team"):
-        services.membership_add(
+        team_services.membership_add(
             actor=cast.admin, team=cast.team, username="newcomer", role="viewer"
         )
     with pytest.raises(services.ActionNotAllowed, match="no user named"):
-        services.membership_add(actor=cast.admin, team=cast.team, username="ghost", role="viewer")
+        team_services.membership_add(
+            actor=cast.admin, team=cast.team, username="ghost", role="viewer"
+        )
 
 
 def test_it_never_demotes_or_removes_the_last_admin(cast):
     admin = Membership.objects.get(team=cast.team, user=cast.admin)
     with pytest.raises(services.ActionNotAllowed, match="last admin"):
-        services.membership_change_role(actor=cast.admin, membership=admin, role="member")
+        team_services.membership_change_role(actor=cast.admin, membership=admin, role="member")
     with pytest.raises(services.ActionNotAllowed, match="last admin"):
-        services.membership_remove(actor=cast.admin, membership=admin)
+        team_services.membership_remove(actor=cast.admin, membership=admin)
     approver = Membership.objects.get(team=cast.team, user=cast.approver)
-    services.membership_change_role(actor=cast.admin, membership=approver, role="admin")
-    services.membership_change_role(actor=cast.approver, membership=admin, role="viewer")
+    team_services.membership_change_role(actor=cast.admin, membership=approver, role="admin")
+    team_services.membership_change_role(actor=cast.approver, membership=admin, role="viewer")
     assert Membership.objects.get(pk=admin.pk).role == "viewer"
     [entry] = _audit("member.role_change")[:1]
     assert entry.details["from"] == "admin" and entry.details["to"] == "viewer"
@@ -331,8 +336,8 @@ def test_it_never_demotes_or_removes_the_last_admin(cast):
 def test_it_removes_members_with_an_audit_entry(cast):
     member = Membership.objects.get(team=cast.team, user=cast.member)
     with pytest.raises(services.ActionNotAllowed):
-        services.membership_remove(actor=cast.member, membership=member)
-    services.membership_remove(actor=cast.admin, membership=member)
+        team_services.membership_remove(actor=cast.member, membership=member)
+    team_services.membership_remove(actor=cast.admin, membership=member)
     assert not Membership.objects.filter(pk=member.pk).exists()
     assert _audit("member.remove")[0].details == {"username": "member", "role": "member"}
 
@@ -341,7 +346,7 @@ def test_it_adds_a_connection_after_jules_accepts_the_key(
     cast, simulator, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        connection = services.connection_add(
+        connection = connection_services.connection_add(
             actor=cast.admin,
             team=cast.team,
             label="Shared account",
@@ -356,8 +361,10 @@ def test_it_adds_a_connection_after_jules_accepts_the_key(
 
 
 def test_it_saves_nothing_when_jules_rejects_the_key(cast, simulator):
-    with pytest.raises(services.KeyRejected, match="did not accept this API key") as info:
-        services.connection_add(
+    with pytest.raises(
+        connection_services.KeyRejected, match="did not accept this API key"
+    ) as info:
+        connection_services.connection_add(
             actor=cast.admin,
             team=cast.team,
             label="Typo",
@@ -370,7 +377,7 @@ def test_it_saves_nothing_when_jules_rejects_the_key(cast, simulator):
 
 def test_it_refuses_connections_to_non_admins_and_duplicate_labels(cast, simulator):
     with pytest.raises(services.ActionNotAllowed, match="admin"):
-        services.connection_add(
+        connection_services.connection_add(
             actor=cast.approver,
             team=cast.team,
             label="x",
@@ -379,7 +386,7 @@ def test_it_refuses_connections_to_non_admins_and_duplicate_labels(cast, simulat
         )
     ConnectionFactory(team=cast.team, label="Taken")
     with pytest.raises(services.ActionNotAllowed, match="already has a connection"):
-        services.connection_add(
+        connection_services.connection_add(
             actor=cast.admin,
             team=cast.team,
             label="Taken",
@@ -398,16 +405,18 @@ def test_it_rotates_a_key_only_to_one_that_works(cast, simulator):
         last_error="Jules rejected this connection's API key",
         consecutive_failures=4,
     )
-    with pytest.raises(services.KeyRejected):
-        services.connection_rotate_key(
+    with pytest.raises(connection_services.KeyRejected):
+        connection_services.connection_rotate_key(
             actor=cast.admin, connection=connection, api_key="still-wrong"
         )
     assert JulesConnection.objects.get(pk=connection.pk).get_api_key() == "revoked-key"
     with pytest.raises(services.ActionNotAllowed, match="admin"):
-        services.connection_rotate_key(
+        connection_services.connection_rotate_key(
             actor=cast.approver, connection=connection, api_key="other-key"
         )
-    services.connection_rotate_key(actor=cast.admin, connection=connection, api_key="other-key")
+    connection_services.connection_rotate_key(
+        actor=cast.admin, connection=connection, api_key="other-key"
+    )
     connection.refresh_from_db()
     assert connection.get_api_key() == "other-key"
     assert connection.sync_status == "never" and connection.last_error == ""
@@ -417,21 +426,29 @@ def test_it_rotates_a_key_only_to_one_that_works(cast, simulator):
 
 
 def test_it_disables_and_enables_connections_with_audit_entries(cast, connection):
-    services.connection_set_enabled(actor=cast.admin, connection=connection, enabled=False)
+    connection_services.connection_set_enabled(
+        actor=cast.admin, connection=connection, enabled=False
+    )
     connection.refresh_from_db()
     assert not connection.enabled and connection.sync_status == "disabled"
-    services.connection_set_enabled(actor=cast.admin, connection=connection, enabled=False)
-    services.connection_set_enabled(actor=cast.admin, connection=connection, enabled=True)
+    connection_services.connection_set_enabled(
+        actor=cast.admin, connection=connection, enabled=False
+    )
+    connection_services.connection_set_enabled(
+        actor=cast.admin, connection=connection, enabled=True
+    )
     connection.refresh_from_db()
     assert connection.enabled and connection.sync_status == "never"
     actions = list(AuditEntry.objects.order_by("seq").values_list("action", flat=True))
     assert actions == ["connection.disable", "connection.enable"]
     with pytest.raises(services.ActionNotAllowed):
-        services.connection_set_enabled(actor=cast.member, connection=connection, enabled=False)
+        connection_services.connection_set_enabled(
+            actor=cast.member, connection=connection, enabled=False
+        )
 
 
 def test_it_changes_the_policy_with_before_and_after(cast):
-    services.team_update_policy(
+    team_services.team_update_policy(
         actor=cast.admin, team=cast.team, require_plan_approval=True, forbid_self_approval=True
     )
     cast.team.refresh_from_db()
@@ -440,7 +457,7 @@ def test_it_changes_the_policy_with_before_and_after(cast):
     assert entry.details["before"]["forbid_self_approval"] is False
     assert entry.details["after"]["forbid_self_approval"] is True
     with pytest.raises(services.ActionNotAllowed):
-        services.team_update_policy(
+        team_services.team_update_policy(
             actor=cast.approver,
             team=cast.team,
             require_plan_approval=False,

@@ -17,7 +17,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from sessions_app.models import Activity, OutboxAction, Session
+from sessions_app import access
+from sessions_app.access import ActionNotAllowed
+from sessions_app.models import Activity, ActivityKind, OutboxAction, Session
 from sessions_app.sessions import services
 from sessions_app.sessions.selectors import approvable_sessions_for_user, get_session_for_user
 from sessions_app.web.request import AuthedRequest
@@ -37,26 +39,24 @@ def with_approval_state(
     """
     ids = [s.pk for s in sessions]
     plans: dict[int, Activity] = {}
-    for plan in Activity.objects.filter(session_id__in=ids, kind="planGenerated").order_by(
-        "create_time", "id"
-    ):
+    for plan in Activity.objects.filter(
+        session_id__in=ids, kind=ActivityKind.PLAN_GENERATED
+    ).order_by("create_time", "id"):
         plans[plan.session_id] = plan
-    approvals: dict[tuple[int, str], OutboxAction] = {}
+    recorded: dict[tuple[int, str], list[OutboxAction]] = {}
     for action in _approvals(ids):
         key = (action.session_id or 0, action.payload.get("plan_id", ""))
-        kept = approvals.get(key)
-        # A live or delivered approval wins over a failed one; among equals, the first.
-        if kept is None or (kept.status == "failed" and action.status != "failed"):
-            approvals[key] = action
+        recorded.setdefault(key, []).append(action)
+    approvals = {key: access.counting_approval(actions) for key, actions in recorded.items()}
     for session in sessions:
         latest = plans.get(session.pk)
         session.latest_plan = latest  # type: ignore[attr-defined]
         session.approval = approvals.get(  # type: ignore[attr-defined]
             (session.pk, latest.plan_id if latest else "")
         )
-        allowed, why = services.can_approve(user, session) if check else (True, "")
-        session.can_approve = allowed  # type: ignore[attr-defined]
-        session.approve_reason = why  # type: ignore[attr-defined]
+        decision = services.can_approve(user, session) if check else access.ALLOWED
+        session.can_approve = decision.allowed  # type: ignore[attr-defined]
+        session.approve_reason = decision.reason  # type: ignore[attr-defined]
     return sessions
 
 
@@ -92,7 +92,7 @@ def session_approve(request: AuthedRequest, pk: int) -> HttpResponse:
     error = ""
     try:
         services.session_approve_plan(user=request.user, session=session, request=request)
-    except services.ActionNotAllowed as exc:
+    except ActionNotAllowed as exc:
         error = str(exc)
         messages.error(request, error)
     else:

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from sessions_app.access import ActionNotAllowed
 from sessions_app.models import JulesConnection, Membership, OutboxAction, Role, Source
 from sessions_app.sessions import services
 from sessions_app.sessions.forms import MAX_ID, LaunchForm
@@ -125,7 +126,7 @@ def session_launch(request: AuthedRequest) -> HttpResponse:
                     auto_create_pr=bool(data.get("auto_create_pr")),
                     request=request,
                 )
-            except services.ActionNotAllowed as exc:
+            except ActionNotAllowed as exc:
                 form.add_error(None, str(exc))
             else:
                 url = reverse("sessions_app:action-status", args=[action.pk])

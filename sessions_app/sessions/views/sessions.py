@@ -26,6 +26,8 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from sessions_app import access
+from sessions_app.access import ActionNotAllowed, memberships_for_user, role_in_team
 from sessions_app.models import (
     Activity,
     Membership,
@@ -47,7 +49,7 @@ from sessions_app.sessions.filters import (
     visible_connections,
 )
 from sessions_app.sessions.forms import MAX_ID, OUTSIDE_PORTAL, SessionFilterForm
-from sessions_app.sessions.selectors import get_session_for_user, memberships_for_user, role_in_team
+from sessions_app.sessions.selectors import get_session_for_user
 from sessions_app.sessions.timeline import (
     Pending,
     PlanView,
@@ -359,7 +361,7 @@ def session_bulk(request: AuthedRequest) -> HttpResponse:
         result = services.sessions_bulk(
             user=request.user, action=action, sessions=sessions, request=request
         )
-    except services.ActionNotAllowed as exc:
+    except ActionNotAllowed as exc:
         messages.error(request, str(exc))
     else:
         verbs = {"approve": "Approved", "archive": "Archived", "unarchive": "Unarchived"}
@@ -384,14 +386,8 @@ def _role(request: AuthedRequest, session: Session) -> str:
 
 
 def _message_state(role: str, session: Session) -> tuple[bool, str]:
-    if not role_at_least(role, Role.MEMBER):
-        return False, "Viewers cannot message the agent; a member of the team can."
-    if session.deleted_remotely:
-        return False, "The session was deleted on Jules; it takes no more messages."
-    if not session.accepts_messages:
-        state = session.get_state_display().lower()
-        return False, f"A {state} session does not take messages."
-    return True, ""
+    decision = access.may_message(role, session)
+    return decision.allowed, decision.reason
 
 
 def _header_context(
@@ -406,9 +402,8 @@ def _header_context(
         "plan": plan,
         "pending": pending_actions(session),
         "connection": session.connection,
-        "can_archive": role_at_least(role, Role.ADMIN)
-        or (role_at_least(role, Role.MEMBER) and session.launched_by_id == request.user.pk),
-        "is_admin": role_at_least(role, Role.ADMIN),
+        "can_archive": bool(access.may_archive(role, request.user, session)),
+        "is_admin": bool(access.may_delete(role)),
         "can_message": can_message,
         "message_reason": message_reason,
         "show_approval": session.state == SessionState.AWAITING_PLAN_APPROVAL
@@ -518,7 +513,7 @@ def session_message(request: AuthedRequest, pk: int) -> HttpResponse:
         services.session_send_message(
             user=request.user, session=session, prompt=prompt, request=request
         )
-    except services.ActionNotAllowed as exc:
+    except ActionNotAllowed as exc:
         messages.error(request, str(exc))
         if request.htmx:
             # 422 leaves the page (and the typed text) as it is; the toast says why.
@@ -538,7 +533,7 @@ def session_archive(request: AuthedRequest, pk: int) -> HttpResponse:
     service = services.session_unarchive if undo else services.session_archive
     try:
         service(user=request.user, session=session, request=request)
-    except services.ActionNotAllowed as exc:
+    except ActionNotAllowed as exc:
         messages.error(request, str(exc))
     else:
         sessions_changed([session.team_id])
@@ -556,7 +551,7 @@ def session_delete(request: AuthedRequest, pk: int) -> HttpResponse:
     session = get_session_for_user(request.user, pk)
     try:
         services.session_delete(user=request.user, session=session, request=request)
-    except services.ActionNotAllowed as exc:
+    except ActionNotAllowed as exc:
         messages.error(request, str(exc))
         return _back_to(request, session)
     sessions_changed([session.team_id])

@@ -1,0 +1,215 @@
+"""Every "may this person do this" rule, in one place.
+
+Views, services and the Django admin all ask here. A rule answers a `Decision` (allowed,
+and a sentence for the person when not); `require` turns a refusal into `ActionNotAllowed`.
+Outsiders never reach a rule: `role_in_team` is None for them and the selectors answer 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from django.http import Http404
+
+from sessions_app.models import (
+    ActivityKind,
+    Membership,
+    OutboxAction,
+    Role,
+    Session,
+    SessionState,
+    Team,
+)
+from sessions_app.models.teams import role_at_least
+
+
+class ActionNotAllowed(Exception):
+    """The user may see the object but not do this to it now; the message says why."""
+
+
+class RoleRequired(Exception):
+    """The user is in the team but their role does not allow the action."""
+
+    def __init__(self, needed: str, message: str = "") -> None:
+        self.needed = needed
+        super().__init__(message or f"This needs the {needed} role in the team.")
+
+
+ROLE_WORDS = {
+    Role.VIEWER: "a viewer",
+    Role.MEMBER: "a member",
+    Role.APPROVER: "an approver",
+    Role.ADMIN: "an admin",
+}
+
+
+class Decision(NamedTuple):
+    allowed: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOWED = Decision(True)
+
+
+def _refuse(reason: str) -> Decision:
+    return Decision(False, reason)
+
+
+# --- roles ------------------------------------------------------------------------------
+
+
+def role_in_team(user: Any, team_id: int) -> str | None:
+    return (
+        Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
+    )
+
+
+def memberships_for_user(user: Any) -> dict[int, Membership]:
+    """The user's memberships keyed by team id: one query that answers every role check."""
+    return {m.team_id: m for m in Membership.objects.filter(user=user).select_related("team")}
+
+
+def has_role(role: str | None, needed: str) -> bool:
+    return role is not None and role_at_least(role, needed)
+
+
+def require_role(user: Any, team_id: int, needed: str) -> str:
+    """Return the user's role, or raise Http404 (outsider) / RoleRequired (too low a role)."""
+    role = role_in_team(user, team_id)
+    if role is None:
+        raise Http404("No such object.")
+    if not role_at_least(role, needed):
+        raise RoleRequired(needed)
+    return role
+
+
+def _role_rule(role: str | None, needed: str, doing: str) -> Decision:
+    if has_role(role, needed):
+        return ALLOWED
+    return _refuse(f"Only {ROLE_WORDS[Role(needed)]} or above in this team may {doing}.")
+
+
+def require(decision: Decision) -> None:
+    if not decision:
+        raise ActionNotAllowed(decision.reason)
+
+
+def require_in_team(user: Any, team_id: int) -> str:
+    """The user's role in the team; Http404 for outsiders."""
+    role = role_in_team(user, team_id)
+    if role is None:
+        raise Http404("No such object.")
+    return role
+
+
+# --- the rules --------------------------------------------------------------------------
+
+
+def may_launch(role: str | None) -> Decision:
+    return _role_rule(role, Role.MEMBER, "launch sessions")
+
+
+def may_message(role: str | None, session: Session) -> Decision:
+    if not has_role(role, Role.MEMBER):
+        return _refuse("Viewers cannot message the agent; only a member or above in this team may.")
+    if session.deleted_remotely:
+        return _refuse("The session was deleted on Jules; it takes no more messages.")
+    if not session.accepts_messages:
+        return _refuse(f"A {session.get_state_display().lower()} session does not take messages.")
+    return ALLOWED
+
+
+def may_archive(
+    role: str | None, user: Any, session: Session, *, archived: bool = True
+) -> Decision:
+    verb = "archive" if archived else "unarchive"
+    if not has_role(role, Role.MEMBER):
+        return _role_rule(role, Role.MEMBER, f"{verb} sessions")
+    # Members and approvers (who add only approving) archive their own sessions; admins,
+    # who may delete any session, archive any.
+    if not has_role(role, Role.ADMIN) and session.launched_by_id != user.pk:
+        return _refuse(
+            f"Members and approvers may {verb} only the sessions they launched; "
+            f"an admin of the team may {verb} any."
+        )
+    return ALLOWED
+
+
+def may_delete(role: str | None) -> Decision:
+    return _role_rule(role, Role.ADMIN, "delete sessions")
+
+
+def may_manage_members(role: str | None, doing: str = "manage members") -> Decision:
+    return _role_rule(role, Role.ADMIN, doing)
+
+
+def may_manage_connections(role: str | None, doing: str = "manage connections") -> Decision:
+    return _role_rule(role, Role.ADMIN, doing)
+
+
+def may_change_policy(role: str | None) -> Decision:
+    return _role_rule(role, Role.ADMIN, "change the approval policy")
+
+
+# --- approvals --------------------------------------------------------------------------
+
+
+def plan_timed_out(session: Session) -> bool:
+    """Whether Jules completed the session because nobody approved its plan in time.
+
+    An unapproved plan ends COMPLETED with only the plan and no outputs, and approvePlan
+    may still resume the work (docs/jules-api.md#plan-approval), so an approver may try it.
+    """
+    if session.state != SessionState.COMPLETED or session.deleted_remotely:
+        return False
+    kinds = set(session.activities.values_list("kind", flat=True))
+    return (
+        ActivityKind.PLAN_GENERATED in kinds
+        and ActivityKind.PLAN_APPROVED not in kinds
+        and not session.outputs.exists()
+    )
+
+
+def approvable_state(session: Session) -> Decision:
+    if session.deleted_remotely:
+        return _refuse("The session was deleted on Jules.")
+    if session.state == SessionState.AWAITING_PLAN_APPROVAL or plan_timed_out(session):
+        return ALLOWED
+    return _refuse("The session is not waiting for plan approval.")
+
+
+def may_approve_by_policy(user: Any, role: str | None, session: Session) -> Decision:
+    """The role and the team's self-approval rule; the session's state is not considered."""
+    if role is None:
+        return _refuse("You are not in this session's team.")
+    if not has_role(role, Role.APPROVER):
+        return _refuse("Only an approver or an admin of the team may approve plans.")
+    forbids_self = Team.objects.filter(pk=session.team_id, forbid_self_approval=True).exists()
+    if forbids_self and session.launched_by_id == user.pk:
+        return _refuse(
+            "Your team's policy says the person who launched a session may not approve its plan."
+        )
+    return ALLOWED
+
+
+def may_approve(user: Any, role: str | None, session: Session) -> Decision:
+    """Whether the user may approve the session's plan now, and if not, why not."""
+    decision = may_approve_by_policy(user, role, session)
+    return decision if not decision else approvable_state(session)
+
+
+def counting_approval(actions: Iterable[OutboxAction]) -> OutboxAction | None:
+    """Of the approvals recorded for one plan, the one that counts.
+
+    A live or delivered approval wins over a failed one; among equals, the first taken.
+    Only when every one failed does the newest failure count (it says why).
+    """
+    ordered = sorted(actions, key=lambda a: a.created_at)
+    live = [a for a in ordered if a.status != OutboxAction.Status.FAILED]
+    if live:
+        return live[0]
+    return ordered[-1] if ordered else None

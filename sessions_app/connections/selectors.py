@@ -1,0 +1,46 @@
+"""Connection reads, scoped to the user's teams; outsiders get 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from sessions_app.access import require_role
+from sessions_app.models import JulesConnection, Membership, Role
+
+
+def connections_for_user(user: Any) -> QuerySet[JulesConnection]:
+    return JulesConnection.objects.filter(
+        team_id__in=Membership.objects.filter(user=user).values("team_id")
+    ).select_related("team")
+
+
+def get_connection_for_user(user: Any, pk: int, needed: str = Role.VIEWER) -> JulesConnection:
+    connection = JulesConnection.objects.select_related("team").filter(pk=pk).first()
+    if connection is None:
+        raise Http404("No such connection.")
+    require_role(user, connection.team_id, needed)
+    return connection
+
+
+PHASES = {
+    "starting": "Starting",
+    "sources": "Reading the repositories",
+    "sessions": "Listing sessions",
+    "refresh": "Re-reading sessions that can still change",
+    "activities": "Reading new activity",
+}
+
+
+def decorate(connection: JulesConnection) -> JulesConnection:
+    """Attach what the status fragment shows: whether a sync runs now, and its phase."""
+    now = timezone.now()
+    claimed = connection.sync_claimed_until is not None and connection.sync_claimed_until > now
+    connection.syncing = claimed and bool(connection.sync_phase)  # type: ignore[attr-defined]
+    connection.phase_words = PHASES.get(  # type: ignore[attr-defined]
+        connection.sync_phase, connection.sync_phase.capitalize()
+    )
+    return connection
