@@ -179,10 +179,10 @@ def latest_plan_id(session: Session) -> str:
 def plan_timed_out(session: Session) -> bool:
     """Whether Jules completed the session because nobody approved its plan in time.
 
-    Spec §7, odd path 1: an unapproved plan ends COMPLETED about ten minutes after creation,
+    An unapproved plan ends COMPLETED about ten minutes after creation,
     with only the plan and no outputs, and approvePlan still answers and may resume the
     work. The official SDK skips its state check for this reason, so the portal lets an
-    approver try it.
+    approver try it (docs/jules-api.md#plan-approval-timeout).
     """
     if session.state != SessionState.COMPLETED or session.deleted_remotely:
         return False
