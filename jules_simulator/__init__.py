@@ -48,7 +48,7 @@ between activities), and the toggles, all off by default because existing client
 some of them: `bash` (bashOutput artifacts on "Ran bash command" updates; exit code 0
 omitted), `media` (an image/png media artifact on a "Frontend verification" update),
 `unknown` (an activity of the unknown kind `toolCalled` carrying the unknown artifact type
-`webPreview`, and a system activity with no kind, only a description), `empty_titles`
+`hologram`, and a system activity with no kind, only a description), `empty_titles`
 (progress updates without a title; the first has neither title nor description),
 `revisions` (a revised `planGenerated` halfway through the work).
 
