@@ -1,14 +1,8 @@
-"""The one module that speaks the Jules REST API (v1alpha), per jules-api.md.
+"""The one module that speaks the Jules REST API (v1alpha): docs/jules-api.md.
 
-One pooled `requests.Session`; explicit connect and read timeouts; retries of 429, 5xx
-gateway errors, connection failures and timeouts with exponential backoff and full
-jitter inside a time budget of the caller's clock, with `Retry-After` honoured as a
-minimum wait. Create and sendMessage are not idempotent and are resent only when the
-first attempt surely did not take effect.
-
-The API key travels only in the `X-Goog-Api-Key` header. It never appears in reprs,
-logs or exceptions: every failure of the transport is re-raised as a `JulesError` whose
-message the client wrote, and service messages are scrubbed of the key.
+One pooled `requests.Session`, explicit timeouts, retries with full jitter inside a
+budget (docs/jules-api.md#retries). The key travels only in its header and never shows in
+reprs, logs or exceptions (docs/jules-api.md#secrets).
 """
 
 from __future__ import annotations
@@ -58,9 +52,9 @@ POOL_SIZE = 20
 # A 2xx body that is not JSON is re-read at most this many times (GETs only): a cut-off
 # body is a transport fault, but a body that is wrong every time will not heal.
 MALFORMED_RETRIES = 2
-# Spec §7 case 5: the SDK retries a just-created session's activities 404 from 1 s.
+# The SDK's first wait, too: docs/jules-api.md#activities-404-after-create
 NOT_FOUND_FIRST_WAIT = 1.0
-# Spec §8: ten simultaneous creates saw eight fail, two and five were fine; keep <= 3.
+# More parallel creates fail live: docs/jules-api.md#parallel-creates
 MAX_CREATES_IN_FLIGHT = 3
 
 T = TypeVar("T")
@@ -156,8 +150,7 @@ class JulesClient:
 
     # --- sessions ------------------------------------------------------------------------
 
-    # Reference: jules-api.md §3 op 1 sessions.create, §9 retries of non-idempotent calls;
-    # https://developers.google.com/jules/api/reference/rest/v1alpha/sessions/create
+    # sessions.create: docs/jules-api.md#create-a-session
     def create_session(
         self,
         *,
@@ -170,7 +163,7 @@ class JulesClient:
     ) -> Session:
         """Create a session; without `source` it is repoless.
 
-        At most three creates of this client are in flight at once (spec §8); more wait.
+        At most three creates of this client are in flight at once; more wait.
 
         Not idempotent: resent only after a refused connection, a connect timeout, a 429 or
         a 503. After any other failure the session may exist; list recent sessions and
@@ -206,13 +199,11 @@ class JulesClient:
             )
             return session
 
-    # Reference: jules-api.md §3 op 2 sessions.get;
-    # https://developers.google.com/jules/api/reference/rest/v1alpha/sessions/get
+    # sessions.get: docs/jules-api.md#get-a-session
     def get_session(self, session_id: str) -> Session:
         return Session.from_json(self._call("GET", _session_path(session_id)))
 
-    # Reference: jules-api.md §3 op 3 sessions.list, §4 pagination and the archived filter;
-    # https://developers.google.com/jules/api/reference/rest/v1alpha/sessions/list
+    # sessions.list: docs/jules-api.md#list-sessions
     def list_sessions(
         self,
         *,
@@ -240,14 +231,13 @@ class JulesClient:
             )
         )
 
-    # Reference: jules-api.md §3 op 4 sessions.delete (missing from the older reference).
+    # sessions.delete: docs/jules-api.md#delete-a-session
     def delete_session(self, session_id: str) -> None:
         """Delete permanently. A 404 after an attempt whose fate was unknown counts as
         done: that attempt most likely deleted it."""
         self._call("DELETE", _session_path(session_id), not_found_after_ambiguous_ok=True)
 
-    # Reference: jules-api.md §3 op 5 sessions.sendMessage, §9 retries of non-idempotent
-    # calls; https://developers.google.com/jules/api/reference/rest/v1alpha/sessions/sendMessage
+    # sessions.sendMessage: docs/jules-api.md#send-a-message
     def send_message(self, session_id: str, prompt: str) -> None:
         """Send a message (an answer, feedback, or a follow-up that revives a session).
 
@@ -261,8 +251,7 @@ class JulesClient:
             idempotent=False,
         )
 
-    # Reference: jules-api.md §3 op 6 sessions.approvePlan;
-    # https://developers.google.com/jules/api/reference/rest/v1alpha/sessions/approvePlan
+    # sessions.approvePlan: docs/jules-api.md#approve-a-plan
     def approve_plan(self, session_id: str) -> None:
         """Approve the latest plan. Retried like any idempotent call; if an earlier attempt
         did approve, the retry may meet 400 FAILED_PRECONDITION, so after that error a
@@ -270,23 +259,19 @@ class JulesClient:
         reporting a refusal."""
         self._call("POST", f"{_session_path(session_id)}:approvePlan", body={})
 
-    # Reference: jules-api.md §3 op 7 sessions.archive (missing from the older reference);
-    # the answer is `{}` per the SDK or the Session per a discovery-built client.
+    # sessions.archive, answering `{}` or the Session: docs/jules-api.md#archive-and-unarchive
     def archive_session(self, session_id: str) -> Session | None:
         data = self._call("POST", f"{_session_path(session_id)}:archive", body={})
         return _session_or_none(data)
 
-    # Reference: jules-api.md §3 op 8 sessions.unarchive (missing from the older
-    # reference); the answer is `{}` or the Session, as for archive.
+    # sessions.unarchive: docs/jules-api.md#archive-and-unarchive
     def unarchive_session(self, session_id: str) -> Session | None:
         data = self._call("POST", f"{_session_path(session_id)}:unarchive", body={})
         return _session_or_none(data)
 
     # --- activities ----------------------------------------------------------------------
 
-    # Reference: jules-api.md §3 op 9 sessions.activities.list, §4 the create_time filter,
-    # §7 case 5 the 404 of a just-created session;
-    # https://developers.google.com/jules/api/reference/rest/v1alpha/sessions.activities/list
+    # sessions.activities.list: docs/jules-api.md#list-activities
     def list_activities(
         self,
         session_id: str,
@@ -353,8 +338,7 @@ class JulesClient:
             )
         )
 
-    # Reference: jules-api.md §3 op 10 sessions.activities.get;
-    # https://developers.google.com/jules/api/reference/rest/v1alpha/sessions.activities/get
+    # sessions.activities.get: docs/jules-api.md#get-an-activity
     def get_activity(self, session_id: str, activity_id: str) -> Activity:
         """`activity_id` may be the bare id or the full `sessions/…/activities/…` name."""
         activity_id = activity_id.strip()
@@ -366,8 +350,7 @@ class JulesClient:
 
     # --- sources -------------------------------------------------------------------------
 
-    # Reference: jules-api.md §3 op 11 sources.list, §4 the name filter;
-    # https://developers.google.com/jules/api/reference/rest/v1alpha/sources/list
+    # sources.list: docs/jules-api.md#list-sources
     def list_sources(
         self,
         *,
@@ -389,8 +372,7 @@ class JulesClient:
             lambda token: self.list_sources(page_size=page_size, page_token=token, names=names)
         )
 
-    # Reference: jules-api.md §3 op 12 sources.get, a multi-segment name with its slashes
-    # kept; https://developers.google.com/jules/api/reference/rest/v1alpha/sources/get
+    # sources.get, a name of several segments: docs/jules-api.md#get-a-source
     def get_source(self, name_or_id: str) -> Source:
         """`sources/github/acme/billing` or its id `github/acme/billing`."""
         name = name_or_id.strip()
@@ -455,7 +437,7 @@ class JulesClient:
             # Only a read can be repeated for its body; a write's effect already happened.
             return method == "GET" and malformed < MALFORMED_RETRIES
         if not idempotent:
-            # Spec §9: resend create and sendMessage only when surely not applied.
+            # Resent only when surely not applied: docs/jules-api.md#non-idempotent-calls
             return error.not_applied
         return True
 
@@ -495,7 +477,7 @@ class JulesClient:
             text = content.decode("utf-8", errors="replace")
             raise self._scrubbed(error_from_response(status, text, response.headers))
         if not content or content.isspace():
-            return {}  # An empty 2xx body means `{}` (spec §1).
+            return {}  # An empty 2xx body means `{}`: docs/jules-api.md#transport
         try:
             data = loads_json(content)
         except (ValueError, RecursionError):  # RecursionError: nested too deep to read
@@ -614,12 +596,7 @@ _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def loads_json(content: bytes) -> Any:
-    """JSON as the service's answers are read, so that the database can store them.
-
-    Every resource keeps its JSON in `raw`, and PostgreSQL's text and JSON columns refuse
-    what valid JSON may still hold: a number too large for a float (`1e400`) and the
-    non-standard `NaN` and `Infinity` stay text, and the character U+0000 becomes U+FFFD.
-    """
+    """JSON read so that PostgreSQL can store it: docs/jules-api.md#json-reading"""
     if b"\\u0000" in content:
         content = _NUL_ESCAPE.sub(rb"\1\\ufffd", content)
     return json.loads(content, parse_float=_json_float, parse_constant=str)
@@ -662,8 +639,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _encode(name: str) -> str:
-    """A resource name as a URL path: slashes kept verbatim (spec §2), anything that is
-    not a path character escaped so an odd id cannot turn into a query or fragment."""
+    """A resource name as a URL path: slashes kept, other non-path characters escaped so an
+    odd id cannot become a query or fragment (docs/jules-api.md#names-and-ids)."""
     return quote(name, safe="/")
 
 
@@ -699,8 +676,7 @@ def _pivot(value: str | dt.datetime) -> str:
 
 
 def _items(data: dict[str, Any], key: str) -> list[Any]:
-    # proto3 omits an empty list, so a missing key is an empty page; the spec also
-    # expects an empty list may come back as `{}`.
+    # A missing list or `{}` is an empty page: docs/jules-api.md#empty-lists
     value = data.get(key)
     if value is None or value == {}:
         return []

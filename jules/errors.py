@@ -1,9 +1,7 @@
 """The errors of the Jules API, classified by HTTP status and RPC status only.
 
-Reference: jules-api.md §6 (errors) and §9 (which failures to retry). The wording of
-messages varies across the service ("Requested entity was not found." and "Session not
-found" were both reported), so nothing here looks at `message`: it is carried for people
-to read and never decides a class.
+The wording of messages varies, so `message` is for people and never decides a class:
+docs/jules-api.md#errors and docs/jules-api.md#error-classes.
 """
 
 from __future__ import annotations
@@ -16,11 +14,11 @@ from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-# Spec §9: 429 and these 5xx are worth another attempt; 501 and other 5xx are not.
+# Worth another attempt; 501 and other 5xx are not: docs/jules-api.md#retries
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-# Spec §9: a create or sendMessage may be resent only when the first attempt surely did
-# not take effect. A 429 and a 503 are refusals before any work, so they qualify.
+# Refusals before any work, so even create may be resent after them:
+# docs/jules-api.md#non-idempotent-calls
 NOT_APPLIED_STATUSES = frozenset({429, 503})
 
 # Long gateway pages say nothing useful past this; it also bounds what lands in logs.
@@ -120,12 +118,9 @@ class TransientServerError(JulesError):
 
 
 class MalformedResponseError(JulesError):
-    """A 2xx whose body is not the JSON the spec describes: not JSON, cut off, or not the
-    expected shape.
+    """A 2xx whose body is not JSON, is cut off, or is not the expected shape.
 
-    Retryable because a cut-off body is a transport fault that a second read usually
-    cures; the client still re-reads only GETs, and only once or twice, because a body
-    that is wrong every time is a service defect that more attempts will not fix.
+    Retryable, for reads only and at most twice: docs/jules-api.md#malformed-responses
     """
 
     @property

@@ -1,11 +1,7 @@
-"""Typed, tolerant views of the Jules API's resources (jules-api.md §2 and §5).
+"""Typed, tolerant views of the Jules API's resources (docs/jules-api.md#resources).
 
-The API is alpha and its schema drifts, and proto3 JSON omits every field at its default
-(`false`, `0`, `""`, empty lists, unset messages). So parsing never fails on omitted
-fields, unknown fields, unknown enum values, or unknown activity and artifact kinds, and
-every resource keeps the JSON it came from in `raw`. Only a resource that is not a JSON
-object at all raises `MalformedResponseError`; an odd value nested inside one degrades to
-its default.
+The schema drifts and proto3 omits defaults, so parsing never fails on missing or unknown
+fields and keeps the JSON in `raw` (docs/jules-api.md#json-conventions).
 
 Parsing is on the sync hot path (thousands of sessions, tens of thousands of activities),
 so it reads each field once with plain dict lookups and keeps per-field work small.
@@ -22,7 +18,7 @@ from jules.errors import MalformedResponseError
 
 T = TypeVar("T")
 
-# --- session states (§5.1) -------------------------------------------------------------
+# --- session states: docs/jules-api.md#session-states ---------------------------------
 
 STATE_UNSPECIFIED = "STATE_UNSPECIFIED"
 QUEUED = "QUEUED"
@@ -47,8 +43,7 @@ STATES = frozenset(
         COMPLETED,
     }
 )
-# The SDK's groups (§7). COMPLETED is "terminal" but not strictly final: a session can
-# be revived by a follow-up message or by itself hours later.
+# The SDK's groups; COMPLETED is "terminal" but revives: docs/jules-api.md#state-groups
 TERMINAL_STATES = frozenset({COMPLETED, FAILED})
 NEEDS_USER_STATES = frozenset({AWAITING_PLAN_APPROVAL, AWAITING_USER_FEEDBACK})
 BUSY_STATES = frozenset({QUEUED, PLANNING, IN_PROGRESS})
@@ -101,7 +96,7 @@ MEDIA = "media"
 BASH_OUTPUT = "bashOutput"
 ARTIFACT_KINDS = (CHANGE_SET, MEDIA, BASH_OUTPUT)
 
-# --- timestamps (§2) ---------------------------------------------------------------------
+# --- timestamps: docs/jules-api.md#timestamps --------------------------------------------
 
 _UTC = dt.UTC
 _fromisoformat = dt.datetime.fromisoformat
@@ -210,7 +205,7 @@ def _require_object(data: Any, what: str) -> dict[str, Any]:
     return data
 
 
-# --- sessions (§5.1) ---------------------------------------------------------------------
+# --- sessions: docs/jules-api.md#session -------------------------------------------------
 
 _PR_NUMBER = re.compile(r"/pull/(\d+)")
 
@@ -332,7 +327,7 @@ class Session:
 
     @property
     def web_url(self) -> str:
-        """The web app link: `url` when sent, else the documented pattern (§2)."""
+        """The web app link: `url`, else the pattern of docs/jules-api.md#names-and-ids."""
         if self.url or not self.id:
             return self.url
         return f"https://jules.google.com/session/{self.id}"
@@ -359,7 +354,7 @@ class Session:
         return next((o.change_set for o in self.outputs if o.change_set), None)
 
 
-# --- activities (§5.2) -------------------------------------------------------------------
+# --- activities: docs/jules-api.md#activity ----------------------------------------------
 
 
 @dataclass(slots=True)
@@ -509,7 +504,7 @@ def _fill_payload(activity: Activity, kind: str, payload: dict[str, Any]) -> Non
     # sessionCompleted has no fields.
 
 
-# --- sources (§5.3) ----------------------------------------------------------------------
+# --- sources: docs/jules-api.md#source --------------------------------------------------
 
 
 def _branch_name(value: Any) -> str:
@@ -577,12 +572,11 @@ def create_body(
     require_plan_approval: bool | None = None,
     automation_mode: str | None = None,
 ) -> dict[str, Any]:
-    """The body of sessions.create: the bare Session, not `{"session": ...}` (§2, §3).
+    """The body of sessions.create: the bare Session, not `{"session": ...}`.
 
-    Unset (None) fields are omitted. Without a source the session is repoless and has no
-    `sourceContext`. With a source the spec requires `startingBranch`; the client does
-    not guess one (a repository's default may be `master`), so a missing branch is left
-    for the service to reject with INVALID_ARGUMENT.
+    Unset (None) fields are omitted; no source means repoless. A missing branch is not
+    guessed (a default may be `master`) but left for the service to reject with
+    INVALID_ARGUMENT (docs/jules-api.md#create-a-session).
     """
     body: dict[str, Any] = {"prompt": prompt}
     if source:

@@ -1,10 +1,10 @@
-"""A loopback simulator of the Jules REST API (v1alpha), faithful to jules-api.md.
+"""A loopback simulator of the Jules REST API (v1alpha), as docs/jules-api.md describes it.
 
 Start it in-process with `start_simulator(...)` (a context manager) or as
 `python manage.py jules_simulator --port 8765`. It serves the twelve operations under
 `/v1alpha` and a test-only admin API under `/_sim/` (see `admin.py`) that production
-clients never use. Where the spec is unsure, `SimulatorConfig` picks the likeliest
-behaviour and offers the alternatives.
+clients never use. Where the reference is unsure, `SimulatorConfig` picks the likeliest
+behaviour and offers the alternatives (docs/jules-api.md#simulator-conventions).
 
 Scenarios
 ---------
@@ -48,7 +48,7 @@ between activities), and the toggles, all off by default because existing client
 some of them: `bash` (bashOutput artifacts on "Ran bash command" updates; exit code 0
 omitted), `media` (an image/png media artifact on a "Frontend verification" update),
 `unknown` (an activity of the unknown kind `toolCalled` carrying the unknown artifact type
-`webPreview`, and a system activity with no kind, only a description), `empty_titles`
+`hologram`, and a system activity with no kind, only a description), `empty_titles`
 (progress updates without a title; the first has neither title nor description),
 `revisions` (a revised `planGenerated` halfway through the work).
 
@@ -66,7 +66,7 @@ second); `manual_clock=True` moves it only through `advance(seconds)` or
 time, so the same seed and the same requests give the same JSON.
 
 Faults: `faults.py` documents the SPEC grammar (`--faults SPEC`, `POST /_sim/faults`).
-Quotas (§8) and parallel-create failures are off unless `SimulatorConfig` (or
+Quotas and parallel-create failures are off unless `SimulatorConfig` (or
 `POST /_sim/accounts`) sets a tier, caps or a parallel limit.
 """
 

@@ -1,9 +1,7 @@
-"""The twelve operations of jules-api.md §3, answering JSON bytes. Callers hold the world lock.
+"""The twelve operations (docs/jules-api.md#operations) as JSON bytes. Callers hold the lock.
 
-Lists use keyset pagination: a page token names the last item returned (signed, so a
-foreign or edited token is a 400), and the next page starts strictly after it. Sessions
-created between two pages are newer than every cursor and never shift a later page; a
-deleted item never makes one skip. A page is assembled from each record's cached JSON bytes.
+Lists use signed keyset cursors, so inserts and deletes between pages never shift or skip
+an item (docs/jules-api.md#pagination). A page joins each record's cached JSON bytes.
 """
 
 from __future__ import annotations
@@ -160,7 +158,7 @@ class Api:
         params = validation.check_query(query, validation.LIST_PARAMETERS)
         window = int(self.world.config.activities_404_seconds * 1_000_000)
         if not session.activities and self.world.now_us() - session.create_us < window:
-            # Eventual consistency right after create (§7 case 5); never once it has one.
+            # Never once it has an activity: docs/jules-api.md#activities-404-after-create
             raise not_found()
         size = validation.page_size(params.get("pageSize"), 50)
         raw_filter = params.get("filter", "")
@@ -168,7 +166,7 @@ class Api:
         activities = session.activities
         start = 0
         if pivot_ns is not None:
-            # Exclusive, and compared as times, not strings (§2).
+            # Exclusive, and compared as times, not strings: docs/jules-api.md#activities-filter
             start = bisect.bisect_right(activities, pivot_ns, key=_nanos)
         scope = f"activities|{account.id}|{session.id}|{raw_filter.strip()}"
         if params.get("pageToken"):

@@ -1,4 +1,4 @@
-"""Settings of a simulator run: pacing, conventions where the spec is unsure, quotas, seeding."""
+"""Settings of a simulator run: pacing, conventions where the reference is unsure, quotas."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ class AccountSpec:
 
     id: str
     keys: tuple[str, ...]
-    tier: str | None = None  # free, pro or ultra (§8); None = no caps.
+    tier: str | None = None  # free, pro or ultra; None = no caps (see SimulatorConfig).
     daily_cap: int | None = None  # Custom caps override the tier's.
     concurrent_cap: int | None = None
     parallel_create_limit: int | None = None
@@ -24,10 +24,10 @@ class AccountSpec:
 
 @dataclass(frozen=True)
 class SimulatorConfig:
-    """Knobs for conventions the spec leaves open, pacing, quotas and seeding.
+    """Knobs for conventions the reference leaves open, pacing, quotas and seeding.
 
-    The defaults are the behaviour the spec describes as most likely; tests flip them to
-    exercise the alternatives a client must also accept.
+    The defaults are the likeliest behaviour; tests flip them to exercise the alternatives
+    a client must also accept (docs/jules-api.md#simulator-conventions).
     """
 
     # activities.list answers 404 for this long after create while a session has no activity.
@@ -40,13 +40,14 @@ class SimulatorConfig:
     partial_create_response: bool = False
     # The scenario of sessions that name none (same grammar as the prompt tag).
     default_scenario: str = "happy"
-    # Pacing on the virtual clock, in seconds (§7): each is jittered per session.
+    # Pacing on the virtual clock, in seconds, jittered per session: docs/jules-api.md#lifecycle
     queued_seconds: float = 5.0
     planning_seconds: float = 60.0
     auto_approve_seconds: float = 2.0
     activity_interval: float = 26.0
     plan_timeout_seconds: float = 600.0
-    # Quotas (§8) of the accounts made from `api_keys`; off when all are None.
+    # Quotas of the accounts made from `api_keys`, off when all are None:
+    # docs/jules-api.md#quotas-and-rate-limits
     tier: str | None = None
     daily_cap: int | None = None
     concurrent_cap: int | None = None

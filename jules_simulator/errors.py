@@ -1,4 +1,4 @@
-"""Google error bodies (jules-api.md §6) as an exception the HTTP layer renders."""
+"""Google error bodies (docs/jules-api.md#errors) as an exception the HTTP layer renders."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def error_info(reason: str, domain: str = "googleapis.com", **metadata: str) -> 
     return info
 
 
-# The exact body the live service answers to a request without a key (§6).
+# The live service's exact answer to a request without a key: docs/jules-api.md#authentication
 MISSING_KEY_BODY: dict[str, Any] = {
     "error": {
         "code": 401,
@@ -108,7 +108,7 @@ MISSING_KEY_BODY: dict[str, Any] = {
 
 
 def bad_key() -> SimError:
-    """An unknown or revoked key: the live service's misleading wording (§6)."""
+    """An unknown or revoked key, in the live service's misleading wording."""
     return SimError(
         401,
         "UNAUTHENTICATED",

@@ -18,11 +18,12 @@ What happens (`kind`; `status=N` alone implies `kind=status`):
 - `reset`: close the connection with a TCP reset and no answer.
 - `empty`: 200 with an empty body.
 - `activities404`: 404 NOT_FOUND on sessions.activities.list, the eventual-consistency
-  window of §7 case 5, for `first=N` calls or a `window`.
+  window after create (docs/jules-api.md#activities-404-after-create), for `first=N`
+  calls or a `window`.
 
 `stage=before` (the default, except `truncate`) answers without running the request;
 `stage=after` runs it first, so a create takes effect and the client cannot tell, the
-ambiguous failure of §9. `truncate` is always `after`.
+ambiguous failure of docs/jules-api.md#non-idempotent-calls. `truncate` is always `after`.
 
 Which requests (all optional, all must match): `method=GET`, `op=sessions.list` (an
 operation name as counted by `/_sim/requests`), `path=REGEX` (searched in the path after

@@ -36,7 +36,7 @@ SESSION_VERB = re.compile(r"^/sessions/([^/:]+):([A-Za-z]+)$")
 ACTIVITIES = re.compile(r"^/sessions/([^/:]+)/activities$")
 ACTIVITY = re.compile(r"^/sessions/([^/:]+)/activities/([^/:]+)$")
 SOURCE = re.compile(r"^/(sources/[^:]+)$")
-# Headers Google front ends add to every answer; no rate-limit headers (§8).
+# Google front ends' headers; no rate-limit headers: docs/jules-api.md#retry-after
 STANDARD_HEADERS = (
     ("Vary", "Origin"),
     ("Vary", "X-Origin"),
@@ -65,7 +65,7 @@ class Route:
 
 
 def match_route(method: str, path: str) -> Route | None:
-    """The operation a method and path (after `/v1alpha`) name; None means 404 (§3)."""
+    """The operation a method and path (after `/v1alpha`) name; None means 404."""
     if path == "/sessions":
         if method == "GET":
             return Route("sessions.list")
@@ -254,7 +254,7 @@ class Handler(BaseHTTPRequestHandler):
     def gated(
         self, account: Account, route: Route, query: dict[str, list[str]], body: bytes
     ) -> Answer:
-        """Parallel-create failures (§8): beyond N in flight, creates and source lookups 404."""
+        """Beyond N in flight, creates and source lookups 404: docs/jules-api.md#parallel-creates"""
         world = self.world
         with world.lock:
             account.inflight_creates += 1
@@ -293,7 +293,7 @@ class Handler(BaseHTTPRequestHandler):
         }
         try:
             if not operation.endswith(".list"):
-                # Only lists have query fields; anything else cannot bind (§4).
+                # Only lists have query fields: docs/jules-api.md#query-parameters
                 validation.check_query(query, {})
             with world.lock:
                 world.tick(account)

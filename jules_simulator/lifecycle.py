@@ -1,4 +1,4 @@
-"""The session state machine of jules-api.md §7, driven by scheduled events and actions.
+"""The session state machine (docs/jules-api.md#lifecycle), run by scheduled events and actions.
 
 A session's `phase` names what its next scheduled event does:
 
@@ -42,8 +42,8 @@ class Lifecycle:
         return max(1, int(mean * rng.uniform(low, high) * US))
 
     def gap(self, session: SimSession, rng: random.Random, scale: float = 1.0) -> int:
-        # Around 26 s, the live median (§7 case 2). The band is narrow enough that two gaps
-        # stay under a minute, which tests that wait for a question rely on.
+        # Around 26 s, the live median. The band is narrow enough that two gaps stay under a
+        # minute, which tests that wait for a question rely on.
         mean = session.scenario.pace or self.world.config.activity_interval
         return self.seconds(mean * scale, rng, 0.7, 1.15)
 
@@ -109,7 +109,7 @@ class Lifecycle:
     def _on_awaiting_approval(
         self, account: Account, s: SimSession, due: int, rng: random.Random
     ) -> None:
-        # The approval timeout: COMPLETED with only the plan and no outputs (§7 case 1).
+        # COMPLETED with only the plan and no outputs: docs/jules-api.md#plan-approval-timeout
         s.plan_timed_out = True
         s.timeout_us = None
         self.state(account, s, "COMPLETED")
@@ -126,7 +126,7 @@ class Lifecycle:
     def _on_awaiting_feedback(
         self, account: Account, s: SimSession, due: int, rng: random.Random
     ) -> None:
-        # question mode=complete: nobody answered, and the agent finished anyway (§7 case 7).
+        # question mode=complete: nobody answered, and the agent finished anyway.
         self.complete(account, s, due, rng)
 
     def _on_paused(self, account: Account, s: SimSession, due: int, rng: random.Random) -> None:
@@ -211,14 +211,14 @@ class Lifecycle:
             s.phase = "done"
             self.world.touch(s, due)
         elif sc.name == "pause":
-            # PAUSED comes with no activity; the last event stays a progressUpdated (§7).
+            # No activity; the last event stays a progressUpdated: docs/jules-api.md#paused-sessions
             self.state(account, s, "PAUSED")
             s.phase = "paused"
             self.world.touch(s, due)
             if sc.duration is not None:
                 self.schedule(account, s, due + int(sc.duration * US))
         elif sc.name == "stall":
-            # IN_PROGRESS with nothing new, and no change to the session at all (§7 case 2).
+            # IN_PROGRESS with nothing new and no change at all: docs/jules-api.md#stalls
             s.phase = "stalled"
             if sc.duration is not None:
                 self.schedule(account, s, due + int(sc.duration * US))
@@ -236,7 +236,7 @@ class Lifecycle:
         sc, k = s.scenario, s.step
         if sc.unknown and "unknown" not in s.extras:
             s.extras.add("unknown")
-            # A kind and an artifact type no client knows yet (§5.2: seen live).
+            # A kind and an artifact type no client knows yet: docs/jules-api.md#activity-kinds
             self.activity(
                 s,
                 "toolCalled",
@@ -296,7 +296,7 @@ class Lifecycle:
     ) -> None:
         payload: dict[str, str] = {}
         if not s.scenario.empty_titles:
-            payload["title"] = title  # Absent under empty_titles, as seen live (§5.2).
+            payload["title"] = title  # Absent under empty_titles, as seen live.
         if description:
             payload["description"] = description
         self.activity(s, "progressUpdated", payload, at, rng, artifacts=artifacts)
@@ -323,7 +323,7 @@ class Lifecycle:
             if mode == "pr" and s.automation_mode == "AUTO_CREATE_PR" and s.source:
                 if s.pull_request is None:
                     s.pull_request = self.pull_request(account, s)
-                # Both kinds are separate entries, in any order (§5.1).
+                # Separate entries, in any order: docs/jules-api.md#session-outputs
                 pr = {"pullRequest": s.pull_request}
                 outputs.insert(0 if rng.random() < 0.3 else 1, pr)
         self.activity(s, "sessionCompleted", {}, at, rng, artifacts=artifacts)
@@ -374,7 +374,7 @@ class Lifecycle:
     # --- actions ------------------------------------------------------------------------
 
     def approve(self, account: Account, s: SimSession) -> None:
-        """approvePlan: §10 item 9."""
+        """approvePlan: docs/jules-api.md#approve-a-plan"""
         rng = self.rng(s)
         now = self.world.stamp(rng)
         if s.state == "AWAITING_PLAN_APPROVAL":
@@ -392,7 +392,7 @@ class Lifecycle:
         raise failed_precondition("Session is not awaiting plan approval.")
 
     def message(self, account: Account, s: SimSession, prompt: str) -> None:
-        """sendMessage: §10 item 10."""
+        """sendMessage: docs/jules-api.md#send-a-message"""
         config = self.world.config
         if s.state == "FAILED" and not config.failed_send_revives:
             raise failed_precondition("Session is not active.")

@@ -34,7 +34,7 @@ AUTOMATION_MODES = ("AUTOMATION_MODE_UNSPECIFIED", "AUTO_CREATE_PR")
 BUSY_STATES = frozenset(
     {"QUEUED", "PLANNING", "AWAITING_PLAN_APPROVAL", "AWAITING_USER_FEEDBACK", "IN_PROGRESS"}
 )
-# Daily and concurrent task caps per plan (§8).
+# Daily and concurrent task caps per plan: docs/jules-api.md#quotas-and-rate-limits
 TIERS = {"free": (15, 3), "pro": (100, 15), "ultra": (300, 60)}
 
 

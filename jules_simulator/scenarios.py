@@ -36,7 +36,7 @@ class Scenario:
     step: int = 2
     reason: str = ""
     pr: str = "pr"
-    delay: float = 13_500.0  # revive: 225 virtual minutes, like the live gaps (§7 case 4).
+    delay: float = 13_500.0  # revive: 225 virtual minutes, like the live gaps.
     duration: float | None = None  # stall, pause: resume after this many seconds.
     resume: bool = False  # plan_approval timeout: a later approvePlan resumes the work.
     wait: float = 300.0  # question complete: how long the question stays unanswered.

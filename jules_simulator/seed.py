@@ -19,7 +19,7 @@ from jules_simulator.scenarios import Scenario, parse_scenario
 if TYPE_CHECKING:
     from jules_simulator.world import World
 
-# The live census of §7 case 3 (562 sessions).
+# The live census of 562 sessions: docs/jules-api.md#paused-sessions
 CENSUS = (
     ("COMPLETED", 0.936),
     ("PAUSED", 0.043),
@@ -191,7 +191,7 @@ def _fill(
 ) -> None:
     """Exactly `world.activities_per_session` activities ending the way `state` ends."""
     count = world.activities_per_session
-    ending = state != "PAUSED"  # A PAUSED session's last event is a progress update (§7).
+    ending = state != "PAUSED"  # A PAUSED session's last event is a progress update.
     head = min(2, count - 1) if ending else min(2, count)
     middle = max(0, count - head - (1 if ending else 0))
     # Keep every activity in the past even for very long histories.
@@ -240,7 +240,7 @@ def _fill(
         else:
             kind, payload = items[(offset + index) % len(items)]
             if not ending and index == middle - 1 and kind != "progressUpdated":
-                kind, payload = items[0]  # A pause follows a progress update (§7).
+                kind, payload = items[0]  # A pause follows a progress update.
             add(kind, payload)
     if state == "COMPLETED" and ending and count:
         _complete(account, s, rng, pools, add)
@@ -259,7 +259,7 @@ def _fill(
 def _complete(account: Account, s: SimSession, rng: random.Random, pools: _Pools, add: Any) -> None:
     roll = rng.random()
     if roll < 0.03:
-        add("sessionCompleted", {})  # Completion with no outputs (§7 case 6).
+        add("sessionCompleted", {})  # Completion with no outputs.
         s.completions = 1
         return
     s.base_commit = f"{rng.getrandbits(160):040x}"
@@ -274,7 +274,7 @@ def _complete(account: Account, s: SimSession, rng: random.Random, pools: _Pools
     add("sessionCompleted", {}, artifacts=[{"changeSet": change_set}])
     s.completions = 1
     s.outputs = [{"changeSet": change_set}]
-    # Under AUTO_CREATE_PR a PR, except when the GitHub app lacked write access (§7 case 6).
+    # Under AUTO_CREATE_PR a PR, except when the GitHub app lacked write access.
     if s.automation_mode == "AUTO_CREATE_PR" and s.source and roll > 0.1:
         repo = s.source.removeprefix("sources/github/")
         number = account.pr_numbers.get(repo, 100 + sum(map(ord, repo)) % 300) + 1

@@ -4,7 +4,7 @@ Bodies are parsed against the message they bind to: unknown fields, wrong types 
 values are 400 INVALID_ARGUMENT with the front end's wording; `null` means unset; both the
 lowerCamelCase and the original snake_case names are accepted, as proto3 JSON parsers do.
 Query parameters must name a request field (or a Google system parameter), which is why
-`createTime=` is a 400 on activities.list (§4).
+`createTime=` is a 400 on activities.list (docs/jules-api.md#query-parameters).
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def _read_value(spec: Field, value: Any, where: str) -> Any:
 
 
 def create_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """sessions.create: the bare Session (§2), input fields checked, output fields ignored."""
+    """sessions.create: the bare Session, input fields checked, output fields ignored."""
     session = read_message(data, SESSION, "session")
     prompt = session.get("prompt", "")
     if not prompt.strip():
@@ -206,7 +206,7 @@ def empty_request(data: dict[str, Any]) -> None:
 
 
 def check_query(query: dict[str, list[str]], allowed: dict[str, str]) -> dict[str, str]:
-    """Bind query parameters to request fields; an unknown one is a 400, as live (§4)."""
+    """Bind query parameters to request fields; an unknown one is a 400, as live."""
     bound: dict[str, str] = {}
     for name, values in query.items():
         if name in SYSTEM_PARAMETERS:
@@ -221,7 +221,7 @@ def check_query(query: dict[str, list[str]], allowed: dict[str, str]) -> dict[st
 
 
 def page_size(raw: str | None, default: int) -> int:
-    """0 or absent = the default; above 100 is clamped; negative is a 400 (§4)."""
+    """0 or absent: the default; over 100: clamped; negative: 400 (docs/jules-api.md#pagination)"""
     if raw is None or raw == "":
         return default
     try:
@@ -250,7 +250,7 @@ def _bad_filter(text: str) -> Exception:
 
 
 def sessions_filter(text: str | None) -> frozenset[bool]:
-    """Which `archived` values a sessions.list filter selects (§4, exactly three forms)."""
+    """Which `archived` values a sessions.list filter selects: docs/jules-api.md#sessions-filter"""
     if text is None or not text.strip():
         return frozenset({False})
     if ARCHIVED_ONLY.match(text):

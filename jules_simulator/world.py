@@ -334,7 +334,7 @@ class World:
     # --- sessions (callers hold the lock) -----------------------------------------------
 
     def new_session_id(self, account: Account) -> str:
-        # 19 or 20 decimal digits, beyond 2^53 like the live ids (§2).
+        # 19 or 20 decimal digits, beyond 2^53 like the live ids: docs/jules-api.md#names-and-ids
         while True:
             candidate = str(account.rng.randrange(10**18, 2**64))
             if candidate not in self.session_index:

@@ -245,7 +245,7 @@ SYNC_IDLE_SECONDS = envint("SYNC_IDLE_SECONDS", 300)
 SYNC_LIST_SECONDS = envint("SYNC_LIST_SECONDS", 30)
 SYNC_FULL_SECONDS = envint("SYNC_FULL_SECONDS", 3600)
 SYNC_SOURCES_SECONDS = envint("SYNC_SOURCES_SECONDS", 900)
-# Requests in flight per sync pass (the spec suggests a cap; the SDK allows 50).
+# Requests in flight per sync pass (the SDK allows 50): docs/jules-api.md#quotas-and-rate-limits
 JULES_SYNC_CONCURRENCY = envint("JULES_SYNC_CONCURRENCY", 4)
 
 # Sign-in lockout (django-axes): too many failures for one account or from one address.

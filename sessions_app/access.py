@@ -162,7 +162,7 @@ def plan_timed_out(session: Session) -> bool:
     """Whether Jules completed the session because nobody approved its plan in time.
 
     An unapproved plan ends COMPLETED with only the plan and no outputs, and approvePlan
-    may still resume the work (docs/jules-api.md#plan-approval), so an approver may try it.
+    may still resume the work (docs/jules-api.md#plan-approval-timeout), so an approver may try it.
     """
     if session.state != SessionState.COMPLETED or session.deleted_remotely:
         return False

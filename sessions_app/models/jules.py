@@ -1,7 +1,7 @@
 """The cache of the Jules API: connections, sources, sessions, outputs and activities.
 
 Pages read only these tables; the sync engine (`sessions_app.sync`) keeps them true.
-Remote names and ids are stored verbatim, since the spec calls them opaque.
+Remote names and ids are stored verbatim, since they are opaque (docs/jules-api.md#names-and-ids).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ ATTENTION_STATES = frozenset(
     {SessionState.AWAITING_PLAN_APPROVAL, SessionState.AWAITING_USER_FEEDBACK}
 )
 BUSY_STATES = frozenset({SessionState.QUEUED, SessionState.PLANNING, SessionState.IN_PROGRESS})
-# States in which the agent listens to sendMessage (the spec documents these; COMPLETED and
-# PAUSED revive the session, so the portal allows them too).
+# States in which the agent listens to sendMessage; COMPLETED and PAUSED revive the session:
+# docs/jules-api.md#sendmessage-outside-the-documented-states
 MESSAGE_STATES = frozenset(
     {
         SessionState.AWAITING_USER_FEEDBACK,

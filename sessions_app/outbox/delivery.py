@@ -5,7 +5,7 @@ never send the same action twice. Retryable failures go back to pending with exp
 backoff and the reason in words; permanent ones end as failed with the reason. Launch and
 message are not idempotent on the service: when an earlier attempt may have taken effect
 (it was sent, but no answer came, or its worker died), the service is asked first whether
-it did, and a match counts as done (spec §9). Approve, archive and unarchive are checked
+it did, and a match counts as done. Approve, archive and unarchive are checked
 the same way (the plan's `planApproved` activity, the session's `archived` flag), so that
 each action reaches Jules once: a resent approvePlan would otherwise meet a refusal, and a
 resent archive would count twice.
@@ -14,6 +14,7 @@ The client used here resends a write only when the first attempt surely did not 
 effect (a 429, a 503, a refused connection); after any other failure the action goes back
 to pending, and the next attempt checks before it sends. A retry is enqueued with the
 backoff as its countdown; the periodic sweep catches any that a dead broker or worker lost.
+Why: docs/jules-api.md#non-idempotent-calls and docs/reliability.md.
 """
 
 from __future__ import annotations

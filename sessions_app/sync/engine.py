@@ -184,8 +184,8 @@ def sync_activities(
                 try:
                     fetched.append((session, future.result()))
                 except jerrors.NotFoundError:
-                    # A just-created session's activities answer 404 for a few seconds
-                    # (spec §7 case 5); the next pass reads them.
+                    # Too soon after its create; the next pass reads them:
+                    # docs/jules-api.md#activities-404-after-create
                     continue
                 except (jerrors.AuthError, jerrors.PermissionDeniedError):
                     for _, other in pending:
@@ -478,8 +478,8 @@ def _fetch_many(
             try:
                 fetched[session.remote_id] = future.result()
             except jerrors.NotFoundError:
-                # A just-created session's activities answer 404 for a few seconds (spec
-                # §7 case 5); its bookkeeping stays behind and the next pass reads them.
+                # Too soon after its create; its bookkeeping stays behind and the next pass
+                # reads them: docs/jules-api.md#activities-404-after-create
                 continue
             except (jerrors.AuthError, jerrors.PermissionDeniedError):
                 raise

@@ -53,7 +53,7 @@ class Sim:
         admin(self, "POST", "/accounts", {"keys": [key], "revoke": True})
 
     def add_account(self, account_id: str, key: str, **caps: Any) -> None:
-        """Another account, e.g. with `daily_cap=N` for the §8 quota."""
+        """Another account, e.g. with `daily_cap=N` (docs/jules-api.md#quotas-and-rate-limits)."""
         admin(self, "POST", "/accounts", {"id": account_id, "keys": [key], **caps})
 
 

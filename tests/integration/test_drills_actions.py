@@ -170,7 +170,7 @@ def _assert_each_delivered_once(
 
 FAULTS = (
     # Launch: a 429 storm without Retry-After, then a create whose answer is cut in half
-    # after Jules made the session (the ambiguous failure of spec §9).
+    # after Jules made the session (docs/jules-api.md#non-idempotent-calls).
     "status=429,op=sessions.create,first=4",
     "kind=truncate,op=sessions.create,limit=1",
     # Approve: refusals (503) the client resends, then a 500 after the approval took effect.

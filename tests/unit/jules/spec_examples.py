@@ -1,4 +1,4 @@
-"""The JSON examples of jules-api.md, copied verbatim (§5.1, §5.2, §5.3, §6)."""
+"""JSON examples of each resource and error, as the service writes them (docs/jules-api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Error classification by HTTP status and RPC status only (spec §6)."""
+"""Error classification by HTTP status and RPC status only (docs/jules-api.md#error-classes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tolerant parsing of every resource example in the spec, and of what drifts from it."""
+"""Tolerant parsing of every resource example and of drifts (docs/jules-api.md#resources)."""
 
 from __future__ import annotations
 

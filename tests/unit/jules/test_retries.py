@@ -1,4 +1,4 @@
-"""Which failures the client retries, how long it waits, and when it stops (spec §9)."""
+"""Which failures the client retries, how long, and when it stops (docs/jules-api.md#retries)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The API key never shows in reprs, exceptions, tracebacks, URLs or logs (spec §9)."""
+"""The API key never shows in reprs, exceptions, tracebacks, URLs or logs.
+
+docs/jules-api.md#secrets
+"""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def call(
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     sent = {"Content-Type": "application/json"} if data is not None else {}
     if key is not None:
-        sent["x-goog-api-key"] = key  # Header names are case-insensitive (§1).
+        sent["x-goog-api-key"] = key  # Header names are case-insensitive.
     sent.update(headers or {})
     try:
         connection.request(method, prefix + path, body=data, headers=sent)

@@ -1,4 +1,4 @@
-"""§10 items 9-11: approvePlan, sendMessage, archive, unarchive and delete."""
+"""approvePlan, sendMessage, archive, unarchive and delete (docs/jules-api.md#operations)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§10 fault rules: every kind, every matcher and trigger, the SPEC grammar and the admin API."""
+"""Fault rules: every kind, every matcher and trigger, the SPEC grammar and the admin API."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def test_it_answers_a_fault_before_or_after_running_the_request(empty_sim):
     empty_sim.add_fault("status=500,method=POST,stage=after,first=1")
     assert call(empty_sim, "POST", "/sessions", {"prompt": "taken"}).status == 500
     (session,) = call(empty_sim, "GET", "/sessions").json["sessions"]
-    assert session["prompt"] == "taken"  # the ambiguous failure of §9
+    assert session["prompt"] == "taken"  # ambiguous: docs/jules-api.md#non-idempotent-calls
 
 
 def test_it_truncates_the_real_answer_of_a_create_it_ran(empty_sim):

@@ -1,4 +1,4 @@
-"""§4: the three filter grammars, exactly, and 400 for anything else."""
+"""The three filter grammars, exactly, and 400 for anything else (docs/jules-api.md#filters)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§2, §5 and §10 items 4 and 6: proto3 JSON, id and time shapes, the create answer."""
+"""proto3 JSON, id and time shapes, the create answer (docs/jules-api.md#json-conventions)."""
 
 from __future__ import annotations
 

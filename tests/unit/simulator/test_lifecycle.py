@@ -1,4 +1,4 @@
-"""§7 and §10 items 8, 12, 13: the state machine on a manual virtual clock."""
+"""The state machine on a manual virtual clock (docs/jules-api.md#lifecycle)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§4 and §10 item 7: page sizes, tokens, orderings."""
+"""Page sizes, tokens, orderings (docs/jules-api.md#pagination)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""§8 and §10 item 14: plan caps per account and parallel-create failures, both opt-in."""
+"""Plan caps per account and parallel-create failures, both opt-in.
+
+docs/jules-api.md#quotas-and-rate-limits
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§1, §3, §6 and §10 items 1-3: the twelve routes, 404s, the 401 bodies, accounts."""
+"""The twelve routes, 404s, the 401 bodies, accounts (docs/jules-api.md#authentication)."""
 
 from __future__ import annotations
 

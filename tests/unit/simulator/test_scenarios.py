@@ -1,4 +1,4 @@
-"""§7's odd paths and §10's test knobs: every scenario, its choice, and the toggles."""
+"""Every scenario, its choice, and the toggles (docs/jules-api.md#odd-paths)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§10 seeded histories, the demo and snapshots: fast, census-like, deterministic."""
+"""Seeded histories, the demo and snapshots: fast, census-like, deterministic."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§3 and §10 item 5: what a Google front end rejects with 400 INVALID_ARGUMENT."""
+"""What a Google front end rejects with 400 INVALID_ARGUMENT (docs/jules-api.md#json-conventions)"""
 
 from __future__ import annotations
 
