@@ -49,7 +49,7 @@ MESSAGE_STATES = frozenset(
 
 
 class ActivityKind(models.TextChoices):
-    """The activity kinds of docs/jules-api.md#activities, with the timeline's labels."""
+    """The activity kinds of docs/jules-api.md#activity-kinds, with the timeline's labels."""
 
     AGENT_MESSAGED = "agentMessaged", "Agent"
     USER_MESSAGED = "userMessaged", "Message"
