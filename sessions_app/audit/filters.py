@@ -13,46 +13,13 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from sessions_app.audit.actions import filter_choices
 from sessions_app.audit.selectors import audit_entries_for_user
 from sessions_app.models import AuditEntry, OutboxAction, Session
 from sessions_app.sessions.forms import MAX_ID
 from sessions_app.teams.selectors import teams_for_user
 
-ACTIONS = [
-    ("session.*", "Any session action"),
-    ("session.launch", "Session launched"),
-    ("session.approve", "Plan approved"),
-    ("session.message", "Message sent"),
-    ("session.archive", "Session archived"),
-    ("session.unarchive", "Session unarchived"),
-    ("session.delete", "Session deleted"),
-    ("sync.*", "Any change seen on Jules"),
-    ("sync.state_changed", "State changed on Jules"),
-    ("sync.plan_generated", "Plan generated"),
-    ("sync.plan_approved", "Plan approval seen on Jules"),
-    ("sync.pr_opened", "Pull request opened"),
-    ("sync.output_added", "Output added"),
-    ("sync.failed", "Session failed"),
-    ("sync.deleted", "Deleted on Jules"),
-    ("connection.*", "Any connection change"),
-    ("connection.add", "Connection added"),
-    ("connection.rotate", "API key rotated"),
-    ("connection.disable", "Connection disabled"),
-    ("connection.enable", "Connection enabled"),
-    ("connection.change", "Connection edited (admin)"),
-    ("connection.delete", "Connection deleted (admin)"),
-    ("member.*", "Any membership change"),
-    ("member.add", "Member added"),
-    ("member.role_change", "Role changed"),
-    ("member.remove", "Member removed"),
-    ("policy.change", "Approval policy changed"),
-    ("team.create", "Team created (admin)"),
-    ("team.delete", "Team deleted (admin)"),
-    ("auth.*", "Any sign-in event"),
-    ("auth.sign_in", "Signed in"),
-    ("auth.sign_in_failed", "Failed sign-in"),
-    ("auth.locked_out", "Locked out"),
-]
+ACTIONS = filter_choices()
 ACTION_LABELS = dict(ACTIONS)
 EDGE_FIRST = dt.date.min + dt.timedelta(days=1)
 EDGE_LAST = dt.date.max - dt.timedelta(days=1)

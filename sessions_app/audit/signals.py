@@ -14,12 +14,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from sessions_app.audit import chain as audit
+from sessions_app.audit.actions import AuditAction
 from sessions_app.models import AuditEntry
 
 
 @receiver(user_logged_in)
 def on_sign_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    audit.record("auth.sign_in", actor=user, request=request)
+    audit.record(AuditAction.AUTH_SIGN_IN, actor=user, request=request)
 
 
 @receiver(user_login_failed)
@@ -29,7 +30,7 @@ def on_sign_in_failed(
     # The password is never recorded: django already masks it, and only the name is kept.
     username = str(credentials.get("username", ""))[:150]
     audit.record(
-        "auth.sign_in_failed",
+        AuditAction.AUTH_SIGN_IN_FAILED,
         actor_label=username,
         details={"username": username},
         request=request,
@@ -46,10 +47,12 @@ def on_locked_out(
     same = Q(details__username=username or "")
     if ip_address:
         same |= Q(ip_address=ip_address)
-    if AuditEntry.objects.filter(same, action="auth.locked_out", created_at__gte=since).exists():
+    if AuditEntry.objects.filter(
+        same, action=AuditAction.AUTH_LOCKED_OUT, created_at__gte=since
+    ).exists():
         return
     audit.record(
-        "auth.locked_out",
+        AuditAction.AUTH_LOCKED_OUT,
         actor_label=(username or "")[:150],
         details={"username": username or ""},
         ip_address=ip_address,

@@ -18,6 +18,7 @@ from jules.client import JulesClient
 from sessions_app import access, tasks
 from sessions_app.access import ActionNotAllowed
 from sessions_app.audit import chain as audit
+from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
 from sessions_app.models import JulesConnection, Team
 from sessions_app.models.jules import SyncStatus
@@ -120,7 +121,7 @@ def connection_add(
         with transaction.atomic():
             connection.save()
             audit.record(
-                "connection.add",
+                AuditAction.CONNECTION_ADD,
                 actor=actor,
                 team=team,
                 target=Target.of_connection(connection),
@@ -158,7 +159,7 @@ def connection_rotate_key(
         fields = ["api_key_encrypted", "key_rotated_at", *_status_after_new_key(locked)]
         locked.save(update_fields=fields)
         audit.record(
-            "connection.rotate",
+            AuditAction.CONNECTION_ROTATE,
             actor=actor,
             team=locked.team_id,
             target=Target.of_connection(locked),
@@ -194,7 +195,7 @@ def connection_set_enabled(
         )
         locked.save(update_fields=["enabled", "sync_status"])
         audit.record(
-            f"connection.{verb}",
+            AuditAction.CONNECTION_ENABLE if enabled else AuditAction.CONNECTION_DISABLE,
             actor=actor,
             team=locked.team_id,
             target=Target.of_connection(locked),
@@ -234,7 +235,7 @@ def connection_update(
                 f"The team already has a connection called {changes.get('label')!r}."
             ) from None
         audit.record(
-            "connection.change",
+            AuditAction.CONNECTION_CHANGE,
             actor=actor,
             team=locked.team_id,
             target=Target.of_connection(locked),
@@ -254,7 +255,7 @@ def connection_delete(
     _require_admin(actor, connection.team_id, "remove connections", operator)
     with transaction.atomic():
         audit.record(
-            "connection.delete",
+            AuditAction.CONNECTION_DELETE,
             actor=actor,
             team=connection.team_id,
             target=Target.of_connection(connection),

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from sessions_app import tasks
 from sessions_app.audit import chain as audit
+from sessions_app.audit.actions import session_action
 from sessions_app.audit.chain import Target
 from sessions_app.models import JulesConnection, OutboxAction, Session
 
@@ -51,7 +52,7 @@ def open_action(
         payload=payload,
     )
     audit.record(
-        f"session.{kind}",
+        session_action(kind),
         actor=user,
         team=connection.team_id,
         target=Target.of_session(session) if session else Target.of_connection(connection),

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from sessions_app import access
 from sessions_app.access import ActionNotAllowed
 from sessions_app.audit import chain as audit
+from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
 from sessions_app.models import Membership, Role, Team
 
@@ -46,7 +47,7 @@ def team_create(*, actor: Any, team: Team, request: HttpRequest | None = None) -
     with transaction.atomic():
         team.save()
         audit.record(
-            "team.create",
+            AuditAction.TEAM_CREATE,
             actor=actor,
             team=team,
             target=Target.of_team(team),
@@ -65,7 +66,7 @@ def team_delete(*, actor: Any, team: Team, request: HttpRequest | None = None) -
         raise ActionNotAllowed("Only an operator may delete teams.")
     with transaction.atomic():
         audit.record(
-            "team.delete",
+            AuditAction.TEAM_DELETE,
             actor=actor,
             team=team,
             target=Target.of_team(team),
@@ -104,7 +105,7 @@ def membership_add(
             )
         membership = Membership.objects.create(team=team, user=user, role=role)
         audit.record(
-            "member.add",
+            AuditAction.MEMBER_ADD,
             actor=actor,
             team=team,
             target=Target.of_user(user),
@@ -138,7 +139,7 @@ def membership_change_role(
         current.role = role
         current.save(update_fields=["role"])
         audit.record(
-            "member.role_change",
+            AuditAction.MEMBER_ROLE_CHANGE,
             actor=actor,
             team=team,
             target=Target.of_user(current.user),
@@ -169,7 +170,7 @@ def membership_remove(
         username = current.user.get_username()
         current.delete()
         audit.record(
-            "member.remove",
+            AuditAction.MEMBER_REMOVE,
             actor=actor,
             team=team,
             target=Target("user", str(current.user_id), username),
@@ -201,7 +202,7 @@ def team_update_policy(
         locked.forbid_self_approval = forbid_self_approval
         locked.save(update_fields=list(after))
         audit.record(
-            "policy.change",
+            AuditAction.POLICY_CHANGE,
             actor=actor,
             team=locked,
             target=Target.of_team(locked),

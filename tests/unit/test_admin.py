@@ -240,3 +240,158 @@ def test_it_shows_outbox_actions_read_only(client, operator, cast):
     )
     assert change.status_code == 403
     assert client.get(reverse("admin:sessions_app_outboxaction_add")).status_code == 403
+
+
+def _team_form(team, rows, extra=()):
+    """The team change form with its membership rows: (pk, user_id, role, delete)."""
+    rows = [*rows, *extra]
+    data = {
+        "name": team.name,
+        "slug": team.slug,
+        "require_plan_approval": "on" if team.require_plan_approval else "",
+        "memberships-TOTAL_FORMS": str(len(rows)),
+        "memberships-INITIAL_FORMS": str(sum(1 for r in rows if r[0])),
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    for index, (pk, user_id, role, delete) in enumerate(rows):
+        if pk:
+            data[f"memberships-{index}-id"] = str(pk)
+        data[f"memberships-{index}-team"] = str(team.pk)
+        data[f"memberships-{index}-user"] = str(user_id)
+        data[f"memberships-{index}-role"] = role
+        if delete:
+            data[f"memberships-{index}-DELETE"] = "on"
+    return data
+
+
+def _rows(team, change=None):
+    change = change or {}
+    return [
+        (m.pk, m.user_id, *change.get(m.user.username, (m.role, False)))
+        for m in Membership.objects.filter(team=team).select_related("user")
+    ]
+
+
+@pytest.mark.parametrize("how", ["demote", "remove"])
+def test_it_cannot_leave_a_team_without_an_admin(client, operator, cast, how):
+    url = reverse("admin:sessions_app_team_change", args=[cast.team.pk])
+    change = {"admin": ("member", False) if how == "demote" else ("admin", True)}
+    response = client.post(url, _team_form(cast.team, _rows(cast.team, change)))
+    assert response.status_code == 200
+    assert "A team needs at least one admin" in response.content.decode()
+    assert Membership.objects.get(team=cast.team, user=cast.admin).role == "admin"
+    assert not AuditEntry.objects.filter(action__startswith="member.").exists()
+
+
+def test_it_lets_the_last_admin_go_once_another_is_promoted_in_the_same_save(
+    client, operator, cast
+):
+    url = reverse("admin:sessions_app_team_change", args=[cast.team.pk])
+    change = {"admin": ("admin", True), "approver": ("admin", False)}
+    response = client.post(url, _team_form(cast.team, _rows(cast.team, change)))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    admins = Membership.objects.filter(team=cast.team, role="admin")
+    assert [m.user.username for m in admins] == ["approver"]
+    actions = list(
+        AuditEntry.objects.filter(action__startswith="member.")
+        .order_by("seq")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["member.role_change", "member.remove"]
+
+
+def test_a_new_team_needs_an_admin(client, operator):
+    member = UserFactory(username="someone")
+    data = {
+        "name": "Initech",
+        "slug": "initech",
+        "require_plan_approval": "on",
+        "memberships-TOTAL_FORMS": "1",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+        "memberships-0-user": str(member.pk),
+        "memberships-0-role": "member",
+    }
+    response = client.post(reverse("admin:sessions_app_team_add"), data)
+    assert response.status_code == 200
+    assert not Team.objects.filter(slug="initech").exists()
+    data["memberships-0-role"] = "admin"
+    response = client.post(reverse("admin:sessions_app_team_add"), data)
+    assert response.status_code == 302
+    team = Team.objects.get(slug="initech")
+    assert list(
+        AuditEntry.objects.filter(team=team).order_by("seq").values_list("action", flat=True)
+    ) == ["team.create", "member.add"]
+
+
+def _audit_trail(connection):
+    return list(
+        AuditEntry.objects.filter(target_type="connection", target_id=str(connection.pk))
+        .order_by("seq")
+        .values_list("action", "details")
+    )
+
+
+def test_a_connection_changed_in_the_admin_is_audited_and_reset_as_on_the_team_page(
+    client, operator, cast, simulator
+):
+    """The same rotation and disabling, once on the team pages and once in the admin."""
+    from sessions_app.models.jules import SyncStatus
+
+    results = {}
+    for where in ("team page", "admin"):
+        connection = ConnectionFactory(
+            team=cast.team,
+            base_url=simulator.base_url,
+            api_key="test-key",
+            label=f"Shared {where}",
+            sync_status=SyncStatus.BROKEN,
+            last_error="Jules rejected the key",
+            consecutive_failures=4,
+        )
+        if where == "team page":
+            client.force_login(cast.admin)
+            client.post(
+                reverse("sessions_app:connection-rotate", args=[connection.pk]),
+                {"api_key": "other-key"},
+            )
+            client.post(
+                reverse("sessions_app:connection-enabled", args=[connection.pk]),
+                {"enabled": "0"},
+            )
+            client.force_login(operator)
+        else:
+            url = reverse("admin:sessions_app_julesconnection_change", args=[connection.pk])
+            form = _connection_form(cast.team, simulator.base_url, "other-key", connection.label)
+            assert client.post(url, form).status_code == 302
+            form = _connection_form(
+                cast.team, simulator.base_url, "", connection.label, enabled=False
+            )
+            assert client.post(url, form).status_code == 302
+        connection.refresh_from_db()
+        results[where] = (
+            connection.get_api_key(),
+            connection.sync_status,
+            connection.last_error,
+            connection.consecutive_failures,
+            [
+                (a, {k: v for k, v in d.items() if k != "label"})
+                for a, d in _audit_trail(connection)
+            ],
+        )
+    assert results["admin"] == results["team page"]
+    assert results["admin"][1] == "disabled" and results["admin"][3] == 0
+    assert [a for a, _ in results["admin"][4]] == ["connection.rotate", "connection.disable"]
+
+
+def test_a_connection_cannot_move_to_another_team_in_the_admin(client, operator, cast):
+    connection = ConnectionFactory(team=cast.team, label="Shared")
+    url = reverse("admin:sessions_app_julesconnection_change", args=[connection.pk])
+    response = client.post(
+        url, _connection_form(cast.other_team, connection.base_url, label="Shared")
+    )
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.team_id == cast.team.pk
