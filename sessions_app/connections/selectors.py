@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from sessions_app.access import require_role
-from sessions_app.models import JulesConnection, Membership, Role
-
-
-def connections_for_user(user: Any) -> QuerySet[JulesConnection]:
-    return JulesConnection.objects.filter(
-        team_id__in=Membership.objects.filter(user=user).values("team_id")
-    ).select_related("team")
+from sessions_app.models import JulesConnection, Role
 
 
 def get_connection_for_user(user: Any, pk: int, needed: str = Role.VIEWER) -> JulesConnection:

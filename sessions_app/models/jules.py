@@ -118,10 +118,6 @@ class JulesConnection(models.Model):
         return crypto.decrypt(self.api_key_encrypted)
 
     @property
-    def is_broken(self) -> bool:
-        return self.sync_status == SyncStatus.BROKEN
-
-    @property
     def progress_percent(self) -> int:
         if not self.sync_total:
             return 0

@@ -16,12 +16,6 @@ from sessions_app.access import require_role
 from sessions_app.models import Activity, ActivityKind, Membership, Role, Session, SessionState
 
 
-def sessions_for_user(user: Any) -> QuerySet[Session]:
-    return Session.objects.filter(
-        team_id__in=Membership.objects.filter(user=user).values("team_id")
-    )
-
-
 def get_session_for_user(user: Any, pk: int, needed: str = Role.VIEWER) -> Session:
     session = (
         Session.objects.select_related("connection", "team", "launched_by").filter(pk=pk).first()

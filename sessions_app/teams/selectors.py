@@ -8,15 +8,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from sessions_app.access import require_role
-from sessions_app.models import Membership, Role, Team
+from sessions_app.models import Role, Team
 
 
 def teams_for_user(user: Any) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user=user).order_by("name")
-
-
-def team_ids_for_user(user: Any) -> list[int]:
-    return list(Membership.objects.filter(user=user).values_list("team_id", flat=True))
 
 
 def get_team_for_user(user: Any, slug: str, needed: str = Role.VIEWER) -> Team:
