@@ -89,7 +89,9 @@ from jules_simulator.world import World
 class RunningSimulator:
     """A simulator serving on loopback; stop it with `stop()` or a `with` block."""
 
-    def __init__(self, server: SimServer, thread: threading.Thread) -> None:
+    def __init__(
+        self, server: SimServer, thread: threading.Thread, snapshot_seconds: float | None = None
+    ) -> None:
         self.server = server
         self.thread = thread
         host, port = server.server_address[:2]
@@ -100,6 +102,28 @@ class RunningSimulator:
         self.base_url = f"{self.root_url}/v1alpha"
         self.admin_url = f"{self.root_url}/_sim"
         self._stopped = False
+        self._saver: threading.Thread | None = None
+        if snapshot_seconds and server.world.config.snapshot_path:
+            self._saver = threading.Thread(
+                target=self._save_every,
+                args=(snapshot_seconds,),
+                name="jules-simulator-snapshot",
+                daemon=True,
+            )
+            self._saver.start()
+
+    def _save_every(self, seconds: float) -> None:
+        # A run killed without a stop loses at most this much of its world.
+        world = self.state
+        while not world.stopping.wait(seconds):
+            self.save_snapshot()
+
+    def save_snapshot(self) -> None:
+        path = self.state.config.snapshot_path
+        if path:
+            from jules_simulator.snapshot import save
+
+            save(self.state, path)
 
     @property
     def state(self) -> World:
@@ -126,10 +150,9 @@ class RunningSimulator:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
-        if world.config.snapshot_path:
-            from jules_simulator.snapshot import save
-
-            save(world, world.config.snapshot_path)
+        if self._saver is not None:
+            self._saver.join(timeout=5)
+        self.save_snapshot()
 
     def __enter__(self) -> RunningSimulator:
         return self
@@ -156,12 +179,14 @@ def start_simulator(
     demo: bool = False,
     faults: Sequence[str] = (),
     config: SimulatorConfig | None = None,
+    snapshot_seconds: float | None = None,
 ) -> RunningSimulator:
     """Serve the simulator on `host:port` (an ephemeral port for 0) in a daemon thread.
 
     Each of `api_keys` gets its own account with the default repositories; the first
     account also gets `seed_sessions` seeded sessions of `activities_per_session`
-    activities, and the demo sessions when `demo` is set."""
+    activities, and the demo sessions when `demo` is set. With a snapshot path in `config`,
+    the world is loaded from it at start, saved at stop and every `snapshot_seconds`."""
     world = World(
         config,
         api_keys=api_keys,
@@ -184,7 +209,7 @@ def start_simulator(
         target=server.serve_forever, args=(0.05,), name="jules-simulator", daemon=True
     )
     thread.start()
-    return RunningSimulator(server, thread)
+    return RunningSimulator(server, thread, snapshot_seconds)
 
 
 __all__ = [
