@@ -53,7 +53,7 @@ def _race(root: Path, transport: str, count: int = 400) -> tuple[int, list[BaseE
                 if done.is_set() and not any((root / "queue").iterdir()):
                     break
                 continue
-            except Exception as exc:  # noqa: BLE001 - the old transport's decode errors
+            except Exception as exc:  # The old transport's decode errors.
                 errors.append(exc)
                 break
             assert message["body"] == payload["body"]
