@@ -108,7 +108,9 @@ def load(world: World, path: str) -> bool:
                 pr_numbers=dict(item.get("prNumbers", {})),
                 create_log=sorted(item.get("createLog", [])),
             )
-            account.rng.seed(f"{world.seed}/{account.id}/ids/restored/{len(item['sessions'])}{nonce}")
+            account.rng.seed(
+                f"{world.seed}/{account.id}/ids/restored/{len(item['sessions'])}{nonce}"
+            )
             for source in item["sources"]:
                 account.sources[source["name"]] = source
                 account.source_bytes[source["name"]] = dumps(source)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -41,7 +40,9 @@ def _python(code: str) -> list[str]:
 
 def test_it_restarts_a_child_that_dies_and_names_it_with_its_exit_code(supervisor) -> None:
     sup, lines = supervisor
-    child = sup.spawn("the sync worker", _python("import time; time.sleep(0.3); raise SystemExit(3)"))
+    child = sup.spawn(
+        "the sync worker", _python("import time; time.sleep(0.3); raise SystemExit(3)")
+    )
     first = child.process
     assert first is not None
     _wait(lambda: (sup.check() or child.restarts) >= 1)
@@ -94,7 +95,7 @@ def test_sigterm_stops_every_child_and_what_they_forked(tmp_path: Path) -> None:
         finally:
             sup.stop()
     """
-    runner = subprocess.Popen(_python(script))  # noqa: S603
+    runner = subprocess.Popen(_python(script))
     _wait(lambda: pids.exists() and len(pids.read_text().split()) == 4)
     started = [int(pid) for pid in pids.read_text().split()]
     assert all(pid_exists(pid) for pid in started)

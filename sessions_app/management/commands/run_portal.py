@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions_app.runtime.demo import ensure_demo
 from sessions_app.runtime.supervisor import Supervisor
@@ -44,7 +44,13 @@ class Command(BaseCommand):
             base_url, api_key = settings.JULES_API_BASE_URL, settings.JULES_API_KEY
             self.stdout.write(f"Using the Jules API at {base_url} with JULES_API_KEY.")
         else:
-            from jules_simulator import SimulatorConfig, start_simulator
+            try:
+                from jules_simulator import SimulatorConfig, start_simulator
+            except ImportError:
+                raise CommandError(
+                    "Set JULES_API_KEY: the Jules simulator, the demo's stand-in, is not "
+                    "installed here (the production image leaves it out)."
+                ) from None
 
             # The simulator keeps its world across restarts, so a second run never hands
             # out again the ids of sessions the portal's database already holds.

@@ -69,9 +69,9 @@ def test_it_saves_its_snapshot_periodically_while_running(tmp_path: Path) -> Non
 
 
 def _list(sim: object) -> list[dict[str, str]]:
-    sessions: list[dict[str, str]] = call(sim, "GET", f"/sessions?pageSize=100&filter={q(ALL)}").json[
-        "sessions"
-    ]
+    sessions: list[dict[str, str]] = call(
+        sim, "GET", f"/sessions?pageSize=100&filter={q(ALL)}"
+    ).json["sessions"]
     return sessions
 
 
