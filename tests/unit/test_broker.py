@@ -36,7 +36,7 @@ def _race(root: Path, transport: str, count: int = 400) -> tuple[int, list[BaseE
 
     def write() -> None:
         with _connection(root, transport) as conn:
-            channel = conn.default_channel
+            channel: Any = conn.default_channel
             for index in range(count):
                 channel._put(QUEUE, payload | {"n": index})
         done.set()
@@ -45,7 +45,7 @@ def _race(root: Path, transport: str, count: int = 400) -> tuple[int, list[BaseE
     writer.start()
     read = 0
     with _connection(root, transport) as conn:
-        channel = conn.default_channel
+        channel: Any = conn.default_channel
         while read < count and not errors:
             try:
                 message = channel._get(QUEUE)
@@ -70,7 +70,7 @@ def test_it_never_hands_a_reader_a_message_still_being_written(tmp_path: Path) -
 
 def test_it_keeps_the_queue_first_in_first_out(tmp_path: Path) -> None:
     with _connection(tmp_path) as conn:
-        channel = conn.default_channel
+        channel: Any = conn.default_channel
         for index in range(20):
             channel._put(QUEUE, {"n": index})
         assert [channel._get(QUEUE)["n"] for _ in range(20)] == list(range(20))
@@ -82,7 +82,7 @@ def test_it_keeps_the_queue_first_in_first_out(tmp_path: Path) -> None:
 
 def test_it_sets_an_unreadable_message_aside_and_goes_on(tmp_path: Path) -> None:
     with _connection(tmp_path) as conn:
-        channel = conn.default_channel
+        channel: Any = conn.default_channel
         (tmp_path / "queue" / f"0_bad.{QUEUE}.msg").write_bytes(b"")
         channel._put(QUEUE, {"n": 1})
         assert channel._get(QUEUE) == {"n": 1}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from psutil import Process, pid_exists
+from psutil import Process, pid_exists  # type: ignore[import-untyped]
 
 from sessions_app.runtime.supervisor import Supervisor
 

@@ -32,7 +32,7 @@ class Command(BaseCommand):
             "--sim-speed",
             type=float,
             default=float(os.environ.get("JULES_SIM_SPEED", "10")),
-            help="Simulated seconds per real second for the demo simulator.",
+            help="How much faster the demo simulator's sessions progress than live ones.",
         )
         parser.add_argument("--web-workers", type=int, default=2)
 
