@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image runs web, worker and beat; the command picks the role (see docker-compose.yml).
+# It leaves out the Jules simulator, bench/ and tests/ (.dockerignore; docs/operations.md).
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

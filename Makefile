@@ -10,7 +10,7 @@ export DJANGO_SETTINGS_MODULE := julesweb.settings
 export SECRET_KEY_FILE ?= $(VAR)/secret_key
 export FIELD_ENCRYPTION_KEY_FILE ?= $(VAR)/field_encryption_key
 
-.PHONY: run test setup setup-dev lint types unit integration clean bench load help
+.PHONY: run test setup setup-dev lint types unit integration clean bench load soak help
 
 help:
 	@echo "make run   - set up and run the portal with its workers and the Jules simulator"
@@ -68,6 +68,11 @@ bench: setup-dev
 # The 50-user load test of docs/performance.md (PostgreSQL and Redis on loopback).
 load: setup-dev
 	$(BIN)/python -m bench.load
+
+# The soak test of docs/reliability.md: `make run`'s setup under steady use, 30 minutes
+# by default (SOAK_MINUTES=N for another length). Not part of `make test`.
+soak: setup-dev
+	$(BIN)/python -m bench.soak --minutes $(or $(SOAK_MINUTES),30)
 
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache

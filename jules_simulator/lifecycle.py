@@ -37,9 +37,16 @@ class Lifecycle:
         session.events += 1
         return random.Random(f"{self.world.seed}/{session.id}/{session.events}")
 
+    def span(self, seconds: float) -> int:
+        """A scenario's duration in microseconds of the clock, shortened by the pace.
+
+        `speed` makes sessions progress faster, not the clock run ahead: timestamps stay on
+        the wall clock, so a demo at speed 10 never shows a time in the future."""
+        return max(1, int(seconds * US / self.world.pace))
+
     def seconds(self, mean: float, rng: random.Random, low: float, high: float) -> int:
         """A jittered delay in microseconds; never zero, so events strictly follow."""
-        return max(1, int(mean * rng.uniform(low, high) * US))
+        return self.span(mean * rng.uniform(low, high))
 
     def gap(self, session: SimSession, rng: random.Random, scale: float = 1.0) -> int:
         # Around 26 s, the live median. The band is narrow enough that two gaps stay under a
@@ -91,7 +98,7 @@ class Lifecycle:
             s.phase = "awaiting_approval"
             if s.scenario.name == "plan_approval" and s.scenario.mode == "timeout":
                 # Left unapproved, live sessions became COMPLETED ~10 minutes after creation.
-                s.timeout_us = s.create_us + int(self.world.config.plan_timeout_seconds * US)
+                s.timeout_us = s.create_us + self.span(self.world.config.plan_timeout_seconds)
                 self.schedule(account, s, max(s.timeout_us, due + 1))
         else:
             s.phase = "auto_approve"
@@ -216,12 +223,12 @@ class Lifecycle:
             s.phase = "paused"
             self.world.touch(s, due)
             if sc.duration is not None:
-                self.schedule(account, s, due + int(sc.duration * US))
+                self.schedule(account, s, due + self.span(sc.duration))
         elif sc.name == "stall":
             # IN_PROGRESS with nothing new and no change at all: docs/jules-api.md#stalls
             s.phase = "stalled"
             if sc.duration is not None:
-                self.schedule(account, s, due + int(sc.duration * US))
+                self.schedule(account, s, due + self.span(sc.duration))
         elif sc.name == "question":
             text = content.question(rng, s.prompt)
             self.activity(s, "agentMessaged", {"agentMessage": text}, due, rng)
@@ -229,7 +236,7 @@ class Lifecycle:
             s.phase = "awaiting_feedback"
             self.world.touch(s, due)
             if sc.mode == "complete":
-                self.schedule(account, s, due + int(sc.wait * US))
+                self.schedule(account, s, due + self.span(sc.wait))
 
     def work_item(self, s: SimSession, at: int, rng: random.Random) -> None:
         """The k-th activity of steady work, plus whatever the scenario toggles add."""
@@ -334,7 +341,7 @@ class Lifecycle:
         s.phase = "done"
         self.world.touch(s, at)
         if s.scenario.name == "revive" and s.revivals == 0:
-            self.schedule(account, s, at + int(s.scenario.delay * US))
+            self.schedule(account, s, at + self.span(s.scenario.delay))
 
     def pull_request(self, account: Account, s: SimSession) -> dict[str, Any]:
         repo = s.source.removeprefix("sources/github/")

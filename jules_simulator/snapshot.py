@@ -1,4 +1,5 @@
-"""An optional JSON snapshot of the whole world: loaded at start if present, saved at stop.
+"""An optional JSON snapshot of the whole world: loaded at start if present, saved at stop
+(and every `snapshot_seconds` while running, when `start_simulator` is given it).
 
 It keeps accounts (keys, tiers, sources), sessions with their lifecycle bookkeeping and
 activities, and the virtual time, so a restarted simulator carries on where it stopped.
@@ -11,6 +12,7 @@ import dataclasses
 import heapq
 import json
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,10 @@ def load(world: World, path: str) -> bool:
     data = json.loads(target.read_bytes())
     if data.get("version") != VERSION:
         raise ValueError(f"unsupported snapshot version {data.get('version')!r}")
+    # On the wall clock a run may have handed out ids after its last save and died: fresh
+    # randomness keeps the next run from handing them out again. A manual clock stays
+    # deterministic.
+    nonce = "" if world.manual else f"/{secrets.token_hex(8)}"
     with world.lock:
         world.clock.jump_to(int(data["nowUs"]))
         world.accounts.clear()
@@ -102,7 +108,9 @@ def load(world: World, path: str) -> bool:
                 pr_numbers=dict(item.get("prNumbers", {})),
                 create_log=sorted(item.get("createLog", [])),
             )
-            account.rng.seed(f"{world.seed}/{account.id}/ids/restored/{len(item['sessions'])}")
+            account.rng.seed(
+                f"{world.seed}/{account.id}/ids/restored/{len(item['sessions'])}{nonce}"
+            )
             for source in item["sources"]:
                 account.sources[source["name"]] = source
                 account.source_bytes[source["name"]] = dumps(source)

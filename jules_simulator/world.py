@@ -59,6 +59,8 @@ class World:
         demo: bool = False,
     ) -> None:
         self.config = config or SimulatorConfig()
+        if speed <= 0:
+            raise ValueError("speed must be positive")
         if self.config.tier is not None and self.config.tier not in TIERS:
             raise ValueError(f"unknown tier {self.config.tier!r}; expected one of {sorted(TIERS)}")
         parse_scenario(self.config.default_scenario)  # Fail at start, not at the first create.
@@ -67,6 +69,10 @@ class World:
         self.api_keys = list(api_keys)
         self.speed = speed
         self.manual = manual_clock
+        # On the wall clock, `speed` divides every delay of the lifecycle instead of
+        # scaling the clock, so timestamps never run ahead of real time; a manual clock
+        # moves only when told and keeps the unscaled delays.
+        self.pace = 1.0 if manual_clock else speed
         self.seed = seed
         self.seed_sessions = seed_sessions
         self.activities_per_session = activities_per_session
@@ -80,7 +86,7 @@ class World:
     def _build(self) -> None:
         start = self.config.start_time
         self.clock = VirtualClock(
-            speed=self.speed,
+            speed=1.0,
             manual=self.manual,
             start_us=round(start * US) if start is not None else None,
         )

@@ -2,7 +2,7 @@
 
 Every variable is listed in `.env.example` and in the README's configuration table. With
 nothing set, the portal runs on the embedded defaults: SQLite under `var/`, Celery on
-kombu's filesystem transport, and DEBUG off.
+an embedded file broker (julesweb/broker.py), and DEBUG off.
 """
 
 from __future__ import annotations
@@ -179,8 +179,8 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # so a key is rotated by putting the new one first and running `rotate_field_key`.
 FIELD_ENCRYPTION_KEYS = envlist("FIELD_ENCRYPTION_KEY", secret("FIELD_ENCRYPTION_KEY"))
 
-# Redis and Celery. Without REDIS_URL the portal runs on an embedded broker: kombu's
-# filesystem transport, in folders under DATA_DIR, so `make run` needs no server.
+# Redis and Celery. Without REDIS_URL the portal runs on an embedded broker: files in
+# folders under DATA_DIR, so `make run` needs no server.
 REDIS_URL = env("REDIS_URL")
 BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
@@ -206,14 +206,22 @@ if REDIS_URL:
         }
     }
 else:
-    for folder in ("queue", "processed", "control"):
-        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+    # julesweb/broker.py: kombu's filesystem transport with messages written and claimed by
+    # atomic renames (docs/operations.md, "The embedded broker").
+    _folders = {
+        name: BROKER_DIR / name for name in ("queue", "control", "incoming", "claimed", "rejected")
+    }
+    for _folder in _folders.values():
+        _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT = "julesweb.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
+        "data_folder_in": str(_folders["queue"]),
+        "data_folder_out": str(_folders["queue"]),
+        "control_folder": str(_folders["control"]),
+        "incoming_folder": str(_folders["incoming"]),
+        "claimed_folder": str(_folders["claimed"]),
+        "rejected_folder": str(_folders["rejected"]),
         "store_processed": False,
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

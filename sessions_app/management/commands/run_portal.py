@@ -1,24 +1,22 @@
-"""`make run`: the portal, its workers and the Jules simulator, stopped together by Ctrl-C."""
+"""`make run`: the portal, its workers and the Jules simulator, kept running and stopped together."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
 import sys
-import threading
-import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions_app.runtime.demo import ensure_demo
-from sessions_app.runtime.processes import signal_group
+from sessions_app.runtime.supervisor import Supervisor
 
 DEMO_SIM_KEY = "sim-demo-key"
+SNAPSHOT_SECONDS = 30.0
 
 
 class Command(BaseCommand):
@@ -34,21 +32,29 @@ class Command(BaseCommand):
             "--sim-speed",
             type=float,
             default=float(os.environ.get("JULES_SIM_SPEED", "10")),
-            help="Simulated seconds per real second for the demo simulator.",
+            help="How much faster the demo simulator's sessions progress than live ones.",
         )
         parser.add_argument("--web-workers", type=int, default=2)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self.children: list[subprocess.Popen[bytes]] = []
-        self.stopping = threading.Event()
+        supervisor = Supervisor(log=lambda line: self.stderr.write(f"run_portal: {line}"))
         call_command("migrate", interactive=False, verbosity=0)
         simulator = None
         if settings.JULES_API_KEY:
             base_url, api_key = settings.JULES_API_BASE_URL, settings.JULES_API_KEY
             self.stdout.write(f"Using the Jules API at {base_url} with JULES_API_KEY.")
         else:
-            from jules_simulator import start_simulator
+            try:
+                from jules_simulator import SimulatorConfig, start_simulator
+            except ImportError:
+                raise CommandError(
+                    "Set JULES_API_KEY: the Jules simulator, the demo's stand-in, is not "
+                    "installed here (the production image leaves it out)."
+                ) from None
 
+            # The simulator keeps its world across restarts, so a second run never hands
+            # out again the ids of sessions the portal's database already holds.
+            snapshot = Path(settings.DATA_DIR) / "simulator.json"
             simulator = start_simulator(
                 host="127.0.0.1",
                 port=options["sim_port"],
@@ -56,21 +62,21 @@ class Command(BaseCommand):
                 demo=True,
                 speed=options["sim_speed"],
                 seed=1,
+                config=SimulatorConfig(snapshot_path=str(snapshot)),
+                snapshot_seconds=SNAPSHOT_SECONDS,
             )
             base_url, api_key = simulator.base_url, DEMO_SIM_KEY
             self.stdout.write(f"Jules simulator on {base_url} (speed x{options['sim_speed']:g}).")
         login = ensure_demo(base_url, api_key)
 
         python = sys.executable
+        celery = [python, "-m", "celery", "-A", "julesweb"]
         # One worker per queue, so that a long sync never holds the slot an approval needs.
         for queue, concurrency in (("sync", 2), ("actions", 1)):
-            self._spawn(
+            supervisor.spawn(
+                f"the {queue} worker",
                 [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "julesweb",
+                    *celery,
                     "worker",
                     "-Q",
                     queue,
@@ -80,23 +86,21 @@ class Command(BaseCommand):
                     "INFO",
                     "-n",
                     f"{queue}@%h",
-                ]
+                ],
             )
-        self._spawn(
+        supervisor.spawn(
+            "beat",
             [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "julesweb",
+                *celery,
                 "beat",
                 "--loglevel",
                 "INFO",
                 "-s",
                 str(settings.CELERY_BEAT_SCHEDULE_FILENAME),
-            ]
+            ],
         )
-        self._spawn(
+        supervisor.spawn(
+            "the web server",
             [
                 python,
                 "-m",
@@ -112,7 +116,7 @@ class Command(BaseCommand):
                 "-",
                 "--graceful-timeout",
                 "5",
-            ]
+            ],
         )
         from sessions_app import tasks
 
@@ -128,40 +132,13 @@ class Command(BaseCommand):
             )
         )
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: self.stopping.set())
+            signal.signal(signum, lambda *_: supervisor.request_stop())
         try:
-            while not self.stopping.is_set():
-                for child in self.children:
-                    if child.poll() is not None:
-                        self.stderr.write(f"A process stopped unexpectedly: {child.args!r}")
-                        self.stopping.set()
-                self.stopping.wait(1.0)
+            # A worker, beat or the web server that dies is restarted (with a line in the
+            # log and a backoff); only Ctrl-C or SIGTERM stops the portal.
+            supervisor.run()
         finally:
-            self._stop_all()
+            supervisor.stop()
             if simulator is not None:
                 simulator.stop()
-            self.stdout.write("Stopped.")
-
-    def _spawn(self, command: list[str]) -> None:
-        # Each child leads its own process group, so that stopping it also stops the
-        # processes it forked (Celery's pool, gunicorn's workers).
-        self.children.append(subprocess.Popen(command, start_new_session=True))  # noqa: S603
-
-    def _stop_all(self) -> None:
-        # The leaders first: Celery and gunicorn stop their own pools and workers cleanly
-        # (a pool process signalled directly is reported as a crash); whatever is still
-        # running after the deadline is killed with its whole group.
-        for child in self.children:
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in self.children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                signal_group(child, signal.SIGKILL)
-                child.wait()
-        # Workers' own children (a pool process that outlived its parent) share the group.
-        for child in self.children:
-            signal_group(child, signal.SIGKILL, only_if_running=False)
+            self.stdout.write(f"Stopped ({supervisor.restarts} restart(s) while running).")
