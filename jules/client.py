@@ -613,15 +613,26 @@ def _json_float(text: str) -> float | str:
 _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
+# A surrogate escape that is not half of a pair (`\ud800` alone), which no UTF-8 text
+# can hold, after an even number of backslashes.
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)((?:\\\\)*)(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
 def loads_json(content: bytes) -> Any:
     """JSON as the service's answers are read, so that the database can store them.
 
     Every resource keeps its JSON in `raw`, and PostgreSQL's text and JSON columns refuse
     what valid JSON may still hold: a number too large for a float (`1e400`) and the
-    non-standard `NaN` and `Infinity` stay text, and the character U+0000 becomes U+FFFD.
+    non-standard `NaN` and `Infinity` stay text, and the character U+0000 and lone
+    surrogates (`\\ud800`) become U+FFFD.
     """
     if b"\\u0000" in content:
         content = _NUL_ESCAPE.sub(rb"\1\\ufffd", content)
+    if b"\\ud" in content or b"\\uD" in content:
+        content = _LONE_SURROGATE.sub(rb"\1\\ufffd", content)
     return json.loads(content, parse_float=_json_float, parse_constant=str)
 
 
