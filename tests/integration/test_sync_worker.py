@@ -191,6 +191,13 @@ def test_it_syncs_a_session_change_within_one_cadence(workers, seeded_sim):
     )
     tasks.schedule_syncs()
     wait_for(lambda: Session.objects.filter(remote_id=remote.id).exists(), 60)
+    # The row is written before the pass ends; a pass still holding its claim is not due.
+    wait_for(
+        lambda: JulesConnection.objects.filter(
+            pk=connection.pk, sync_claimed_until__isnull=True
+        ).exists(),
+        60,
+    )
     seeded_sim.advance(70)
     Session.objects.filter(remote_id=remote.id).update(next_poll_at=None)
     from django.utils import timezone
