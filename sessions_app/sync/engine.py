@@ -249,6 +249,9 @@ def sync_connection(
     finally:
         report.requests = getattr(client, "request_count", 0)
     _finish(connection_id, token, status=SyncStatus.OK, error="", full=full_pass)
+    # Records skipped or failed on their own, each named; the pass itself went through.
+    for error in report.errors[:20]:
+        logger.warning("Sync of connection %s: %s", connection_id, error)
     return report
 
 

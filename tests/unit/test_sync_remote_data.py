@@ -297,3 +297,13 @@ def test_a_reused_id_is_a_new_session_and_the_old_row_keeps_its_history(cast, se
     assert launched.prompt == "New task 1"
     assert Session.objects.get(remote_id=new_2.id).launched_by is None
     assert Session.objects.filter(connection=connection).count() == 4
+
+
+def test_a_tombstone_id_fits_the_column_and_never_looks_like_an_id():
+    from sessions_app.sync.mapping import SESSION_ID, tombstone_id
+
+    longest = "9" * 40
+    assert tombstone_id("123", 1) == "123~superseded-1"
+    assert len(tombstone_id(longest, 12)) == 40
+    assert tombstone_id(longest, 12).endswith("~superseded-12")
+    assert not SESSION_ID.fullmatch(tombstone_id("123", 1))
