@@ -39,6 +39,7 @@ OWN = {"id", "team", "connection", "synced_at", "next_poll_at", "observed_at"}
 
 def _rows(model: type[models.Model], connection: JulesConnection) -> Counter[tuple[Any, ...]]:
     remote_ids = dict(Session.objects.filter(connection=connection).values_list("id", "remote_id"))
+    queryset: models.QuerySet[Any]
     if model is Session:
         queryset = Session.objects.filter(connection=connection)
     elif model is Source:

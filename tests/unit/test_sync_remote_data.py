@@ -33,7 +33,7 @@ KEY = "test-key"
 
 
 @pytest.fixture
-def world(cast: Any) -> Iterator[tuple[Any, JulesConnection]]:
+def world(cast: Any) -> Iterator[tuple[Any, Any]]:
     sim = start_simulator(api_keys=[KEY], manual_clock=True, seed=31, seed_sessions=6)
     connection = ConnectionFactory(team=cast.team, base_url=sim.base_url, api_key=KEY)
     try:
