@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from sessions_app import tasks
 from sessions_app.audit import chain as audit
 from sessions_app.audit.chain import Target
 from sessions_app.models import (
@@ -201,8 +202,6 @@ class ConnectionAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: JulesConnection, form: Any, change: bool
     ) -> None:
-        from sessions_app import tasks
-
         key = form.cleaned_data.get("api_key")
         if key:
             obj.set_api_key(key)

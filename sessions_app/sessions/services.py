@@ -23,6 +23,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from jules import errors as jerrors
 from jules.client import JulesClient
+from sessions_app import tasks
 from sessions_app.audit import chain as audit
 from sessions_app.audit.chain import Target
 from sessions_app.models import (
@@ -103,8 +104,6 @@ def _open_action(
     request: HttpRequest | None,
 ) -> OutboxAction:
     """The outbox row and its audit entry; call inside a transaction."""
-    from sessions_app import tasks
-
     action = OutboxAction.objects.create(
         team_id=connection.team_id,
         connection=connection,
@@ -541,8 +540,6 @@ def connection_add(
     request: HttpRequest | None = None,
 ) -> JulesConnection:
     """Add a Jules account to the team, after Jules confirmed that the key works."""
-    from sessions_app import tasks
-
     _admin(actor, team, "add connections")
     label = label.strip()
     api_key = api_key.strip()
@@ -579,8 +576,6 @@ def connection_rotate_key(
     request: HttpRequest | None = None,
 ) -> JulesConnection:
     """Replace the connection's key, after Jules confirmed that the new one works."""
-    from sessions_app import tasks
-
     _require(actor, connection.team_id, Role.ADMIN, "rotate API keys")
     api_key = api_key.strip()
     if not api_key:
@@ -618,8 +613,6 @@ def connection_set_enabled(
     enabled: bool,
     request: HttpRequest | None = None,
 ) -> JulesConnection:
-    from sessions_app import tasks
-
     verb = "enable" if enabled else "disable"
     _require(actor, connection.team_id, Role.ADMIN, f"{verb} connections")
     with transaction.atomic():
