@@ -185,3 +185,18 @@ def test_the_sync_never_imports_the_tasks():
             ):
                 offences.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offences == []
+
+
+def test_only_the_sync_store_factory_asks_the_database_vendor():
+    # The engine and the writers write through the store chosen for the pass
+    # (sessions_app/sync/store.py), never by vendor.
+    offences = []
+    for path in sorted((ROOT / "sessions_app" / "sync").rglob("*.py")):
+        if path.name == "store.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "vendor":
+                offences.append(f"{path.relative_to(ROOT)}:{node.lineno} reads .vendor")
+            if isinstance(node, ast.Name | ast.Attribute) and "is_postgresql" in ast.unparse(node):
+                offences.append(f"{path.relative_to(ROOT)}:{node.lineno} asks is_postgresql")
+    assert offences == []
