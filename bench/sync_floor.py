@@ -140,7 +140,9 @@ def run_sync(base_url: str, workers: int) -> tuple[float, int, int, float, float
     from sessions_app.models import Activity, Session
 
     connection_id = _prepare(base_url)
-    client = JulesClient(KEY, base_url, environment_once=True)  # as make_client does
+    client = JulesClient(
+        KEY, base_url, environment_once=True
+    )  # as connections.client.sync_client does
     with _rss_peak() as rss:
         cpu = time.process_time()
         started = time.perf_counter()
@@ -159,7 +161,9 @@ def measure_heap(base_url: str, workers: int) -> float:
     from sessions_app import sync
 
     connection_id = _prepare(base_url)
-    client = JulesClient(KEY, base_url, environment_once=True)  # as make_client does
+    client = JulesClient(
+        KEY, base_url, environment_once=True
+    )  # as connections.client.sync_client does
     tracemalloc.start()
     sync.sync_connection(connection_id, full=True, client=client, workers=workers)
     _, heap_peak = tracemalloc.get_traced_memory()
@@ -320,6 +324,10 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
     parser.add_argument("--no-heap", action="store_true", help="Skip the traced heap run.")
     args = parser.parse_args(argv)
     setup_django()
+    from julesweb.celery import apply_worker_settings
+
+    # The sync runs here as in a worker, with the worker's interpreter settings.
+    apply_worker_settings()
     header = (
         f"{'N':>7} {'M':>3} {'floor s':>8} {'sync s':>8} {'ratio':>6} {'sync x4 s':>9} "
         f"{'ratio x4':>8} {'CPU ratio':>9} {'heap MiB':>8} {'RSS+ MiB':>8} {'rows':>9}"

@@ -595,10 +595,24 @@ def _json_float(text: str) -> float | str:
 _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
+# A surrogate escape that is not half of a pair (`\ud800` alone), which no UTF-8 text
+# can hold, after an even number of backslashes.
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)((?:\\\\)*)(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
 def loads_json(content: bytes) -> Any:
-    """JSON read so that PostgreSQL can store it: docs/jules-api.md#json-reading"""
+    """JSON read so that PostgreSQL can store it: docs/jules-api.md#json-reading
+
+    Numbers too large for a float, NaN and Infinity stay text; U+0000 and lone surrogates
+    become U+FFFD.
+    """
     if b"\\u0000" in content:
         content = _NUL_ESCAPE.sub(rb"\1\\ufffd", content)
+    if b"\\ud" in content or b"\\uD" in content:
+        content = _LONE_SURROGATE.sub(rb"\1\\ufffd", content)
     return json.loads(content, parse_float=_json_float, parse_constant=str)
 
 

@@ -2,6 +2,9 @@
 
 Sync tasks go to the `sync` queue and action tasks to the `actions` queue (see
 `julesweb/celery.py`), so a large sync never delays a person's approval or message.
+
+Callers import this module at the top of theirs; the tasks import what they call inside
+their bodies, so nothing that a task calls imports back into this module's import.
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ def sync_session(session_id: int) -> None:
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
-def schedule_syncs() -> None:
-    """Beat's entry point: enqueue the connections whose sync is due."""
+def schedule_syncs() -> list[int]:
+    """Beat's entry point: enqueue the connections whose sync is due; their ids."""
     from sessions_app import sync
 
-    sync.schedule_due_syncs()
+    due = sync.due_connections()
+    for connection_id in due:
+        sync_connection.delay(connection_id)
+    return due
 
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=110)

@@ -31,8 +31,14 @@ from django.utils import timezone
 from jules import errors as jerrors
 from jules import resources
 from jules.client import JulesClient
-from sessions_app import sync
-from sessions_app.models import JulesConnection, OutboxAction, Session
+from sessions_app import tasks
+from sessions_app.connections.client import (
+    ConnectionUnusable,
+    describe_action_error,
+    outbox_client,
+)
+from sessions_app.models import OutboxAction, Session
+from sessions_app.sync.writers import upsert_remote_session
 
 logger = logging.getLogger(__name__)
 
@@ -47,28 +53,6 @@ CLOCK_SKEW = dt.timedelta(minutes=2)
 
 Status = OutboxAction.Status
 Kind = OutboxAction.Kind
-
-
-class OutboxClient(JulesClient):
-    """A client that resends a write only when the first attempt surely did not arrive.
-
-    The plain client also resends approvePlan, archive, unarchive and delete after a
-    timeout or a 5xx, as idempotent calls; but the first attempt may have taken effect, and
-    then a resent approvePlan is refused (the plan is no longer awaiting approval) and a
-    resent archive reaches Jules twice. The outbox retries those itself, checking first.
-    """
-
-    def _may_retry(
-        self, error: jerrors.JulesError, method: str, idempotent: bool, retries: int, malformed: int
-    ) -> bool:
-        if method != "GET" and not error.not_applied:
-            return False
-        return super()._may_retry(error, method, idempotent, retries, malformed)
-
-
-def make_client(connection: JulesConnection) -> OutboxClient:
-    """The outbox's client for a connection, with the timeouts and budget of settings."""
-    return sync.client_for(connection, OutboxClient)
 
 
 def _claim(action_id: str) -> bool:
@@ -98,14 +82,14 @@ def deliver(action_id: str) -> str:
     if not action.connection.enabled:
         return _fail(action, "The connection was disabled before this could be sent to Jules.")
     try:
-        with make_client(action.connection) as client:
+        with outbox_client(action.connection) as client:
             result = _perform(client, action)
-    except sync.ConnectionUnusable as exc:
+    except ConnectionUnusable as exc:
         return _fail(action, str(exc))
     except jerrors.JulesError as exc:
         if exc.retryable and action.attempts < MAX_ATTEMPTS:
-            return _retry_later(action, _reason(exc), exc.retry_after)
-        return _fail(action, _reason(exc))
+            return _retry_later(action, describe_action_error(exc), exc.retry_after)
+        return _fail(action, describe_action_error(exc))
     except Exception:
         # A bug or a database hiccup: the outcome is unknown, so the next attempt checks
         # with Jules first, like after a timeout. The traceback goes to the worker log.
@@ -189,9 +173,7 @@ def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
             require_plan_approval=payload.get("require_plan_approval"),
             automation_mode=payload.get("automation_mode") or None,
         )
-        action.session = sync.upsert_remote_session(
-            action.connection, remote, launched_by=action.actor
-        )
+        action.session = upsert_remote_session(action.connection, remote, launched_by=action.actor)
         return {"remote_id": remote.id}
     session = action.session
     if session is None:
@@ -246,7 +228,7 @@ def _find_launched(client: JulesClient, action: OutboxAction) -> dict[str, Any] 
         if remote.create_time is not None and remote.create_time < since:
             break
         if remote.prompt == action.payload.get("prompt") and remote.id not in taken:
-            action.session = sync.upsert_remote_session(
+            action.session = upsert_remote_session(
                 action.connection, remote, launched_by=action.actor
             )
             return {"remote_id": remote.id, "matched": True}
@@ -300,22 +282,10 @@ def _plan_approved(client: JulesClient, session: Session, action: OutboxAction) 
 
 def _refresh(session_id: int) -> None:
     """Re-read the session now, so that its page shows the effect of the action."""
-    from sessions_app import tasks
-
     try:
         tasks.sync_session.delay(session_id)
     except Exception:  # A dead broker only delays the refresh; the schedule catches up.
         logger.warning("Could not enqueue a refresh of session %s", session_id)
-
-
-def _reason(exc: jerrors.JulesError) -> str:
-    if isinstance(exc, jerrors.FailedPreconditionError):
-        return f"Jules refused: {exc.message}"
-    if isinstance(exc, jerrors.NotFoundError):
-        return "Jules no longer knows this session (was it deleted?)."
-    if isinstance(exc, jerrors.InvalidArgumentError):
-        return f"Jules rejected the request: {exc.message}"
-    return sync.describe_error(exc)
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> int:
@@ -349,8 +319,6 @@ def _retry_later(action: OutboxAction, reason: str, retry_after: float | None) -
 
 def _enqueue_retry(action_id: str, wait: float) -> None:
     """Deliver again once the backoff has passed; without a broker, the sweep will."""
-    from sessions_app import tasks
-
     if tasks.deliver_action.app.conf.task_always_eager:
         return  # Eager (tests, no worker): it would run now and find the action not due.
     try:
@@ -369,8 +337,6 @@ def _fail(action: OutboxAction, reason: str) -> str:
 
 def sweep(now: dt.datetime | None = None) -> int:
     """Re-enqueue due pending actions and reclaim those whose sender died mid-way."""
-    from sessions_app import tasks
-
     now = now or timezone.now()
     expired = OutboxAction.objects.filter(status=Status.SENDING, claimed_until__lt=now)
     expired.filter(attempts__gte=MAX_ATTEMPTS).update(

@@ -1,18 +1,18 @@
-"""The sync engine: see `engine` for one pass over a connection.
+"""The sync: one pass over a connection reconciles what Jules says into the cache tables.
 
-mapping: remote resources to rows. writers: idempotent bulk upserts and transitions.
-engine: claims, phases, cadences and error handling.
+engine: claims, phases, cadences and error handling. mapping: remote resources to rows,
+and which remote records the portal can store. writers: idempotent upserts and the
+transitions they observe. store: where rows go, `PostgreSQLStore` (COPY and merge
+statements) or `OrmStore` (SQLite), chosen once per pass. pipeline: the writer thread.
+The clients and error wording live in `sessions_app.connections.client`; the tasks that
+run a pass, in `sessions_app.tasks` (the sync never imports them).
 """
 
 from __future__ import annotations
 
 from sessions_app.sync.engine import (
-    ConnectionUnusable,
     claim,
-    client_for,
-    describe_error,
-    make_client,
-    schedule_due_syncs,
+    due_connections,
     sync_activities,
     sync_connection,
     sync_one_session,
@@ -25,13 +25,9 @@ from sessions_app.sync.writers import (
 )
 
 __all__ = [
-    "ConnectionUnusable",
     "SyncReport",
     "claim",
-    "client_for",
-    "describe_error",
-    "make_client",
-    "schedule_due_syncs",
+    "due_connections",
     "sync_activities",
     "sync_connection",
     "sync_one_session",

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Max, Q
@@ -34,26 +34,26 @@ from django.utils import timezone
 from jules import errors as jerrors
 from jules import resources as jr
 from jules.client import JulesClient
-from sessions_app.connections import crypto
+from sessions_app.connections.client import ConnectionUnusable, describe_error, sync_client
 from sessions_app.models import (
     JulesConnection,
     Session,
     Source,
 )
 from sessions_app.models.jules import SyncStatus
-from sessions_app.sync.bulk import is_postgresql
-from sessions_app.sync.pipeline import Writer, can_thread
+from sessions_app.sync.mapping import usable_activities, usable_sessions
+from sessions_app.sync.pipeline import Writer
+from sessions_app.sync.store import SyncStore, store_for
 from sessions_app.sync.writers import (
     SyncReport,
     apply_activities,
     existing_sessions,
+    is_known,
     is_unchanged,
     mark_deleted,
     missing_sessions,
-    prepare_activities,
     reschedule,
     upsert_sessions,
-    write_activities,
     write_page,
     write_sources,
 )
@@ -70,60 +70,6 @@ BATCH = 50
 ProgressCallback = Callable[[str, int, int], None]
 
 
-class ConnectionUnusable(Exception):
-    """The connection cannot sync until a person acts (a rejected or undecryptable key)."""
-
-
-C = TypeVar("C", bound=JulesClient)
-
-
-def client_for(connection: JulesConnection, client_class: type[C], **options: Any) -> C:
-    """A client for the connection with the timeouts and retry budget of settings."""
-    try:
-        key = connection.get_api_key()
-    except crypto.DecryptionError as exc:
-        raise ConnectionUnusable(str(exc)) from exc
-    return client_class(
-        key,
-        connection.base_url,
-        connect_timeout=settings.JULES_CONNECT_TIMEOUT,
-        read_timeout=settings.JULES_READ_TIMEOUT,
-        retry_budget=settings.JULES_RETRY_BUDGET,
-        **options,
-    )
-
-
-def make_client(connection: JulesConnection) -> JulesClient:
-    """The sync's client: thousands of requests to one host, so the proxy settings are
-    read once, not per call."""
-    return client_for(connection, JulesClient, environment_once=True)
-
-
-def describe_error(exc: BaseException) -> str:
-    """Words a person understands for what went wrong talking to Jules."""
-    if isinstance(exc, jerrors.AuthError):
-        return (
-            "Jules rejected this connection's API key (it may be revoked, deleted or mistyped). "
-            "An admin can set a new key for the connection in the admin; syncing is paused until then."
-        )
-    if isinstance(exc, jerrors.PermissionDeniedError):
-        return "Jules denied access with this API key. Check the account's access in Jules."
-    if isinstance(exc, jerrors.RateLimitedError):
-        return "Jules is limiting the rate of requests; the portal backs off and tries again."
-    if isinstance(exc, jerrors.TransientServerError):
-        return (
-            "Jules could not be reached or answered with a server error; "
-            "the portal tries again shortly."
-        )
-    if isinstance(exc, jerrors.MalformedResponseError):
-        return "Jules sent a response the portal could not read; the portal tries again shortly."
-    if isinstance(exc, ConnectionUnusable):
-        return str(exc)
-    if isinstance(exc, jerrors.JulesError):
-        return f"Jules answered with an error: {exc}"
-    return f"The sync failed unexpectedly ({exc.__class__.__name__}); see the worker log."
-
-
 def _pivot(session: Session) -> str | None:
     """The incremental filter's pivot, a little before the newest stored activity.
 
@@ -136,10 +82,13 @@ def _pivot(session: Session) -> str | None:
     return earlier.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _fetch_activities(client: JulesClient, session: Session) -> list[jr.Activity]:
-    return list(
+def _fetch_activities(
+    client: JulesClient, session: Session, errors: list[str]
+) -> list[jr.Activity]:
+    items = list(
         client.iter_activities(session.remote_id, page_size=100, create_time_after=_pivot(session))
     )
+    return usable_activities(session.remote_id, items, errors)
 
 
 def sync_activities(
@@ -147,6 +96,7 @@ def sync_activities(
     connection: JulesConnection,
     sessions: Sequence[Session],
     *,
+    store: SyncStore,
     report: SyncReport,
     workers: int = 4,
     writer: Writer | None = None,
@@ -162,6 +112,7 @@ def sync_activities(
                 client,
                 connection,
                 sessions,
+                store=store,
                 report=report,
                 workers=workers,
                 writer=inline,
@@ -172,7 +123,7 @@ def sync_activities(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
 
         def submit(batch: Sequence[Session]) -> list[tuple[Session, Any]]:
-            return [(s, pool.submit(_fetch_activities, client, s)) for s in batch]
+            return [(s, pool.submit(_fetch_activities, client, s, report.errors)) for s in batch]
 
         # Pipelined: the next batch downloads while this one is written.
         pending = submit(batches[0]) if batches else []
@@ -195,14 +146,8 @@ def sync_activities(
                     report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
             if not fetched:
                 continue
-            if is_postgresql():
-                writer.submit(
-                    apply_activities,
-                    prepare_activities(connection, fetched, set()),
-                    writer.report,
-                )
-            else:
-                writer.submit(write_activities, connection, fetched, writer.report, set())
+            batch = store.prepare_activities(connection, fetched, set(), set())
+            writer.submit(apply_activities, store, batch, writer.report)
 
 
 def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:
@@ -218,12 +163,6 @@ def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:
         )
     )
     return token if claimed == 1 else None
-
-
-def _extend(connection_id: int, token: str) -> None:
-    JulesConnection.objects.filter(pk=connection_id, sync_claim_token=token).update(
-        sync_claimed_until=timezone.now() + dt.timedelta(seconds=CLAIM_SECONDS)
-    )
 
 
 def _progress(
@@ -261,8 +200,12 @@ def sync_connection(
     client: JulesClient | None = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    store: SyncStore | None = None,
 ) -> SyncReport:
-    """One sync pass over a connection. Returns what it did; never raises for Jules errors."""
+    """One sync pass over a connection. Returns what it did; never raises for Jules errors.
+
+    `store`: where the pass writes; by default the one for the database (`store_for`).
+    """
     report = SyncReport()
     token = claim(connection_id)
     if token is None:
@@ -282,9 +225,16 @@ def sync_connection(
     workers = workers or settings.JULES_SYNC_CONCURRENCY
     full_pass = False
     try:
-        client = client or make_client(connection)
+        client = client or sync_client(connection)
         full_pass = _run_pass(
-            client, connection, token, full=full, report=report, progress=progress, workers=workers
+            client,
+            connection,
+            token,
+            store or store_for(),
+            full=full,
+            report=report,
+            progress=progress,
+            workers=workers,
         )
     except (jerrors.AuthError, jerrors.PermissionDeniedError, ConnectionUnusable) as exc:
         _fail(connection_id, token, SyncStatus.BROKEN, exc, report)
@@ -299,6 +249,9 @@ def sync_connection(
     finally:
         report.requests = getattr(client, "request_count", 0)
     _finish(connection_id, token, status=SyncStatus.OK, error="", full=full_pass)
+    # Records skipped or failed on their own, each named; the pass itself went through.
+    for error in report.errors[:20]:
+        logger.warning("Sync of connection %s: %s", connection_id, error)
     return report
 
 
@@ -319,6 +272,7 @@ def _run_pass(
     client: JulesClient,
     connection: JulesConnection,
     token: str,
+    store: SyncStore,
     *,
     full: bool,
     report: SyncReport,
@@ -331,7 +285,7 @@ def _run_pass(
     list_due = full or _due(now, connection.last_list_at, settings.SYNC_LIST_SECONDS)
     if full or _due(now, connection.last_sources_sync_at, settings.SYNC_SOURCES_SECONDS):
         _progress(connection.pk, token, "sources", 0, 0, progress)
-        report.sources = write_sources(connection, client)
+        report.sources = write_sources(connection, client, report.errors)
     repos = {s.name: s.full_name for s in Source.objects.filter(connection=connection)}
 
     needs_activities: list[int] = []
@@ -339,12 +293,13 @@ def _run_pass(
     # Writes go to the writer (a thread of their own on PostgreSQL), so each page's rows
     # are written while the next pages and activities download; what it counts is merged
     # into the report at the end.
-    with Writer(threaded=can_thread()) as writer:
+    with Writer(threaded=store.can_thread()) as writer:
         if list_due:
             _list_and_read(
                 client,
                 connection,
                 token,
+                store,
                 full,
                 report,
                 repos,
@@ -360,7 +315,7 @@ def _run_pass(
                 missing = missing_sessions(connection, seen_ids)
                 if missing:
                     _refresh_due(
-                        client, connection, missing, report, repos, needs_activities, workers
+                        client, connection, store, missing, report, repos, needs_activities, workers
                     )
 
         # Sessions due on their own cadence. Those the listing just read are only
@@ -375,12 +330,15 @@ def _run_pass(
         reschedule([s for s in due if s.remote_id in seen_ids])
         to_read = [s for s in due if s.remote_id not in seen_ids]
         if to_read:
-            _refresh_due(client, connection, to_read, report, repos, needs_activities, workers)
+            _refresh_due(
+                client, connection, store, to_read, report, repos, needs_activities, workers
+            )
 
         _read_activities(
             client,
             connection,
             token,
+            store,
             needs_activities,
             report,
             progress,
@@ -395,6 +353,7 @@ def _list_and_read(
     client: JulesClient,
     connection: JulesConnection,
     token: str,
+    store: SyncStore,
     full: bool,
     report: SyncReport,
     repos: dict[str, str],
@@ -415,14 +374,17 @@ def _list_and_read(
     written: deque[Future[Any]] = deque()
     # One request in flight needs no pool (and no thread handoff per request).
     with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
-        for items in _list_pages(client, archived=None if full else False):
-            report.sessions_seen += len(items)
+        for page in _list_pages(client, archived=None if full else False):
+            report.sessions_seen += len(page)
+            items = usable_sessions(page, report.errors)
             seen_ids.update(r.id for r in items if r.id)
             existing = existing_sessions(connection, items)
+            # A new session (or a new holder of a known id) reads its activities from the
+            # start; a changed one from its pivot.
             to_read = [
-                existing.get(r.id) or Session(remote_id=r.id)
+                existing[r.id] if is_known(existing, r) else Session(remote_id=r.id)
                 for r in items
-                if r.id and (r.id not in existing or not is_unchanged(existing[r.id], r))
+                if r.id and (not is_known(existing, r) or not is_unchanged(existing[r.id], r))
             ]
             fetched = _fetch_many(client, pool, to_read, report)
             written.append(
@@ -432,6 +394,7 @@ def _list_and_read(
                     items,
                     existing,
                     fetched,
+                    store=store,
                     report=writer.report,
                     repos=repos,
                 )
@@ -464,7 +427,7 @@ def _fetch_many(
         # One request in flight: no thread handoff per request.
         for session in sessions:
             try:
-                fetched[session.remote_id] = _fetch_activities(client, session)
+                fetched[session.remote_id] = _fetch_activities(client, session, report.errors)
             except jerrors.NotFoundError:
                 continue
             except (jerrors.AuthError, jerrors.PermissionDeniedError):
@@ -472,7 +435,7 @@ def _fetch_many(
             except jerrors.JulesError as exc:
                 report.errors.append(f"session {session.remote_id}: {describe_error(exc)}")
         return fetched
-    futures = [(s, pool.submit(_fetch_activities, client, s)) for s in sessions]
+    futures = [(s, pool.submit(_fetch_activities, client, s, report.errors)) for s in sessions]
     try:
         for session, future in futures:
             try:
@@ -496,6 +459,7 @@ def _read_activities(
     client: JulesClient,
     connection: JulesConnection,
     token: str,
+    store: SyncStore,
     needs_activities: list[int],
     report: SyncReport,
     progress: ProgressCallback | None,
@@ -524,6 +488,7 @@ def _read_activities(
             client,
             connection,
             sessions,
+            store=store,
             report=report,
             workers=workers,
             writer=writer,
@@ -536,6 +501,7 @@ def _read_activities(
 def _refresh_due(
     client: JulesClient,
     connection: JulesConnection,
+    store: SyncStore,
     due: list[Session],
     report: SyncReport,
     repos: dict[str, str],
@@ -564,14 +530,15 @@ def _refresh_due(
                 gone.append(session)
             else:
                 fetched.append(remote)
+    fetched = usable_sessions(fetched, report.errors)
     for start in range(0, len(fetched), 100):
         results = upsert_sessions(
-            connection, fetched[start : start + 100], report=report, repos=repos
+            connection, fetched[start : start + 100], store=store, report=report, repos=repos
         )
         needs_activities.extend(r.session.pk for r in results if r.changed)
         reschedule([r.session for r in results if not r.changed])
     if gone:
-        report.sessions_deleted += mark_deleted(connection, [s.pk for s in gone])
+        report.sessions_deleted += mark_deleted(store, connection, [s.pk for s in gone])
 
 
 def _finish(connection_id: int, token: str, *, status: str, error: str, full: bool = False) -> None:
@@ -602,7 +569,7 @@ def _finish(connection_id: int, token: str, *, status: str, error: str, full: bo
 def sync_sources(connection_id: int) -> int:
     """Refresh one connection's sources now (the `sync_sources` task)."""
     connection = JulesConnection.objects.get(pk=connection_id)
-    return write_sources(connection, make_client(connection))
+    return write_sources(connection, sync_client(connection))
 
 
 def sync_one_session(session_id: int, *, client: JulesClient | None = None) -> SyncReport:
@@ -613,23 +580,25 @@ def sync_one_session(session_id: int, *, client: JulesClient | None = None) -> S
         return report
     connection = session.connection
     try:
-        client = client or make_client(connection)
+        client = client or sync_client(connection)
+        store = store_for()
         repos = {s.name: s.full_name for s in Source.objects.filter(connection=connection)}
         needs: list[int] = []
-        _refresh_due(client, connection, [session], report, repos, needs, 1)
-        fresh = Session.objects.get(pk=session_id)
-        sync_activities(client, connection, [fresh], report=report, workers=1)
+        _refresh_due(client, connection, store, [session], report, repos, needs, 1)
+        # A superseded row is left alone: its id now names another session.
+        fresh = Session.objects.filter(pk=session_id, deleted_remotely=False).first()
+        if fresh is not None:
+            sync_activities(client, connection, [fresh], store=store, report=report, workers=1)
     except (jerrors.JulesError, ConnectionUnusable) as exc:
         report.errors.append(describe_error(exc))
     return report
 
 
-def schedule_due_syncs(now: dt.datetime | None = None) -> list[int]:
-    """Enqueue a sync for every enabled connection whose next pass is due."""
-    from sessions_app import tasks
-
+def due_connections(now: dt.datetime | None = None) -> list[int]:
+    """The enabled connections whose next pass is due (the `schedule_syncs` task enqueues
+    them)."""
     now = now or timezone.now()
-    queued = []
+    due = []
     for connection in JulesConnection.objects.filter(enabled=True).exclude(
         sync_status=SyncStatus.BROKEN
     ):
@@ -641,6 +610,5 @@ def schedule_due_syncs(now: dt.datetime | None = None) -> list[int]:
         )
         started = connection.last_sync_started_at
         if started is None or (now - started).total_seconds() >= interval:
-            tasks.sync_connection.delay(connection.pk)
-            queued.append(connection.pk)
-    return queued
+            due.append(connection.pk)
+    return due

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,15 +12,31 @@ from django.conf import settings
 from jules import resources as jr
 from sessions_app.models import (
     Activity,
+    JulesConnection,
     Session,
     SessionOutput,
     SessionState,
+    SessionTransition,
 )
 from sessions_app.models.jules import ATTENTION_STATES, BUSY_STATES
 
 # Resting sessions are re-read for this long after their last change, to catch revivals.
 REVIVAL_WINDOW = dt.timedelta(hours=6)
 KNOWN_STATES = frozenset(SessionState.values)
+
+# What the portal accepts as a session id: the API's ids are decimal digits
+# (docs/jules-api.md); letters, `-` and `_` are allowed too, but never `/`, `~` (kept for
+# tombstones), `.` or anything a URL would read differently. At most the column's length.
+SESSION_ID_LENGTH = Session._meta.get_field("remote_id").max_length or 40
+ACTIVITY_ID_LENGTH = Activity._meta.get_field("remote_id").max_length or 64
+SESSION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{SESSION_ID_LENGTH}}}")
+ACTIVITY_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{ACTIVITY_ID_LENGTH}}}")
+# Times are stored only inside these bounds, so that any time zone and the sync's pivot
+# arithmetic stay within the calendar; others are stored as unknown (the raw JSON keeps
+# them).
+EARLIEST_TIME = dt.datetime(2, 1, 1, tzinfo=dt.UTC)
+LATEST_TIME = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
+TOMBSTONE = "~superseded-"
 
 SESSION_FIELDS = [
     "name",
@@ -44,6 +61,65 @@ SESSION_FIELDS = [
     "synced_at",
     "deleted_remotely",
 ]
+
+
+def _named(value: object) -> str:
+    """A remote id as an error message may quote it: printable and short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def safe_time(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or EARLIEST_TIME <= value <= LATEST_TIME:
+        return value
+    return None
+
+
+def usable_sessions(remotes: Sequence[jr.Session], errors: list[str]) -> list[jr.Session]:
+    """The remote sessions the portal can store, with times it can compute with; each one
+    left out is named in `errors`."""
+    usable = []
+    for remote in remotes:
+        if not remote.id or not SESSION_ID.fullmatch(remote.id):
+            errors.append(f"session {_named(remote.id)}: skipped, not an id the portal accepts")
+            continue
+        remote.create_time = safe_time(remote.create_time)
+        remote.update_time = safe_time(remote.update_time)
+        usable.append(remote)
+    return usable
+
+
+def usable_activities(
+    session_id: str, items: list[jr.Activity], errors: list[str]
+) -> list[jr.Activity]:
+    """`usable_sessions` for the activities of one session."""
+    usable = []
+    for remote in items:
+        remote.create_time = safe_time(remote.create_time)
+        if remote.id and not ACTIVITY_ID.fullmatch(remote.id):
+            errors.append(
+                f"session {session_id}, activity {_named(remote.id)}: skipped, "
+                "not an id the portal accepts"
+            )
+            continue
+        usable.append(remote)
+    return usable
+
+
+def is_same_session(current: Session, remote: jr.Session) -> bool:
+    """Whether a cached row and a remote session with its id are one session: an id that
+    comes back with another create time or prompt names another session."""
+    if current.create_time and remote.create_time and current.create_time != remote.create_time:
+        return False
+    prompt = remote.prompt or ""
+    return not (current.prompt and prompt and current.prompt != prompt)
+
+
+def tombstone_id(remote_id: str, n: int) -> str:
+    """The remote id an earlier holder of `remote_id` keeps, unique by `n`, within the
+    column's length (`~` never occurs in a real id)."""
+    suffix = f"{TOMBSTONE}{n}"
+    return remote_id[: SESSION_ID_LENGTH - len(suffix)] + suffix
 
 
 def repo_label(source_name: str, known: dict[str, str] | None = None) -> str:
@@ -78,12 +154,12 @@ def session_values(
     state = remote.state if remote.state in KNOWN_STATES else SessionState.STATE_UNSPECIFIED
     pr_url = next((o.pull_request.url for o in remote.outputs if o.pull_request), "")
     return {
-        "name": remote.name or f"sessions/{remote.id}",
+        "name": (remote.name or f"sessions/{remote.id}")[:80],
         "prompt": remote.prompt or "",
         "title": (remote.title or "")[:500],
         "state": state,
         "state_raw": str(remote.raw.get("state", ""))[:64],
-        "source_name": remote.source or "",
+        "source_name": (remote.source or "")[:300],
         "repo": repo_label(remote.source or "", repos)[:300],
         "starting_branch": (remote.starting_branch or "")[:250],
         "working_branch": (remote.working_branch or "")[:250],
@@ -219,3 +295,37 @@ def activity_values(session_id: int, remote: jr.Activity) -> tuple[Any, ...]:
 
 def activity_row(session_id: int, remote: jr.Activity) -> Activity:
     return Activity(**dict(zip(ACTIVITY_FIELDS, activity_values(session_id, remote), strict=True)))
+
+
+# Activity kinds that record a transition, and the transition each records.
+ACTIVITY_TRANSITIONS = {
+    "planGenerated": SessionTransition.Kind.PLAN_GENERATED,
+    "planApproved": SessionTransition.Kind.PLAN_APPROVED,
+    "sessionFailed": SessionTransition.Kind.FAILED,
+}
+TRANSITION_ACTIVITY_KINDS = tuple(ACTIVITY_TRANSITIONS)
+
+
+def activity_transition(
+    connection: JulesConnection, session: Session, remote: jr.Activity, now: dt.datetime
+) -> SessionTransition | None:
+    kind = ACTIVITY_TRANSITIONS.get(remote.kind)
+    if kind is None:
+        return None
+    details: dict[str, Any] = {"activity_id": remote.id}
+    if remote.plan is not None:
+        details["plan_id"] = remote.plan.id
+        details["steps"] = len(remote.plan.steps)
+    if remote.approved_plan_id:
+        details["plan_id"] = remote.approved_plan_id
+        details["originator"] = remote.originator
+    if remote.failure_reason:
+        details["reason"] = remote.failure_reason[:500]
+    return SessionTransition(
+        team_id=connection.team_id,
+        session=session,
+        kind=kind,
+        to_state=session.state,
+        details=details,
+        observed_at=now,
+    )

@@ -7,60 +7,29 @@ downloads. At most `depth` batches wait, which bounds the memory a large sync ho
 
 The first failure of a write stops the later ones and is raised to the caller at its next
 `submit` or when the block ends. Without a thread (`threaded=False`: SQLite, or inside a
-transaction that another connection could not see) each write runs at once, inline.
+transaction that another connection could not see; the store decides) each write runs
+at once, inline.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 
-from django.db import connection, connections
+from django.db import connections
 
 from sessions_app.sync.writers import SyncReport
 
 logger = logging.getLogger(__name__)
-# While a writer thread runs, the interpreter hands the GIL over every millisecond instead
-# of every five: the writer wakes from each round trip to PostgreSQL while the downloading
-# threads are busy, and would otherwise wait up to the whole interval each time.
-SWITCH_INTERVAL = 0.001
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.0
-
-
-def _shorten_switch_interval() -> None:
-    global _switch_users, _switch_saved
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL))
-        _switch_users += 1
-
-
-def _restore_switch_interval() -> None:
-    global _switch_users
-    with _switch_lock:
-        _switch_users -= 1
-        if _switch_users == 0:
-            sys.setswitchinterval(_switch_saved)
-
 
 T = TypeVar("T")
 # A write: the function, its arguments, and the future of its result (None: fire and forget).
 _Item = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], "Future[Any] | None"]
-
-
-def can_thread() -> bool:
-    """Whether writes may move to another connection: PostgreSQL, outside a transaction
-    (rows this connection has not committed would be invisible to the writer's)."""
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
 class Writer:
@@ -71,7 +40,6 @@ class Writer:
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max(1, depth))
         self._thread: threading.Thread | None = None
         if threaded:
-            _shorten_switch_interval()
             self._thread = threading.Thread(target=self._run, name="jules-sync-writer", daemon=True)
             self._thread.start()
 
@@ -102,7 +70,6 @@ class Writer:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-            _restore_switch_interval()
         self._raise()
 
     def _raise(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,30 +16,23 @@ from jules.client import JulesClient
 from sessions_app.audit import chain as audit
 from sessions_app.audit.chain import Target
 from sessions_app.models import (
-    Activity,
     JulesConnection,
     Session,
     SessionOutput,
     SessionTransition,
     Source,
 )
-from sessions_app.sync.bulk import (
-    columns_of,
-    insert_ignoring_conflicts,
-    is_postgresql,
-    stage,
-    update_fields,
-)
 from sessions_app.sync.mapping import (
-    ACTIVITY_FIELDS,
-    ACTIVITY_JSON_POSITIONS,
     SESSION_FIELDS,
-    activity_row,
-    activity_values,
+    is_same_session,
     next_poll_for,
     output_rows,
     session_values,
+    tombstone_id,
 )
+from sessions_app.sync.store import Fetched, SyncStore, store_for
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -101,6 +94,13 @@ def existing_sessions(
     }
 
 
+def is_known(existing: dict[str, Session], remote: jr.Session) -> bool:
+    """Whether the page's cached rows hold this very session (not an earlier holder of
+    its id)."""
+    current = existing.get(remote.id or "")
+    return current is not None and is_same_session(current, remote)
+
+
 def is_unchanged(current: Session, remote: jr.Session) -> bool:
     """Nothing the service says has changed and the activities were read to the end."""
     return (
@@ -114,6 +114,7 @@ def upsert_sessions(
     connection: JulesConnection,
     remotes: Sequence[jr.Session],
     *,
+    store: SyncStore,
     report: SyncReport,
     repos: dict[str, str] | None = None,
     launched_by: Any = None,
@@ -137,9 +138,15 @@ def upsert_sessions(
     to_create: list[Session] = []
     to_update: list[Session] = []
     transitions: list[SessionTransition] = []
+    superseded: list[Session] = []
     for remote_id, remote in by_id.items():
         values = session_values(remote, now, repos)
         current = existing.get(remote_id)
+        if current is not None and not is_same_session(current, remote):
+            # The id now names another session (a simulator reset, say): the old row keeps
+            # its history under a tombstone id, and the new session gets a row of its own.
+            superseded.append(current)
+            current = None
         if current is None:
             session = Session(
                 team_id=connection.team_id,
@@ -180,19 +187,15 @@ def upsert_sessions(
                 )
             )
     with transaction.atomic(savepoint=False):
+        if superseded:
+            transitions.extend(_supersede(connection, superseded, now))
         if to_create:
-            ids: dict[str, int] = {}
-            discovered = False
-            if is_postgresql():
-                # The DISCOVERED transitions of the rows actually inserted go in with them.
-                ids = dict(_insert_sessions(to_create, now))
-                report.transitions += len(ids)
-                discovered = True
-            else:
-                insert_ignoring_conflicts(Session, to_create)
+            # The DISCOVERED transitions of the rows actually inserted go in with them.
+            ids = store.insert_sessions(to_create, now)
+            report.transitions += len(ids)
             inserted = set(ids)
             # A row that collided (a launch inserted the same session a moment ago) keeps
-            # what it holds; read its id back. SQLite does not return ids: read them all.
+            # what it holds; read its id back.
             missing = [s.remote_id for s in to_create if s.remote_id not in ids]
             if missing:
                 ids.update(
@@ -206,64 +209,69 @@ def upsert_sessions(
             for session in to_create:
                 session.pk = ids[session.remote_id]
                 session._state.adding = False
-                if discovered:
-                    continue
-                transitions.append(
-                    SessionTransition(
-                        team_id=connection.team_id,
-                        session=session,
-                        kind=SessionTransition.Kind.DISCOVERED,
-                        to_state=session.state,
-                        observed_at=now,
-                    )
-                )
         if to_update:
             Session.objects.bulk_update(to_update, SESSION_FIELDS)
         changed = [u for u in results if u.changed and u.rewritten]
         if changed:
-            _write_outputs(changed, by_id, transitions, connection, now)
-        record_transitions(transitions, report)
+            _write_outputs(store, changed, by_id, transitions, connection, now)
+        record_transitions(store, transitions, report)
     report.sessions_created += len(to_create)
     report.sessions_updated += len(to_update)
     return results
 
 
-def _insert_sessions(rows: Sequence[Session], now: dt.datetime) -> list[tuple[str, int]]:
-    """Insert sessions (PostgreSQL), skipping rows another writer inserted first, with a
-    DISCOVERED transition for each row inserted; (remote id, id) of those rows."""
-    from django.db import connection as db
-
-    session = Session._meta.db_table
-    transition = SessionTransition._meta.db_table
-    fields = [f for f in Session._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(f'"{f.column}"' for f in fields)
-    with transaction.atomic(savepoint=False), db.cursor() as cursor:
-        name = stage(cursor, session, [f.column for f in fields], _model_values(fields, rows))
-        cursor.execute(
-            f"""
-            WITH ins AS (
-                INSERT INTO "{session}" ({columns}) SELECT {columns} FROM "{name}"
-                ON CONFLICT DO NOTHING RETURNING id, remote_id, team_id, state
-            ), discovered AS (
-                INSERT INTO "{transition}"
-                    (team_id, session_id, kind, from_state, to_state, details, observed_at)
-                SELECT team_id, id, %s, '', state, '{{}}'::jsonb, %s FROM ins
-            )
-            SELECT remote_id, id FROM ins
-            """,  # noqa: S608 - table and column names come from model metadata.
-            [SessionTransition.Kind.DISCOVERED.value, now],
+def _supersede(
+    connection: JulesConnection, rows: list[Session], now: dt.datetime
+) -> list[SessionTransition]:
+    """Move rows whose remote id another session now holds out of its way, keeping their
+    activities, outputs and launcher; a DELETED transition says what happened."""
+    taken = set(
+        Session.objects.filter(connection=connection, remote_id__contains="~").values_list(
+            "remote_id", flat=True
         )
-        return [(remote_id, pk) for remote_id, pk in cursor.fetchall()]
-
-
-def _model_values(fields: Sequence[Any], rows: Sequence[Session]) -> Iterable[list[Any]]:
-    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
-    names = [f.attname for f in fields]
+    )
+    transitions = []
     for row in rows:
-        yield [_json_text(getattr(row, n)) if n in json_fields else getattr(row, n) for n in names]
+        original = row.remote_id
+        n = 1
+        while (tombstone := tombstone_id(original, n)) in taken:
+            n += 1
+        taken.add(tombstone)
+        Session.objects.filter(pk=row.pk).update(
+            remote_id=tombstone, deleted_remotely=True, next_poll_at=None
+        )
+        row.remote_id, row.deleted_remotely, row.next_poll_at = tombstone, True, None
+        logger.warning(
+            "Session %s of connection %s was replaced by another session with its id; "
+            "the old row is kept as %s",
+            original,
+            connection.pk,
+            tombstone,
+        )
+        transitions.append(
+            SessionTransition(
+                team_id=connection.team_id,
+                session=row,
+                kind=SessionTransition.Kind.DELETED,
+                from_state=row.state,
+                to_state=row.state,
+                details={
+                    "reason": "superseded",
+                    "remote_id": original,
+                    "kept_as": tombstone,
+                    "note": (
+                        "Jules now uses this id for a different session (another create "
+                        "time or prompt); this row keeps the earlier session's history."
+                    ),
+                },
+                observed_at=now,
+            )
+        )
+    return transitions
 
 
 def _write_outputs(
+    store: SyncStore,
     changed: list[_Upserted],
     by_id: dict[str, jr.Session],
     transitions: list[SessionTransition],
@@ -305,7 +313,7 @@ def _write_outputs(
                     observed_at=now,
                 )
             )
-    insert_ignoring_conflicts(SessionOutput, rows)
+    store.insert_rows(SessionOutput, rows)
 
 
 AUDITED_TRANSITIONS: dict[str, str] = {
@@ -319,7 +327,9 @@ AUDITED_TRANSITIONS: dict[str, str] = {
 }
 
 
-def record_transitions(transitions: list[SessionTransition], report: SyncReport) -> None:
+def record_transitions(
+    store: SyncStore, transitions: list[SessionTransition], report: SyncReport
+) -> None:
     """Write transition rows and mirror the meaningful ones into the audit history.
 
     A session's discovery is not audited: the first sync of a large account would
@@ -327,7 +337,7 @@ def record_transitions(transitions: list[SessionTransition], report: SyncReport)
     """
     if not transitions:
         return
-    insert_ignoring_conflicts(SessionTransition, transitions)
+    store.insert_rows(SessionTransition, transitions)
     audit.record_many(
         {
             "action": AUDITED_TRANSITIONS[t.kind],
@@ -353,7 +363,9 @@ def upsert_remote_session(
 ) -> Session:
     """Write one remote session into the cache (used after a launch from the portal)."""
     report = SyncReport()
-    [result] = upsert_sessions(connection, [remote], report=report, launched_by=launched_by)
+    [result] = upsert_sessions(
+        connection, [remote], store=store_for(), report=report, launched_by=launched_by
+    )
     session = result.session
     if launched_by is not None and session.launched_by_id is None:
         Session.objects.filter(pk=session.pk, launched_by__isnull=True).update(
@@ -364,199 +376,31 @@ def upsert_remote_session(
 
 
 def write_activities(
+    store: SyncStore,
     connection: JulesConnection,
-    fetched: list[tuple[Session, list[jr.Activity]]],
+    fetched: Fetched,
     report: SyncReport,
-    first_sight: set[int],
+    first_sight: set[int] | None = None,
     booked: set[int] | None = None,
 ) -> None:
     """Insert new activities and advance every fetched session's bookkeeping, in one go.
 
     Every session in `fetched` was read to the end, so its `activities_read_for` moves to
     its `update_time`; sessions whose read failed are not in `fetched` and are read again.
-    `booked`: sessions whose row was just inserted with its bookkeeping (PostgreSQL only).
+    `first_sight`: sessions created by this pass (their history records no transitions);
+    `booked`: sessions whose row was just inserted with its bookkeeping.
     """
-    if not fetched:
-        return
-    if is_postgresql():
-        apply_activities(prepare_activities(connection, fetched, first_sight, booked), report)
-        return
-    for session, _ in fetched:
-        session.activities_read_for = session.update_time
-    # Only sessions that already hold activities can see a re-read one (the pivot is a
-    # millisecond early); look up just the stored activities near their pivots.
-    resumed = [s for s, items in fetched if items and s.last_activity_at is not None]
-    known: set[tuple[int, str]] = set()
-    if resumed:
-        since = min(s.last_activity_at for s in resumed if s.last_activity_at is not None)
-        known = set(
-            Activity.objects.filter(
-                session_id__in=[s.pk for s in resumed],
-                create_time__gte=since - dt.timedelta(seconds=1),
-            ).values_list("session_id", "remote_id")
-        )
-    rows: list[Activity] = []
-    transitions: list[SessionTransition] = []
-    now = timezone.now()
-    for session, items in fetched:
-        new = [a for a in items if a.id and (session.pk, a.id[:64]) not in known]
-        if not new:
-            continue
-        for remote in new:
-            known.add((session.pk, remote.id[:64]))
-            rows.append(activity_row(session.pk, remote))
-            if session.pk not in first_sight:
-                transition = activity_transition(connection, session, remote, now)
-                if transition is not None:
-                    transitions.append(transition)
-        newest = max(new, key=lambda a: a.create_time or dt.datetime.min.replace(tzinfo=dt.UTC))
-        if newest.create_time and (
-            session.last_activity_at is None or newest.create_time > session.last_activity_at
-        ):
-            session.last_activity_at = newest.create_time
-            session.last_activity_time_raw = (newest.create_time_raw or "")[:40]
-        session.activity_count += len(new)
-    with transaction.atomic():
-        insert_ignoring_conflicts(Activity, rows)
-        update_fields(
-            Session,
-            [session for session, _ in fetched],
-            ["last_activity_at", "last_activity_time_raw", "activity_count", "activities_read_for"],
-        )
-        record_transitions(transitions, report)
-    report.activities_created += len(rows)
+    if fetched:
+        batch = store.prepare_activities(connection, fetched, first_sight or set(), booked or set())
+        apply_activities(store, batch, report)
 
 
-# JSON columns travel to COPY as text; compact, and no check for cycles (parsed JSON has
-# none).
-_json_text = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
-_TRANSITION_KINDS = ("planGenerated", "planApproved", "sessionFailed")
-
-
-@dataclass
-class ActivityBatch:
-    """A batch of activities ready for `apply_activities`: plain rows, no model objects."""
-
-    rows: list[tuple[Any, ...]]
-    # Sessions read to the end, and the updateTime whose activities that covers.
-    session_ids: list[int]
-    read_for: list[dt.datetime | None]
-    # The transition each activity would record, if it turns out to be new.
-    transitions: dict[tuple[int, str], SessionTransition]
-    # Rows of sessions inserted by the same transaction (`booked`): nothing can collide
-    # with them, so they go straight into the table.
-    direct_rows: list[tuple[Any, ...]] = field(default_factory=list)
-
-
-def prepare_activities(
-    connection: JulesConnection,
-    fetched: list[tuple[Session, list[jr.Activity]]],
-    first_sight: set[int],
-    booked: set[int] | None = None,
-) -> ActivityBatch:
-    """The rows of a batch (pure Python, no query: it runs while the last batch writes).
-
-    Sessions in `booked` already hold their bookkeeping; their rows are not rewritten.
-    """
-    batch = ActivityBatch([], [], [], {})
-    rows = batch.rows
-    positions = ACTIVITY_JSON_POSITIONS
-    now = timezone.now()
-    booked = booked or set()
-    for session, items in fetched:
-        session.activities_read_for = session.update_time
-        if session.pk not in booked:
-            batch.session_ids.append(session.pk)
-            batch.read_for.append(session.update_time)
-        pk = session.pk
-        target = batch.direct_rows if pk in booked else rows
-        seen: set[str] = set()
-        for remote in items:
-            if not remote.id:
-                continue
-            remote_id = remote.id[:64]
-            if remote_id in seen:
-                continue
-            seen.add(remote_id)
-            values = list(activity_values(pk, remote))
-            for position in positions:
-                value = values[position]
-                values[position] = _json_text(value) if value else "[]"
-            target.append(tuple(values))
-            if remote.kind in _TRANSITION_KINDS and pk not in first_sight:
-                transition = activity_transition(connection, session, remote, now)
-                if transition is not None:
-                    batch.transitions[(pk, remote_id)] = transition
-    return batch
-
-
-def apply_activities(batch: ActivityBatch, report: SyncReport) -> None:
-    """Write a prepared batch in one transaction (PostgreSQL only).
-
-    The activities of sessions this transaction inserted go straight in by COPY.
-
-    One statement inserts the activities the table lacks (the unique key drops the ones a
-    re-read brought again), moves each session's count, newest activity and
-    `activities_read_for`, and returns what the transitions need; so a batch costs four
-    round trips whatever its size.
-    """
-    from django.db import connection as db
-
-    activity = Activity._meta.db_table
-    session = Session._meta.db_table
-    columns = columns_of(Activity, ACTIVITY_FIELDS)
-    column_list = ", ".join(f'"{c}"' for c in columns)
-    with transaction.atomic(savepoint=False), db.cursor() as cursor:
-        if batch.direct_rows:
-            with cursor.cursor.copy(f'COPY "{activity}" ({column_list}) FROM STDIN') as copy:
-                for row in batch.direct_rows:
-                    copy.write_row(row)
-        if not batch.rows and not batch.session_ids:
-            report.activities_created += len(batch.direct_rows)
-            return
-        name = stage(cursor, activity, columns, batch.rows)
-        cursor.execute(
-            f"""
-            WITH ins AS (
-                INSERT INTO "{activity}" ({column_list}) SELECT {column_list} FROM "{name}"
-                ON CONFLICT DO NOTHING
-                RETURNING session_id, remote_id, kind, create_time, create_time_raw
-            ), newest AS (
-                SELECT DISTINCT ON (session_id) session_id, create_time, create_time_raw,
-                       count(*) OVER (PARTITION BY session_id) AS added
-                FROM ins ORDER BY session_id, create_time DESC NULLS LAST
-            ), books AS (
-                SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) AS b(id, read_for)
-            ), bumped AS (
-                UPDATE "{session}" AS s SET
-                    activities_read_for = books.read_for,
-                    activity_count = s.activity_count + COALESCE(newest.added, 0),
-                    last_activity_at = CASE
-                        WHEN newest.create_time IS NOT NULL AND (
-                            s.last_activity_at IS NULL OR newest.create_time > s.last_activity_at
-                        ) THEN newest.create_time ELSE s.last_activity_at END,
-                    last_activity_time_raw = CASE
-                        WHEN newest.create_time IS NOT NULL AND (
-                            s.last_activity_at IS NULL OR newest.create_time > s.last_activity_at
-                        ) THEN newest.create_time_raw ELSE s.last_activity_time_raw END
-                FROM books LEFT JOIN newest ON newest.session_id = books.id
-                WHERE s.id = books.id
-            )
-            SELECT count(*),
-                   array_agg(session_id) FILTER (WHERE kind = ANY(%s::text[])),
-                   array_agg(remote_id) FILTER (WHERE kind = ANY(%s::text[]))
-            FROM ins
-            """,  # noqa: S608 - table and column names come from model metadata.
-            [batch.session_ids, batch.read_for, list(_TRANSITION_KINDS), list(_TRANSITION_KINDS)],
-        )
-        added, transition_sessions, transition_ids = cursor.fetchone()
-        transitions = [
-            batch.transitions[key]
-            for key in zip(transition_sessions or [], transition_ids or [], strict=True)
-            if key in batch.transitions
-        ]
-        record_transitions(transitions, report)
-    report.activities_created += added + len(batch.direct_rows)
+def apply_activities(store: SyncStore, batch: Any, report: SyncReport) -> None:
+    """Write a batch that `store.prepare_activities` made, with its transitions."""
+    with transaction.atomic(savepoint=False):
+        added, transitions = store.apply_activities(batch)
+        record_transitions(store, transitions, report)
+    report.activities_created += added
 
 
 def bookkeeping(remote: jr.Session, items: list[jr.Activity]) -> dict[str, Any]:
@@ -581,22 +425,28 @@ def write_page(
     existing: dict[str, Session],
     fetched: dict[str, list[jr.Activity]],
     *,
+    store: SyncStore,
     report: SyncReport,
     repos: dict[str, str] | None = None,
 ) -> list[_Upserted]:
     """A page of listed sessions and the activities read for them, in one transaction.
 
-    On PostgreSQL a new session's row is inserted with its activity bookkeeping, so each
-    row is written once (a second write would touch every index of the table again).
+    A new session's row is inserted with its activity bookkeeping, so each row is written
+    once (on PostgreSQL a second write would touch every index of the table again).
     """
     preset: dict[str, dict[str, Any]] = {}
-    if is_postgresql():
-        for remote in remotes:
-            if remote.id and remote.id not in existing and remote.id in fetched:
-                preset[remote.id] = bookkeeping(remote, fetched[remote.id])
+    for remote in remotes:
+        if remote.id and remote.id in fetched and not is_known(existing, remote):
+            preset[remote.id] = bookkeeping(remote, fetched[remote.id])
     with transaction.atomic():
         results = upsert_sessions(
-            connection, remotes, report=report, repos=repos, existing=existing, preset=preset
+            connection,
+            remotes,
+            store=store,
+            report=report,
+            repos=repos,
+            existing=existing,
+            preset=preset,
         )
         pairs = [
             (r.session, fetched[r.session.remote_id])
@@ -604,6 +454,7 @@ def write_page(
             if r.changed and r.session.remote_id in fetched
         ]
         write_activities(
+            store,
             connection,
             pairs,
             report,
@@ -611,36 +462,6 @@ def write_page(
             {r.session.pk for r in results if r.preset},
         )
     return results
-
-
-def activity_transition(
-    connection: JulesConnection, session: Session, remote: jr.Activity, now: dt.datetime
-) -> SessionTransition | None:
-    kinds = {
-        "planGenerated": SessionTransition.Kind.PLAN_GENERATED,
-        "planApproved": SessionTransition.Kind.PLAN_APPROVED,
-        "sessionFailed": SessionTransition.Kind.FAILED,
-    }
-    kind = kinds.get(remote.kind)
-    if kind is None:
-        return None
-    details: dict[str, Any] = {"activity_id": remote.id}
-    if remote.plan is not None:
-        details["plan_id"] = remote.plan.id
-        details["steps"] = len(remote.plan.steps)
-    if remote.approved_plan_id:
-        details["plan_id"] = remote.approved_plan_id
-        details["originator"] = remote.originator
-    if remote.failure_reason:
-        details["reason"] = remote.failure_reason[:500]
-    return SessionTransition(
-        team_id=connection.team_id,
-        session=session,
-        kind=kind,
-        to_state=session.state,
-        details=details,
-        observed_at=now,
-    )
 
 
 def reschedule(sessions: Sequence[Session]) -> None:
@@ -674,7 +495,7 @@ def missing_sessions(connection: JulesConnection, seen_ids: set[str]) -> list[Se
     return found
 
 
-def mark_deleted(connection: JulesConnection, session_ids: Iterable[int]) -> int:
+def mark_deleted(store: SyncStore, connection: JulesConnection, session_ids: Iterable[int]) -> int:
     ids = list(session_ids)
     if not ids:
         return 0
@@ -686,6 +507,7 @@ def mark_deleted(connection: JulesConnection, session_ids: Iterable[int]) -> int
             deleted_remotely=True, next_poll_at=None
         )
         record_transitions(
+            store,
             [
                 SessionTransition(
                     team_id=connection.team_id,
@@ -701,17 +523,40 @@ def mark_deleted(connection: JulesConnection, session_ids: Iterable[int]) -> int
     return len(sessions)
 
 
-def write_sources(connection: JulesConnection, client: JulesClient) -> int:
-    """Replace the connection's sources with what the account lists now."""
+SOURCE_NAME_LENGTH = Source._meta.get_field("name").max_length or 300
+
+
+def _list_sources(client: JulesClient, errors: list[str]) -> dict[str, jr.Source]:
+    listed: dict[str, jr.Source] = {}
+    for remote in client.iter_sources(page_size=100):
+        if not remote.name or remote.name in listed:
+            continue
+        if len(remote.name) > SOURCE_NAME_LENGTH:
+            # Truncated, it would never match its row again and flap every pass.
+            errors.append(f"source {remote.name[:80]!r}…: name longer than {SOURCE_NAME_LENGTH}")
+            continue
+        listed[remote.name] = remote
+    return listed
+
+
+def write_sources(
+    connection: JulesConnection, client: JulesClient, errors: list[str] | None = None
+) -> int:
+    """Replace the connection's sources with what the account lists now.
+
+    A source missing from the listing is deleted only when a second listing lacks it too,
+    so one empty or cut-short answer never wipes the team's repositories.
+    """
+    errors = errors if errors is not None else []
     now = timezone.now()
-    seen: set[str] = set()
     existing = {s.name: s for s in Source.objects.filter(connection=connection)}
+    listed = _list_sources(client, errors)
+    if any(name not in listed for name in existing):
+        for name, remote in _list_sources(client, []).items():
+            listed.setdefault(name, remote)
     to_create: list[Source] = []
     to_update: list[Source] = []
-    for remote in client.iter_sources(page_size=100):
-        if not remote.name or remote.name in seen:
-            continue
-        seen.add(remote.name)
+    for name, remote in listed.items():
         values = {
             "source_id": (remote.id or "")[:300],
             "owner": (remote.owner or "")[:200],
@@ -721,11 +566,9 @@ def write_sources(connection: JulesConnection, client: JulesClient) -> int:
             "branches": list(remote.branches),
             "raw": remote.raw,
         }
-        current = existing.get(remote.name)
+        current = existing.get(name)
         if current is None:
-            to_create.append(
-                Source(connection=connection, name=remote.name[:300], synced_at=now, **values)
-            )
+            to_create.append(Source(connection=connection, name=name, synced_at=now, **values))
         elif current.raw != remote.raw:
             for key, value in values.items():
                 setattr(current, key, value)
@@ -748,8 +591,8 @@ def write_sources(connection: JulesConnection, client: JulesClient) -> int:
                 ],
             )
         # Repositories disconnected from the account disappear from the launch form.
-        gone = [name for name in existing if name not in seen]
+        gone = [name for name in existing if name not in listed]
         if gone:
             Source.objects.filter(connection=connection, name__in=gone).delete()
         JulesConnection.objects.filter(pk=connection.pk).update(last_sources_sync_at=now)
-    return len(seen)
+    return len(listed)

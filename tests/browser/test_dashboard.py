@@ -19,6 +19,7 @@ import pytest
 
 from julesweb.celery import app as celery_app
 from sessions_app import sync
+from sessions_app.connections.client import sync_client
 from sessions_app.models import OutboxAction, Session
 from tests.browser.conftest import sign_in, wait_until
 from tests.factories import ConnectionFactory, SessionFactory
@@ -127,7 +128,7 @@ def test_it_filters_searches_keeps_ticks_and_bulk_archives(
     )
     # Sessions that exist on Jules, so that archiving them reaches it; their cached rows
     # then get the titles and states this test needs (no sync runs afterwards).
-    client = sync.make_client(connection)
+    client = sync_client(connection)
     wanted = [
         ("Alpha task 0", "COMPLETED"),
         ("Alpha task 1", "COMPLETED"),

@@ -237,7 +237,7 @@ def test_it_retries_after_an_unexpected_error_without_launching_twice(
     cast, simulator, sim_connection
 ):
     action = services.session_launch(user=cast.member, connection=sim_connection, prompt="Bug")
-    with mock.patch.object(sync, "upsert_remote_session", side_effect=RuntimeError("boom")):
+    with mock.patch.object(actions, "upsert_remote_session", side_effect=RuntimeError("boom")):
         assert actions.deliver(str(action.pk)) == "pending"
     assert "unexpected error" in _reload(action).last_error
     _make_due(action)

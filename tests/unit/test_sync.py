@@ -8,7 +8,8 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
 from jules.client import JulesClient
-from sessions_app import sync
+from sessions_app import sync, tasks
+from sessions_app.connections.client import sync_client
 from sessions_app.models import (
     Activity,
     AuditEntry,
@@ -139,7 +140,7 @@ def test_it_marks_a_rejected_key_broken_and_stops_scheduling_it(simulator, cast)
     assert "rejected this connection's API key" in connection.last_error
     assert "sk-unknown-9f8e7d" not in connection.last_error
     assert report.errors
-    assert connection.pk not in sync.schedule_due_syncs()
+    assert connection.pk not in sync.due_connections()
 
 
 def test_it_survives_a_429_storm_and_5xx_with_the_same_result(seeded, settings):
@@ -215,9 +216,9 @@ def test_it_runs_from_the_command_line_with_a_summary(seeded, capsys):
 def test_it_schedules_due_connections_once(seeded):
     _, connection = seeded
     UserFactory()
-    assert sync.schedule_due_syncs() == [connection.pk]
+    assert tasks.schedule_syncs() == [connection.pk]
     # The eager task ran the pass, so the connection is no longer due.
-    assert sync.schedule_due_syncs() == []
+    assert tasks.schedule_syncs() == []
     assert Session.objects.count() == 120
 
 
@@ -280,17 +281,29 @@ def test_the_writer_keeps_the_callers_exception_and_finishes_queued_writes():
     assert done == [1]
 
 
-def test_the_writer_thread_shortens_the_switch_interval_only_while_it_runs():
+def test_the_writer_thread_leaves_the_switch_interval_alone():
     import sys
 
-    from sessions_app.sync.pipeline import SWITCH_INTERVAL, Writer
+    from sessions_app.sync.pipeline import Writer
 
     before = sys.getswitchinterval()
     with Writer(threaded=True), Writer(threaded=True):
-        assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)
-    assert sys.getswitchinterval() == before
-    with Writer(threaded=False):
         assert sys.getswitchinterval() == before
+    assert sys.getswitchinterval() == before
+
+
+def test_the_worker_sets_its_switch_interval_when_it_starts():
+    import sys
+
+    from julesweb import celery
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        celery.apply_worker_settings()
+        assert sys.getswitchinterval() == celery.WORKER_SWITCH_INTERVAL
+    finally:
+        sys.setswitchinterval(before)
 
 
 def test_the_sync_client_reads_proxy_settings_once_and_still_honours_them(monkeypatch, cast):
@@ -300,7 +313,7 @@ def test_the_sync_client_reads_proxy_settings_once_and_still_honours_them(monkey
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "company-ca.pem")
     connection = ConnectionFactory(team=cast.team, base_url="https://jules.example/v1alpha")
-    client = sync.make_client(connection)
+    client = sync_client(connection)
     http = client._http
     # Read once when the client is made, not again on every request...
     assert http.trust_env is False
@@ -309,7 +322,7 @@ def test_the_sync_client_reads_proxy_settings_once_and_still_honours_them(monkey
     assert http.verify == "company-ca.pem"
     # A host that NO_PROXY covers goes direct, as requests would decide per request.
     monkeypatch.setenv("NO_PROXY", "jules.example")
-    direct = sync.make_client(connection)._http
+    direct = sync_client(connection)._http
     assert "https" not in direct.proxies
     # Other callers keep requests' per-request behaviour.
     assert JulesClient("k", "https://jules.example")._http.trust_env is True
@@ -335,7 +348,7 @@ def test_the_sync_clients_fast_gets_send_what_requests_would_send(monkeypatch, c
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
     connection = ConnectionFactory(team=cast.team, base_url="https://jules.example/v1alpha")
-    fast = sync.make_client(connection)
+    fast = sync_client(connection)
     plain = JulesClient("test-key", "https://jules.example/v1alpha")
     capture("fast", fast)
     capture("plain", plain)
@@ -362,4 +375,4 @@ def test_the_sync_clients_fast_gets_send_what_requests_would_send(monkeypatch, c
     assert len(sent["fast"]) == 2
     # A base URL that requests would rewrite (here its host's case) takes the usual path.
     odd = ConnectionFactory(team=cast.team, base_url="https://Jules.Example/v1alpha")
-    assert sync.make_client(odd)._get_headers is None
+    assert sync_client(odd)._get_headers is None

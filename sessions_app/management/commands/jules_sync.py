@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from julesweb.celery import apply_worker_settings
 from sessions_app import sync
 from sessions_app.models import JulesConnection
 
@@ -28,6 +29,8 @@ class Command(BaseCommand):
             connections = connections.filter(pk=options["connection"])
             if not connections.exists():
                 raise CommandError(f"No enabled connection with id {options['connection']}.")
+        # This command does a worker's job, with a worker's settings.
+        apply_worker_settings()
         failed = False
         for connection in connections:
             self.stdout.write(f"Connection {connection.pk}: {connection.label} ({connection.team})")
