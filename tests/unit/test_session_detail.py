@@ -310,7 +310,8 @@ def test_it_polls_while_the_session_can_change(client, cast, live):
     header = html.split(f'id="session-{live.pk}-header"')[1].split(">")[0]
     assert f'hx-get="/sessions/{live.pk}/header/?v=' in header and 'hx-trigger="every 3s"' in header
     last = live.activities.order_by("-id").first()
-    assert f'hx-get="/sessions/{live.pk}/activities/?after={last.pk}&amp;p=' in html
+    assert f'hx-get="/sessions/{live.pk}/activities/?after={last.pk}"' in html
+    assert f'hx-include="#pending-version-{live.pk}"' in html
 
 
 def _poll_url(html: str, path: str) -> str:
@@ -342,16 +343,50 @@ def test_it_moves_the_plan_with_the_header(client, cast, live):
     assert re.findall(r'<li class="step-(\w+)"', response) == ["done", "current", "todo"]
 
 
+def _pending_version(html: str) -> str:
+    found = re.search(r'name="p" value="(\w+)" id="pending-version-', html)
+    assert found, "the pending list carries no digest"
+    return found.group(1)
+
+
+def _activities_poll_url(html: str, session_pk: int) -> str:
+    """The timeline poll's address with what htmx adds to it: the pending list's digest."""
+    url = _poll_url(html, f"/sessions/{session_pk}/activities/")
+    assert f'hx-include="#pending-version-{session_pk}"' in html
+    return f"{url}&p={_pending_version(html)}"
+
+
 def test_it_sends_the_pending_list_only_when_it_changed(client, cast, live, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     client.force_login(cast.member)
     html = client.get(_url("session-detail", live.pk)).content.decode()
-    url = _poll_url(html, f"/sessions/{live.pk}/activities/")
+    url = _activities_poll_url(html, live.pk)
     pending = f'id="session-{live.pk}-pending" hx-swap-oob="innerHTML"'
     assert pending not in client.get(url, **HTMX).content.decode()
     client.post(_url("session-message", live.pk), {"prompt": "Carry on"}, **HTMX)
     response = client.get(url, **HTMX).content.decode()
     assert pending in response and "Carry on" in response
+
+
+def test_it_clears_a_sent_message_that_was_recorded_before_the_next_poll(
+    client, cast, live, settings
+):
+    """The composer's answer replaces the pending list, and its digest with it: when the
+    message is recorded before the next poll, the list goes back to empty, which is what
+    the page showed before; the poll must still see that the browser shows the message."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    client.force_login(cast.member)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    poll = _poll_url(html, f"/sessions/{live.pk}/activities/")
+    answer = client.post(_url("session-message", live.pk), {"prompt": "Carry on"}, **HTMX)
+    shown = answer.content.decode()
+    assert "Carry on" in shown
+    OutboxAction.objects.filter(kind="message").update(status="done", delivered_at=timezone.now())
+    ActivityFactory(session=live, kind="userMessaged", originator="user", message="Carry on")
+    response = client.get(f"{poll}&p={_pending_version(shown)}", **HTMX).content.decode()
+    pending = response.split(f'id="session-{live.pk}-pending" hx-swap-oob="innerHTML">')
+    assert len(pending) == 2, "the poll left the stale pending message on the page"
+    assert "Carry on" not in pending[1]
 
 
 @pytest.mark.parametrize("state", ["COMPLETED", "FAILED"])

@@ -527,8 +527,8 @@ def session_message(request: AuthedRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         messages.success(request, "Message queued for Jules.")
         return _back_to(request, session)
-    context = {"session": session, "pending": pending_actions(session)}
-    return render(request, f"{DETAIL_TEMPLATE}#pending-items", context)
+    # The list comes with its digest, which the timeline's poll sends from then on.
+    return HttpResponse(_pending_context(request, session)["pending_html"])
 
 
 @require_POST
