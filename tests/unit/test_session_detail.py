@@ -277,9 +277,12 @@ def test_it_renders_agent_text_inert(client, cast, live):
     _progress(live, 30, "<b>bold</b>", "<script>alert(4)</script>")
     client.force_login(cast.viewer)
     html = client.get(_url("session-detail", live.pk)).content.decode()
-    for payload in ("<script>alert", "javascript:", "onerror", "<b>bold</b>"):
+    for payload in ("<script>alert", "javascript:", "<img src=x", "<b>bold</b>"):
         assert payload not in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html and "&lt;script&gt;alert(4)" in html
+    # What the agent wrote stays readable, as text.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(3)&gt;" in html
 
 
 def test_it_loads_the_history_lazily(client, cast, live):
