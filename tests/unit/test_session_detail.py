@@ -745,3 +745,59 @@ def test_it_refuses_an_after_too_large_for_the_database(client, cast, live):
     client.force_login(cast.viewer)
     url = _url("session-activities", live.pk)
     assert client.get(url, {"after": "9" * 30}, **HTMX).status_code == 400
+
+
+def _who(html: str, activity) -> str:
+    found = re.search(
+        rf'id="activity-{activity.pk}".*?<span class="who">([^<]*)</span>', html, re.S
+    )
+    assert found, activity
+    return found.group(1)
+
+
+def test_it_names_the_people_behind_replies_and_approvals(client, cast, live):
+    approved = live.activities.get(kind="planApproved")
+    approved.plan_id = "p" * 32
+    approved.save()
+    OutboxAction.objects.create(
+        team=cast.team,
+        connection=live.connection,
+        session=live,
+        actor=cast.approver,
+        kind="approve",
+        payload={"plan_id": "p" * 32},
+        status="done",
+        delivered_at=timezone.now(),
+    )
+    for actor in (cast.member, cast.admin):
+        OutboxAction.objects.create(
+            team=cast.team,
+            connection=live.connection,
+            session=live,
+            actor=actor,
+            kind="message",
+            payload={"prompt": "Go on"},
+            status="done",
+            delivered_at=timezone.now(),
+        )
+    first, second = (
+        ActivityFactory(
+            session=live,
+            kind="userMessaged",
+            originator="user",
+            message="Go on",
+            create_time=_at(m),
+        )
+        for m in (5, 6)
+    )
+    outside = ActivityFactory(
+        session=live, kind="userMessaged", originator="user", message="Typed on Jules"
+    )
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    assert _who(html, approved) == "approver"
+    assert (_who(html, first), _who(html, second)) == ("member", "admin")
+    assert _who(html, outside) == "User"
+    # The poll names them too.
+    poll = client.get(_url("session-activities", live.pk), {"after": first.pk - 1}, **HTMX)
+    assert _who(poll.content.decode(), second) == "admin"

@@ -54,6 +54,7 @@ from sessions_app.sessions.timeline import (
     activity_views,
     output_views,
     pending_actions,
+    people_behind,
     plan_view,
     plan_view_for,
 )
@@ -448,7 +449,7 @@ def session_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     context.update(_pending_context(request, session, context["pending"]))
     context.update(
         {
-            "activities": activity_views(activities, patches),
+            "activities": activity_views(activities, patches, people_behind(session, activities)),
             "outputs": output_views(outputs),
             # The poll asks by id; rows are written in order, so the largest id is newest.
             "last_activity_id": max((a.pk for a in activities), default=0),
@@ -493,7 +494,11 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
     pending = _pending_context(request, session)
     context = {
         "session": session,
-        "activities": activity_views(new, frozenset(o.patch for o in outputs if o.patch)),
+        "activities": activity_views(
+            new,
+            frozenset(o.patch for o in outputs if o.patch),
+            people_behind(session, new),
+        ),
         "last_activity_id": max([a.pk for a in new], default=int(after)),
         "outputs": output_views(outputs),
         "outputs_changed": bool(new),
