@@ -95,7 +95,7 @@ def _status_of_long_query(config: list[str]) -> int:
     port = _free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "julesweb.settings"}
     command = [sys.executable, "-m", "gunicorn", *config, "--bind", f"127.0.0.1:{port}"]
-    process = subprocess.Popen(  # noqa: S603 - a fixed command line.
+    process = subprocess.Popen(
         [*command, "--workers", "1", "julesweb.wsgi:application"],
         cwd=ROOT,
         env=env,
