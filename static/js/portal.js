@@ -196,11 +196,16 @@ document.addEventListener("keydown", function (event) {
   document.addEventListener("htmx:responseError", function (event) {
     if (isPoller(event.detail.elt)) failed();
   });
-  document.addEventListener("htmx:afterRequest", function (event) {
-    if (!event.detail.successful || !isPoller(event.detail.elt)) return;
+  // beforeSwap, not afterRequest: a poller replaces itself, and events on the detached
+  // element no longer reach the document. Every answer passes here, 204 included.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!isPoller(event.detail.elt)) return;
+    if (event.detail.isError) {
+      failed();
+      return;
+    }
     recovered();
-    // 286 is the server's "stop polling"; the swap that follows may also drop the poller.
-    setTimeout(stoppedIfIdle, 0);
+    // After a 286 (the server's "stop polling") or a swap without a poller in it.
+    setTimeout(stoppedIfIdle, 100);
   });
-  document.addEventListener("htmx:afterSettle", stoppedIfIdle);
 })();
