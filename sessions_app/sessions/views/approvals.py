@@ -17,9 +17,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from sessions_app.models import Activity, OutboxAction, Session
+from sessions_app.models import Activity, Membership, OutboxAction, Role, Session
 from sessions_app.sessions import services
 from sessions_app.sessions.selectors import approvable_sessions_for_user, get_session_for_user
+from sessions_app.web.context_processors import approvals_waiting, approvals_waiting_changed
+from sessions_app.web.htmx import not_modified, render_versioned, unchanged
 from sessions_app.web.request import AuthedRequest
 
 TEMPLATE = "sessions_app/approvals/inbox.html"
@@ -70,20 +72,36 @@ def _approvals(session_ids: Iterable[int]) -> list[OutboxAction]:
     )
 
 
+INBOX_LIMIT = 500
+
+
 @require_GET
 def approvals_inbox(request: AuthedRequest) -> HttpResponse:
+    """The inbox; its list polls itself (`?v=` its digest, 204 while unchanged) as long
+    as the user approves in some team, and brings the header's count along."""
     sessions = list(
         approvable_sessions_for_user(request.user).select_related(
             "team", "launched_by", "connection"
-        )[:500]
+        )[:INBOX_LIMIT]
     )
     with_approval_state(sessions, request.user, check=False)
-    template = TEMPLATE
-    if request.htmx and request.htmx.target == "approvals":
-        template += "#list"
-    return render(
-        request, template, {"sessions": sessions, "in_inbox": True, "nav_active": "approvals"}
-    )
+    if len(sessions) < INBOX_LIMIT:
+        approvals_waiting(request.user, fresh=len(sessions))
+    context = {
+        "sessions": sessions,
+        "in_inbox": True,
+        "nav_active": "approvals",
+        "live": Membership.objects.filter(
+            user=request.user, role__in=[Role.APPROVER, Role.ADMIN]
+        ).exists(),
+    }
+    context["list_html"], version = render_versioned(request, f"{TEMPLATE}#list", context)
+    if not (request.htmx and request.htmx.target == "approvals"):
+        return render(request, TEMPLATE, context)
+    if unchanged(request, version):
+        return not_modified()
+    context["waiting"] = approvals_waiting(request.user)
+    return render(request, f"{TEMPLATE}#list-poll", context)
 
 
 @require_POST
@@ -97,6 +115,7 @@ def session_approve(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.error(request, error)
     else:
         messages.success(request, "Plan approved; sending the approval to Jules.")
+        approvals_waiting_changed(request.user)
     if request.htmx:
         session.refresh_from_db()
         [session] = with_approval_state([session], request.user)
