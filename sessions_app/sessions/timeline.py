@@ -191,6 +191,8 @@ class ActivityView:
     items: list[Item] = field(default_factory=list)
     # The portal user behind a reply or an approval, when the portal sent it.
     who: str = ""
+    # The agent's message that the session waits on (AWAITING_USER_FEEDBACK).
+    question: bool = False
 
     @property
     def pk(self) -> int:
@@ -299,6 +301,15 @@ def activity_views(
                 item.data = {"types": ", ".join(sorted(raw)) if isinstance(raw, dict) else ""}
             view.items.append(item)
         views.append(view)
+    return views
+
+
+def mark_question(session: Session, views: list[ActivityView]) -> list[ActivityView]:
+    """Set apart the agent's latest message while the session waits for an answer."""
+    if session.state == SessionState.AWAITING_USER_FEEDBACK:
+        asked = [v for v in views if v.activity.kind == "agentMessaged"]
+        if asked:
+            asked[-1].question = True
     return views
 
 

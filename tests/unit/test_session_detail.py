@@ -801,3 +801,59 @@ def test_it_names_the_people_behind_replies_and_approvals(client, cast, live):
     # The poll names them too.
     poll = client.get(_url("session-activities", live.pk), {"after": first.pk - 1}, **HTMX)
     assert _who(poll.content.decode(), second) == "admin"
+
+
+# --- what the page says about the state it is in ----------------------------------------
+
+
+def test_it_shows_a_failed_sessions_reason_in_the_header(client, cast, conn):
+    session = SessionFactory(connection=conn, state="FAILED")
+    ActivityFactory(session=session, kind="sessionFailed", failure_reason="No disk left")
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", session.pk)).content.decode()
+    header = html.split(f'id="session-{session.pk}-header"')[1].split("</header>")[0]
+    assert "<strong>Failed:</strong> No disk left" in header
+
+
+def test_it_says_that_a_message_resumes_a_paused_session(client, cast, conn):
+    session = SessionFactory(connection=conn, state="PAUSED")
+    client.force_login(cast.member)
+    html = client.get(_url("session-detail", session.pk)).content.decode()
+    composer = html.split(f'id="session-{session.pk}-composer"')[1]
+    assert "Jules paused this session. A message resumes it." in composer
+
+
+def test_it_sets_the_agents_question_apart(client, cast, live):
+    earlier = ActivityFactory(session=live, kind="agentMessaged", message="Starting.")
+    question = ActivityFactory(session=live, kind="agentMessaged", message="Round up or down?")
+    live.state = "AWAITING_USER_FEEDBACK"
+    live.save()
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    assert re.search(rf'id="activity-{question.pk}" class="[^"]* question"', html)
+    assert not re.search(rf'id="activity-{earlier.pk}" class="[^"]* question"', html)
+    assert "Jules asks" in html
+
+
+def test_it_explains_why_a_timed_out_plan_can_still_be_approved(client, cast, conn):
+    session = SessionFactory(connection=conn, state="COMPLETED")
+    ActivityFactory(session=session, kind="planGenerated", plan_id="q" * 32, plan_steps=[])
+    client.force_login(cast.approver)
+    html = client.get(_url("session-detail", session.pk)).content.decode()
+    assert "Approve plan" in html
+    assert "nobody approved its plan in time; approving it may resume the work" in html
+
+
+def test_it_offers_to_request_changes_next_to_approve(client, cast, conn, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    session = SessionFactory(connection=conn, state="AWAITING_PLAN_APPROVAL")
+    ActivityFactory(session=session, kind="planGenerated", plan_id="r" * 32, plan_steps=[])
+    client.force_login(cast.approver)
+    for url in (_url("session-detail", session.pk), reverse("sessions_app:approvals")):
+        html = client.get(url).content.decode()
+        assert "<summary>Request changes</summary>" in html, url
+        assert f'action="{_url("session-message", session.pk)}"' in html
+    response = client.post(_url("session-message", session.pk), {"prompt": "Skip step 2"})
+    assert response.status_code == 302
+    action = OutboxAction.objects.get(kind="message")
+    assert action.payload == {"prompt": "Skip step 2"} and action.actor == cast.approver

@@ -52,6 +52,7 @@ from sessions_app.sessions.timeline import (
     Pending,
     PlanView,
     activity_views,
+    mark_question,
     output_views,
     pending_actions,
     people_behind,
@@ -395,6 +396,19 @@ def _message_state(role: str, session: Session) -> tuple[bool, str]:
     return True, ""
 
 
+def _failure_reason(session: Session) -> str:
+    """Why a failed session failed, for its header (the timeline says it at the end)."""
+    if session.state != SessionState.FAILED:
+        return ""
+    reason = (
+        session.activities.filter(kind="sessionFailed")
+        .order_by("-create_time", "-id")
+        .values_list("failure_reason", flat=True)
+        .first()
+    )
+    return reason or "Jules gave no reason."
+
+
 def _header_context(
     request: AuthedRequest, session: Session, role: str, plan: PlanView | None
 ) -> dict[str, Any]:
@@ -412,6 +426,7 @@ def _header_context(
         "is_admin": role_at_least(role, Role.ADMIN),
         "can_message": can_message,
         "message_reason": message_reason,
+        "failure_reason": _failure_reason(session),
         "show_approval": session.state == SessionState.AWAITING_PLAN_APPROVAL
         or getattr(session, "approval", None) is not None
         or getattr(session, "can_approve", False),
@@ -449,7 +464,9 @@ def session_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     context.update(_pending_context(request, session, context["pending"]))
     context.update(
         {
-            "activities": activity_views(activities, patches, people_behind(session, activities)),
+            "activities": mark_question(
+                session, activity_views(activities, patches, people_behind(session, activities))
+            ),
             "outputs": output_views(outputs),
             # The poll asks by id; rows are written in order, so the largest id is newest.
             "last_activity_id": max((a.pk for a in activities), default=0),
@@ -494,10 +511,11 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
     pending = _pending_context(request, session)
     context = {
         "session": session,
-        "activities": activity_views(
-            new,
-            frozenset(o.patch for o in outputs if o.patch),
-            people_behind(session, new),
+        "activities": mark_question(
+            session,
+            activity_views(
+                new, frozenset(o.patch for o in outputs if o.patch), people_behind(session, new)
+            ),
         ),
         "last_activity_id": max([a.pk for a in new], default=int(after)),
         "outputs": output_views(outputs),
