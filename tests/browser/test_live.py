@@ -101,3 +101,20 @@ def test_errors_stay_until_dismissed_and_other_toasts_go(page, live_server, cast
     assert page.is_visible(".toast-error >> text=Jules refused")
     page.click(".toast-error [data-dismiss-toast]")
     page.wait_for_selector(".toast-error", state="detached")
+
+
+def test_the_inbox_shows_a_new_plan_and_the_header_counts_it_without_a_reload(
+    page, live_server, cast
+):
+    connection = ConnectionFactory(team=cast.team, label="Acme Jules")
+    sign_in(page, live_server, "approver")
+    page.goto(f"{live_server.url}/approvals/")
+    page.wait_for_selector("text=Nothing waits for your approval.")
+    assert page.is_hidden("#nav-approvals-count")
+    session = SessionFactory(
+        connection=connection, title="Fresh plan to approve", state="AWAITING_PLAN_APPROVAL"
+    )
+    ActivityFactory(session=session, kind="planGenerated", plan_id="f" * 32, plan_steps=[])
+    page.wait_for_selector("#approvals >> text=Fresh plan to approve", timeout=15_000)
+    page.wait_for_selector("#nav-approvals-count:has-text('1')")
+    assert page.is_visible(f"#approval-row-{session.pk} summary:has-text('Request changes')")

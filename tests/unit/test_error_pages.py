@@ -107,7 +107,7 @@ def _status_of_long_query(config: list[str]) -> int:
         while True:
             try:
                 url = f"http://127.0.0.1:{port}/sessions/?q={'x' * 5000}"
-                return requests.get(url, allow_redirects=False, timeout=5).status_code
+                return requests.get(url, allow_redirects=False, timeout=60).status_code
             except requests.ConnectionError:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise

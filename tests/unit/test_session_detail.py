@@ -314,7 +314,7 @@ def test_it_polls_while_the_session_can_change(client, cast, live):
     assert f'hx-get="/sessions/{live.pk}/header/?v=' in header and 'hx-trigger="every 3s"' in header
     last = live.activities.order_by("-id").first()
     assert f'hx-get="/sessions/{live.pk}/activities/?after={last.pk}"' in html
-    assert f'hx-include="#pending-version-{live.pk}"' in html
+    assert f'hx-include="#session-{live.pk}-pending-digest"' in html
 
 
 def _poll_url(html: str, path: str) -> str:
@@ -347,7 +347,7 @@ def test_it_moves_the_plan_with_the_header(client, cast, live):
 
 
 def _pending_version(html: str) -> str:
-    found = re.search(r'name="p" value="(\w+)" id="pending-version-', html)
+    found = re.search(r'name="p" value="(\w+)" id="session-\d+-pending-digest"', html)
     assert found, "the pending list carries no digest"
     return found.group(1)
 
@@ -355,7 +355,7 @@ def _pending_version(html: str) -> str:
 def _activities_poll_url(html: str, session_pk: int) -> str:
     """The timeline poll's address with what htmx adds to it: the pending list's digest."""
     url = _poll_url(html, f"/sessions/{session_pk}/activities/")
-    assert f'hx-include="#pending-version-{session_pk}"' in html
+    assert f'hx-include="#session-{session_pk}-pending-digest"' in html
     return f"{url}&p={_pending_version(html)}"
 
 

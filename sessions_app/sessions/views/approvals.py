@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -97,11 +98,15 @@ def approvals_inbox(request: AuthedRequest) -> HttpResponse:
     }
     context["list_html"], version = render_versioned(request, f"{TEMPLATE}#list", context)
     if not (request.htmx and request.htmx.target == "approvals"):
-        return render(request, TEMPLATE, context)
-    if unchanged(request, version):
-        return not_modified()
-    context["waiting"] = approvals_waiting(request.user)
-    return render(request, f"{TEMPLATE}#list-poll", context)
+        response = render(request, TEMPLATE, context)
+    elif unchanged(request, version):
+        response = not_modified()
+    else:
+        context["waiting"] = approvals_waiting(request.user)
+        response = render(request, f"{TEMPLATE}#list-poll", context)
+    # The same address answers a fragment or the page; caches must keep them apart.
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
 
 
 @require_POST
