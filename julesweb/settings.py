@@ -42,6 +42,8 @@ for _loopback in ("127.0.0.1", "localhost"):
     if _loopback not in ALLOWED_HOSTS:
         ALLOWED_HOSTS.append(_loopback)
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+# A form with a stale token gets a page in the portal's look, not Django's bare one.
+CSRF_FAILURE_VIEW = "sessions_app.web.views.csrf_failure"
 SITE_URL = env("SITE_URL", "http://localhost:8000")
 
 INSTALLED_APPS = [

@@ -8,6 +8,7 @@ from sessions_app.web import views as core
 
 urlpatterns = [
     path("healthz", core.healthz, name="healthz"),
+    path("favicon.ico", core.favicon, name="favicon"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -196,6 +196,11 @@ def may_approve_by_policy(user: Any, role: str | None, session: Session) -> Deci
     return ALLOWED
 
 
+def approves_in_some_team(user: Any) -> bool:
+    """Whether the user is an approver or an admin of at least one team."""
+    return Membership.objects.filter(user=user, role__in=[Role.APPROVER, Role.ADMIN]).exists()
+
+
 def may_approve(user: Any, role: str | None, session: Session) -> Decision:
     """Whether the user may approve the session's plan now, and if not, why not."""
     decision = may_approve_by_policy(user, role, session)

@@ -1,6 +1,6 @@
 """Rendering what agents and people wrote, and what the agent changed.
 
-Markdown goes through a real parser and then nh3, so only an allow-list of tags, attributes
+Markdown goes through a real parser that keeps raw HTML as text, and then nh3, so only an allow-list of tags, attributes
 and URL schemes reaches the page. Patches are parsed into files and hunks with old and new
 line numbers, and coloured with Pygments through CSS classes (`hl-*`, defined in
 portal.css), never inline styles. Media become `data:` URLs only for a few image types.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -58,9 +59,29 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 
 
+_parsers = threading.local()
+
+
+def _parser() -> md.Markdown:
+    """A Markdown parser that passes no raw HTML through: `<div>`, `List<String>` or
+    `<Button>` in what someone wrote is text to show, not markup for nh3 to strip.
+    One per thread, as a parser keeps state while it converts."""
+    parser: md.Markdown | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = md.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
+        parser.preprocessors.deregister("html_block")
+        parser.inlinePatterns.deregister("html")
+        _parsers.parser = parser
+    return parser
+
+
 def render_markdown(text: str) -> SafeString:
     """Markdown to HTML that is safe to put in a page as it is."""
-    html = md.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
+    parser = _parser()
+    try:
+        html = parser.convert(text or "")
+    finally:
+        parser.reset()
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,

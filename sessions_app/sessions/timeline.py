@@ -189,6 +189,10 @@ class ActivityView:
     activity: Activity
     html: str = ""
     items: list[Item] = field(default_factory=list)
+    # The portal user behind a reply or an approval, when the portal sent it.
+    who: str = ""
+    # The agent's message that the session waits on (AWAITING_USER_FEEDBACK).
+    question: bool = False
 
     @property
     def pk(self) -> int:
@@ -206,17 +210,77 @@ KIND_WORDS = {
 }
 
 
+def _name(username: str | None) -> str:
+    return username or "someone"
+
+
+def people_behind(session: Session, activities: Sequence[Activity]) -> dict[int, str]:
+    """Who in the portal sent each `userMessaged` and `planApproved`, by activity id.
+
+    Jules records every reply and approval as the user's: the portal knows who, from its
+    outbox. A reply is matched by text and by order (the n-th activity of one text is the
+    n-th delivered message of that text, as `_unrecorded` counts them); an approval by the
+    plan it approved. Activities the portal did not send stay unattributed.
+    """
+    texts = {a.message for a in activities if a.kind == "userMessaged" and a.message}
+    plan_ids = {a.plan_id for a in activities if a.kind == "planApproved" and a.plan_id}
+    people: dict[int, str] = {}
+    if texts:
+        senders: dict[str, list[str]] = {}
+        for payload, username in (
+            OutboxAction.objects.filter(
+                session=session,
+                kind=OutboxAction.Kind.MESSAGE,
+                status=OutboxAction.Status.DONE,
+                payload__prompt__in=list(texts),
+            )
+            .order_by("delivered_at", "created_at")
+            .values_list("payload", "actor__username")
+        ):
+            senders.setdefault(str(payload.get("prompt", "")), []).append(_name(username))
+        seen: Counter[str] = Counter()
+        for pk, text in (
+            session.activities.filter(kind="userMessaged", message__in=list(texts))
+            .order_by("create_time", "id")
+            .values_list("pk", "message")
+        ):
+            names = senders.get(text, [])
+            if seen[text] < len(names):
+                people[pk] = names[seen[text]]
+            seen[text] += 1
+    if plan_ids:
+        approvers: dict[str, str] = {}
+        for payload, username in (
+            OutboxAction.objects.filter(
+                session=session,
+                kind=OutboxAction.Kind.APPROVE,
+                payload__plan_id__in=list(plan_ids),
+            )
+            .exclude(status=OutboxAction.Status.FAILED)
+            .order_by("created_at")
+            .values_list("payload", "actor__username")
+        ):
+            approvers.setdefault(str(payload.get("plan_id", "")), _name(username))
+        for activity in activities:
+            if activity.kind == "planApproved" and activity.plan_id in approvers:
+                people[activity.pk] = approvers[activity.plan_id]
+    return people
+
+
 def activity_views(
-    activities: Iterable[Activity], output_patches: frozenset[str] = frozenset()
+    activities: Iterable[Activity],
+    output_patches: frozenset[str] = frozenset(),
+    people: dict[int, str] | None = None,
 ) -> list[ActivityView]:
     """Markdown rendered and sanitised, diffs parsed, images checked.
 
     A change set identical to one of the session's outputs is shown in full once, in the
-    outputs section; the timeline then only summarises it.
+    outputs section; the timeline then only summarises it. `people` names who sent a
+    reply or an approval (`people_behind`).
     """
     views = []
     for activity in activities:
-        view = ActivityView(activity)
+        view = ActivityView(activity, who=(people or {}).get(activity.pk, ""))
         if activity.kind in {"agentMessaged", "userMessaged"} and activity.message:
             view.html = render_markdown(activity.message)
         for index, artifact in enumerate(activity.artifacts or []):
@@ -237,6 +301,15 @@ def activity_views(
                 item.data = {"types": ", ".join(sorted(raw)) if isinstance(raw, dict) else ""}
             view.items.append(item)
         views.append(view)
+    return views
+
+
+def mark_question(session: Session, views: list[ActivityView]) -> list[ActivityView]:
+    """Set apart the agent's latest message while the session waits for an answer."""
+    if session.state == SessionState.AWAITING_USER_FEEDBACK:
+        asked = [v for v in views if v.activity.kind == "agentMessaged"]
+        if asked:
+            asked[-1].question = True
     return views
 
 

@@ -1,15 +1,47 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.core.cache import cache
 from django.http import HttpRequest
+
+# The header's count of plans waiting for the user is kept this long: one count query per
+# person per quarter minute at most, whatever they open. Their own approvals and the
+# inbox's poll refresh it at once (`approvals_waiting_changed`).
+APPROVALS_TTL = 15
+
+
+def _approvals_key(user_id: int) -> str:
+    return f"nav:approvals-waiting:{user_id}"
+
+
+def approvals_waiting(user: Any, *, fresh: int | None = None) -> int:
+    """How many plans wait for this user's approval (the inbox's selector, counted)."""
+    key = _approvals_key(user.pk)
+    if fresh is not None:
+        cache.set(key, fresh, APPROVALS_TTL)
+        return fresh
+    count = cache.get(key)
+    if count is None:
+        from sessions_app.sessions.selectors import approvable_sessions_for_user
+
+        count = approvable_sessions_for_user(user).order_by().count()
+        cache.set(key, count, APPROVALS_TTL)
+    return int(count)
+
+
+def approvals_waiting_changed(user: Any) -> None:
+    cache.delete(_approvals_key(user.pk))
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:
-    """What the layout needs on every page: the user's teams, for navigation."""
+    """What the layout needs on every page: the user's teams, for navigation, and the
+    number of plans waiting for them (read only if the page shows the header)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_teams": []}
     from sessions_app.teams.selectors import teams_for_user
 
-    return {"nav_teams": teams_for_user(user)}
+    waiting: Callable[[], int] = lambda: approvals_waiting(user)  # noqa: E731 - lazy.
+    return {"nav_teams": teams_for_user(user), "nav_approvals_waiting": waiting}

@@ -1,4 +1,4 @@
-"""The health endpoint and the home redirect."""
+"""The health endpoint, the home redirect, the favicon and the CSRF failure page."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection as db_connection
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -83,3 +84,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("sessions_app:session-list")
+
+
+@login_not_required
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links; send them to the icon."""
+    return redirect(static("favicon.svg"))
+
+
+@login_not_required
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent without a valid CSRF token (an old tab, cookies cleared), in the
+    portal's look; Django's reason stays in the log, not on the page."""
+    return render(request, "403_csrf.html", status=403)

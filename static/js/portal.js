@@ -1,23 +1,44 @@
 // The portal's small script: toasts raised by htmx responses through the `messages` event.
+// Errors stay until dismissed; the others go after a few seconds. Each has a close button.
 (function () {
   "use strict";
+  var TOAST_SECONDS = 6;
+  function fade(toast) {
+    if (toast.classList.contains("toast-error")) return;
+    setTimeout(function () { toast.remove(); }, TOAST_SECONDS * 1000);
+  }
+  function closeButton() {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "toast-close";
+    button.setAttribute("data-dismiss-toast", "");
+    button.setAttribute("aria-label", "Dismiss");
+    button.textContent = "\u00d7";
+    return button;
+  }
   function showToast(level, text) {
     var area = document.getElementById("toasts");
     if (!area) return;
     var toast = document.createElement("div");
     toast.className = "toast toast-" + (level || "info");
-    toast.textContent = text;  // textContent, never innerHTML: messages may quote user input.
+    var body = document.createElement("span");
+    body.className = "toast-text";
+    body.textContent = text;  // textContent, never innerHTML: messages may quote user input.
+    toast.appendChild(body);
+    toast.appendChild(closeButton());
     area.appendChild(toast);
-    setTimeout(function () { toast.remove(); }, 6000);
+    fade(toast);
   }
   document.addEventListener("messages", function (event) {
     var items = (event.detail && event.detail.value) || [];
     items.forEach(function (item) { showToast(item.level, item.text); });
   });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-dismiss-toast]");
+    if (button && button.parentElement) button.parentElement.remove();
+  });
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("#toasts .toast").forEach(function (toast) {
-      setTimeout(function () { toast.remove(); }, 6000);
-    });
+    document.querySelectorAll("#toasts .toast").forEach(fade);
   });
   window.portalToast = showToast;
 })();
@@ -104,5 +125,87 @@ document.addEventListener("keydown", function (event) {
   document.addEventListener("htmx:beforeRequest", function (event) {
     var results = document.getElementById("session-results");
     if (results && event.detail.target === results) results.setAttribute("aria-busy", "true");
+  });
+})();
+// Live updates (issue 11): pollers (elements with an `every` trigger) that fail back off,
+// and the page says so; it also says when nothing polls any more. The state lives in
+// [data-live-status] (a short note) and [data-live-alert] (a notice shown while failing).
+(function () {
+  "use strict";
+  var BASE_MS = 3000;
+  var MAX_MS = 60000;
+  var failures = 0;
+  var retryAt = 0;
+  var since = null;
+  var ticker = null;
+  function isPoller(elt) {
+    var trigger = elt && elt.getAttribute && elt.getAttribute("hx-trigger");
+    return !!trigger && trigger.indexOf("every") !== -1;
+  }
+  function setNotes(state, text) {
+    document.querySelectorAll("[data-live-status]").forEach(function (note) {
+      note.textContent = text;
+      note.setAttribute("data-live", state);
+    });
+  }
+  function setAlert(text) {
+    document.querySelectorAll("[data-live-alert]").forEach(function (alert) {
+      alert.textContent = text;
+      alert.hidden = !text;
+    });
+  }
+  function describeFailure() {
+    var seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+    var when = since ? " since " + since.toLocaleTimeString() : "";
+    setAlert("Live updates paused: the portal does not answer" + when +
+      ". What this page shows may be out of date. " +
+      (seconds > 0 ? "Retrying in " + seconds + " s." : "Retrying now."));
+  }
+  function failed() {
+    var now = Date.now();
+    // Several pollers fail in the same round; count the round once.
+    if (now < retryAt) return;
+    failures += 1;
+    if (!since) since = new Date();
+    retryAt = now + Math.min(BASE_MS * Math.pow(2, failures), MAX_MS);
+    setNotes("paused", "Updates paused");
+    describeFailure();
+    if (!ticker) ticker = setInterval(describeFailure, 1000);
+  }
+  function recovered() {
+    failures = 0;
+    retryAt = 0;
+    since = null;
+    if (ticker) { clearInterval(ticker); ticker = null; }
+    setAlert("");
+  }
+  function stoppedIfIdle() {
+    if (failures || !document.querySelector("[data-live-status]")) return;
+    if (document.querySelector("[hx-trigger*='every']")) {
+      setNotes("live", "Updates live");
+    } else {
+      setNotes("stopped", "No more updates: nothing here can change any more.");
+    }
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (isPoller(event.detail.elt) && Date.now() < retryAt) event.preventDefault();
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    if (isPoller(event.detail.elt)) failed();
+  });
+  document.addEventListener("htmx:responseError", function (event) {
+    if (isPoller(event.detail.elt)) failed();
+  });
+  // beforeSwap, not afterRequest: a poller replaces itself, and events on the detached
+  // element no longer reach the document. Every answer passes here, 204 included.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!isPoller(event.detail.elt)) return;
+    if (event.detail.isError) {
+      failed();
+      return;
+    }
+    recovered();
+    // After a 286 (the server's "stop polling") or a swap without a poller in it.
+    setTimeout(stoppedIfIdle, 100);
   });
 })();

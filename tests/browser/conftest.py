@@ -59,15 +59,62 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
+class BrowserProblems:
+    """What went wrong in the browser during a test: console errors, uncaught exceptions,
+    failed requests and answers of 400 or more. Every browser test fails on any of them,
+    unless it says it expects one (`allow`, a regular expression)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.allowed: list[re.Pattern[str]] = []
+
+    def allow(self, pattern: str) -> None:
+        self.allowed.append(re.compile(pattern))
+
+    def add(self, text: str) -> None:
+        if not any(pattern.search(text) for pattern in self.allowed):
+            self.seen.append(text)
+
+    def watch(self, page: Any) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.add(f"page error: {error}"))
+        page.on("requestfailed", self._request_failed)
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.add(f"console error: {message.text} ({message.location.get('url', '')})")
+
+    def _request_failed(self, request: Any) -> None:
+        failure = request.failure or ""
+        # The browser cancelling a request (a navigation, htmx replacing the element that
+        # asked) is not a failure of the portal.
+        if "ERR_ABORTED" not in failure:
+            self.add(f"request failed: {request.method} {request.url}: {failure}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.add(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def browser_problems() -> BrowserProblems:
+    return BrowserProblems()
+
+
+@pytest.fixture
+def page(browser: Any, browser_problems: BrowserProblems) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    browser_problems.watch(page)
     try:
         yield page
+        seen = list(browser_problems.seen)
     finally:
         context.close()
+    if seen:
+        pytest.fail("The browser reported problems:\n" + "\n".join(seen), pytrace=False)
 
 
 @pytest.fixture

@@ -191,3 +191,67 @@ def test_it_escapes_agent_and_user_text_in_the_inbox(client, cast):
     html = client.get(reverse("sessions_app:approvals")).content.decode()
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(&#x27;step&#x27;)&lt;/script&gt;" in html
+
+
+# --- the live inbox and the header's count ----------------------------------------------
+
+INBOX_POLL = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "approvals"}
+
+
+@pytest.fixture(autouse=True)
+def _no_count_from_another_test():
+    # The header's count is cached by user id, and ids repeat from one test to the next.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+def _inbox_poll_url(html: str) -> str:
+    import re
+
+    found = re.search(r'id="approvals"[^>]*hx-get="([^"]+)" hx-trigger="every 5s"', html)
+    assert found, "the inbox does not poll"
+    return found.group(1)
+
+
+def test_it_updates_the_inbox_by_itself_and_answers_204_while_unchanged(client, cast, inbox):
+    client.force_login(cast.approver)
+    html = client.get(reverse("sessions_app:approvals")).content.decode()
+    url = _inbox_poll_url(html)
+    assert client.get(url, **INBOX_POLL).status_code == 204
+    _waiting(ConnectionFactory(team=cast.team), "Brand new plan", hours_ago=0)
+    response = client.get(url, **INBOX_POLL)
+    fresh = response.content.decode()
+    assert response.status_code == 200 and "<html" not in fresh
+    assert "Brand new plan" in fresh and _inbox_poll_url(fresh) != url
+    # The header's count comes along, out of band.
+    assert '<span id="nav-approvals-count" class="nav-count" hx-swap-oob="true">4<' in fresh
+
+
+def test_it_does_not_poll_the_inbox_of_someone_who_approves_nowhere(client, cast, inbox):
+    client.force_login(cast.member)
+    html = client.get(reverse("sessions_app:approvals")).content.decode()
+    assert "every 5s" not in html
+
+
+def test_the_header_counts_the_plans_waiting_for_the_user(client, cast, inbox):
+    client.force_login(cast.approver)
+    html = client.get(reverse("sessions_app:session-list")).content.decode()
+    # Newer plan and Globex plan; the approver's own one is theirs to approve too here.
+    assert '<span id="nav-approvals-count" class="nav-count">3<' in html
+    client.force_login(cast.member)
+    html = client.get(reverse("sessions_app:session-list")).content.decode()
+    assert '<span id="nav-approvals-count" class="nav-count" hidden>0<' in html
+
+
+def test_the_header_count_follows_the_users_own_approval_at_once(client, cast, inbox, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    client.force_login(cast.approver)
+    client.get(reverse("sessions_app:session-list"))
+    client.post(reverse("sessions_app:session-approve", args=[inbox["newer"].pk]))
+    inbox["newer"].refresh_from_db()
+    # The plan still waits on Jules until the sync sees the approval; the count is read
+    # again rather than kept from before.
+    from django.core.cache import cache
+
+    assert cache.get(f"nav:approvals-waiting:{cast.approver.pk}") is None

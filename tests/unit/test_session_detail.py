@@ -277,9 +277,12 @@ def test_it_renders_agent_text_inert(client, cast, live):
     _progress(live, 30, "<b>bold</b>", "<script>alert(4)</script>")
     client.force_login(cast.viewer)
     html = client.get(_url("session-detail", live.pk)).content.decode()
-    for payload in ("<script>alert", "javascript:", "onerror", "<b>bold</b>"):
+    for payload in ("<script>alert", "javascript:", "<img src=x", "<b>bold</b>"):
         assert payload not in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html and "&lt;script&gt;alert(4)" in html
+    # What the agent wrote stays readable, as text.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(3)&gt;" in html
 
 
 def test_it_loads_the_history_lazily(client, cast, live):
@@ -310,7 +313,8 @@ def test_it_polls_while_the_session_can_change(client, cast, live):
     header = html.split(f'id="session-{live.pk}-header"')[1].split(">")[0]
     assert f'hx-get="/sessions/{live.pk}/header/?v=' in header and 'hx-trigger="every 3s"' in header
     last = live.activities.order_by("-id").first()
-    assert f'hx-get="/sessions/{live.pk}/activities/?after={last.pk}&amp;p=' in html
+    assert f'hx-get="/sessions/{live.pk}/activities/?after={last.pk}"' in html
+    assert f'hx-include="#session-{live.pk}-pending-digest"' in html
 
 
 def _poll_url(html: str, path: str) -> str:
@@ -342,16 +346,50 @@ def test_it_moves_the_plan_with_the_header(client, cast, live):
     assert re.findall(r'<li class="step-(\w+)"', response) == ["done", "current", "todo"]
 
 
+def _pending_version(html: str) -> str:
+    found = re.search(r'name="p" value="(\w+)" id="session-\d+-pending-digest"', html)
+    assert found, "the pending list carries no digest"
+    return found.group(1)
+
+
+def _activities_poll_url(html: str, session_pk: int) -> str:
+    """The timeline poll's address with what htmx adds to it: the pending list's digest."""
+    url = _poll_url(html, f"/sessions/{session_pk}/activities/")
+    assert f'hx-include="#session-{session_pk}-pending-digest"' in html
+    return f"{url}&p={_pending_version(html)}"
+
+
 def test_it_sends_the_pending_list_only_when_it_changed(client, cast, live, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     client.force_login(cast.member)
     html = client.get(_url("session-detail", live.pk)).content.decode()
-    url = _poll_url(html, f"/sessions/{live.pk}/activities/")
+    url = _activities_poll_url(html, live.pk)
     pending = f'id="session-{live.pk}-pending" hx-swap-oob="innerHTML"'
     assert pending not in client.get(url, **HTMX).content.decode()
     client.post(_url("session-message", live.pk), {"prompt": "Carry on"}, **HTMX)
     response = client.get(url, **HTMX).content.decode()
     assert pending in response and "Carry on" in response
+
+
+def test_it_clears_a_sent_message_that_was_recorded_before_the_next_poll(
+    client, cast, live, settings
+):
+    """The composer's answer replaces the pending list, and its digest with it: when the
+    message is recorded before the next poll, the list goes back to empty, which is what
+    the page showed before; the poll must still see that the browser shows the message."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    client.force_login(cast.member)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    poll = _poll_url(html, f"/sessions/{live.pk}/activities/")
+    answer = client.post(_url("session-message", live.pk), {"prompt": "Carry on"}, **HTMX)
+    shown = answer.content.decode()
+    assert "Carry on" in shown
+    OutboxAction.objects.filter(kind="message").update(status="done", delivered_at=timezone.now())
+    ActivityFactory(session=live, kind="userMessaged", originator="user", message="Carry on")
+    response = client.get(f"{poll}&p={_pending_version(shown)}", **HTMX).content.decode()
+    pending = response.split(f'id="session-{live.pk}-pending" hx-swap-oob="innerHTML">')
+    assert len(pending) == 2, "the poll left the stale pending message on the page"
+    assert "Carry on" not in pending[1]
 
 
 @pytest.mark.parametrize("state", ["COMPLETED", "FAILED"])
@@ -707,3 +745,115 @@ def test_it_refuses_an_after_too_large_for_the_database(client, cast, live):
     client.force_login(cast.viewer)
     url = _url("session-activities", live.pk)
     assert client.get(url, {"after": "9" * 30}, **HTMX).status_code == 400
+
+
+def _who(html: str, activity) -> str:
+    found = re.search(
+        rf'id="activity-{activity.pk}".*?<span class="who">([^<]*)</span>', html, re.S
+    )
+    assert found, activity
+    return found.group(1)
+
+
+def test_it_names_the_people_behind_replies_and_approvals(client, cast, live):
+    approved = live.activities.get(kind="planApproved")
+    approved.plan_id = "p" * 32
+    approved.save()
+    OutboxAction.objects.create(
+        team=cast.team,
+        connection=live.connection,
+        session=live,
+        actor=cast.approver,
+        kind="approve",
+        payload={"plan_id": "p" * 32},
+        status="done",
+        delivered_at=timezone.now(),
+    )
+    for actor in (cast.member, cast.admin):
+        OutboxAction.objects.create(
+            team=cast.team,
+            connection=live.connection,
+            session=live,
+            actor=actor,
+            kind="message",
+            payload={"prompt": "Go on"},
+            status="done",
+            delivered_at=timezone.now(),
+        )
+    first, second = (
+        ActivityFactory(
+            session=live,
+            kind="userMessaged",
+            originator="user",
+            message="Go on",
+            create_time=_at(m),
+        )
+        for m in (5, 6)
+    )
+    outside = ActivityFactory(
+        session=live, kind="userMessaged", originator="user", message="Typed on Jules"
+    )
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    assert _who(html, approved) == "approver"
+    assert (_who(html, first), _who(html, second)) == ("member", "admin")
+    assert _who(html, outside) == "User"
+    # The poll names them too.
+    poll = client.get(_url("session-activities", live.pk), {"after": first.pk - 1}, **HTMX)
+    assert _who(poll.content.decode(), second) == "admin"
+
+
+# --- what the page says about the state it is in ----------------------------------------
+
+
+def test_it_shows_a_failed_sessions_reason_in_the_header(client, cast, conn):
+    session = SessionFactory(connection=conn, state="FAILED")
+    ActivityFactory(session=session, kind="sessionFailed", failure_reason="No disk left")
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", session.pk)).content.decode()
+    header = html.split(f'id="session-{session.pk}-header"')[1].split("</header>")[0]
+    assert "<strong>Failed:</strong> No disk left" in header
+
+
+def test_it_says_that_a_message_resumes_a_paused_session(client, cast, conn):
+    session = SessionFactory(connection=conn, state="PAUSED")
+    client.force_login(cast.member)
+    html = client.get(_url("session-detail", session.pk)).content.decode()
+    composer = html.split(f'id="session-{session.pk}-composer"')[1]
+    assert "Jules paused this session. A message resumes it." in composer
+
+
+def test_it_sets_the_agents_question_apart(client, cast, live):
+    earlier = ActivityFactory(session=live, kind="agentMessaged", message="Starting.")
+    question = ActivityFactory(session=live, kind="agentMessaged", message="Round up or down?")
+    live.state = "AWAITING_USER_FEEDBACK"
+    live.save()
+    client.force_login(cast.viewer)
+    html = client.get(_url("session-detail", live.pk)).content.decode()
+    assert re.search(rf'id="activity-{question.pk}" class="[^"]* question"', html)
+    assert not re.search(rf'id="activity-{earlier.pk}" class="[^"]* question"', html)
+    assert "Jules asks" in html
+
+
+def test_it_explains_why_a_timed_out_plan_can_still_be_approved(client, cast, conn):
+    session = SessionFactory(connection=conn, state="COMPLETED")
+    ActivityFactory(session=session, kind="planGenerated", plan_id="q" * 32, plan_steps=[])
+    client.force_login(cast.approver)
+    html = client.get(_url("session-detail", session.pk)).content.decode()
+    assert "Approve plan" in html
+    assert "nobody approved its plan in time; approving it may resume the work" in html
+
+
+def test_it_offers_to_request_changes_next_to_approve(client, cast, conn, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    session = SessionFactory(connection=conn, state="AWAITING_PLAN_APPROVAL")
+    ActivityFactory(session=session, kind="planGenerated", plan_id="r" * 32, plan_steps=[])
+    client.force_login(cast.approver)
+    for url in (_url("session-detail", session.pk), reverse("sessions_app:approvals")):
+        html = client.get(url).content.decode()
+        assert "<summary>Request changes</summary>" in html, url
+        assert f'action="{_url("session-message", session.pk)}"' in html
+    response = client.post(_url("session-message", session.pk), {"prompt": "Skip step 2"})
+    assert response.status_code == 302
+    action = OutboxAction.objects.get(kind="message")
+    assert action.payload == {"prompt": "Skip step 2"} and action.actor == cast.approver

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,6 +23,8 @@ from sessions_app.access import ActionNotAllowed
 from sessions_app.models import Activity, ActivityKind, OutboxAction, Session
 from sessions_app.sessions import services
 from sessions_app.sessions.selectors import approvable_sessions_for_user, get_session_for_user
+from sessions_app.web.context_processors import approvals_waiting, approvals_waiting_changed
+from sessions_app.web.htmx import not_modified, render_versioned, unchanged
 from sessions_app.web.request import AuthedRequest
 
 TEMPLATE = "sessions_app/approvals/inbox.html"
@@ -70,20 +73,38 @@ def _approvals(session_ids: Iterable[int]) -> list[OutboxAction]:
     )
 
 
+INBOX_LIMIT = 500
+
+
 @require_GET
 def approvals_inbox(request: AuthedRequest) -> HttpResponse:
+    """The inbox; its list polls itself (`?v=` its digest, 204 while unchanged) as long
+    as the user approves in some team, and brings the header's count along."""
     sessions = list(
         approvable_sessions_for_user(request.user).select_related(
             "team", "launched_by", "connection"
-        )[:500]
+        )[:INBOX_LIMIT]
     )
     with_approval_state(sessions, request.user, check=False)
-    template = TEMPLATE
-    if request.htmx and request.htmx.target == "approvals":
-        template += "#list"
-    return render(
-        request, template, {"sessions": sessions, "in_inbox": True, "nav_active": "approvals"}
-    )
+    if len(sessions) < INBOX_LIMIT:
+        approvals_waiting(request.user, fresh=len(sessions))
+    context = {
+        "sessions": sessions,
+        "in_inbox": True,
+        "nav_active": "approvals",
+        "live": access.approves_in_some_team(request.user),
+    }
+    context["list_html"], version = render_versioned(request, f"{TEMPLATE}#list", context)
+    if not (request.htmx and request.htmx.target == "approvals"):
+        response = render(request, TEMPLATE, context)
+    elif unchanged(request, version):
+        response = not_modified()
+    else:
+        context["waiting"] = approvals_waiting(request.user)
+        response = render(request, f"{TEMPLATE}#list-poll", context)
+    # The same address answers a fragment or the page; caches must keep them apart.
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
 
 
 @require_POST
@@ -97,6 +118,7 @@ def session_approve(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.error(request, error)
     else:
         messages.success(request, "Plan approved; sending the approval to Jules.")
+        approvals_waiting_changed(request.user)
     if request.htmx:
         session.refresh_from_db()
         [session] = with_approval_state([session], request.user)

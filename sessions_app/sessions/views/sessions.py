@@ -54,8 +54,10 @@ from sessions_app.sessions.timeline import (
     Pending,
     PlanView,
     activity_views,
+    mark_question,
     output_views,
     pending_actions,
+    people_behind,
     plan_view,
     plan_view_for,
 )
@@ -390,6 +392,19 @@ def _message_state(role: str, session: Session) -> tuple[bool, str]:
     return decision.allowed, decision.reason
 
 
+def _failure_reason(session: Session) -> str:
+    """Why a failed session failed, for its header (the timeline says it at the end)."""
+    if session.state != SessionState.FAILED:
+        return ""
+    reason = (
+        session.activities.filter(kind="sessionFailed")
+        .order_by("-create_time", "-id")
+        .values_list("failure_reason", flat=True)
+        .first()
+    )
+    return reason or "Jules gave no reason."
+
+
 def _header_context(
     request: AuthedRequest, session: Session, role: str, plan: PlanView | None
 ) -> dict[str, Any]:
@@ -406,6 +421,7 @@ def _header_context(
         "is_admin": bool(access.may_delete(role)),
         "can_message": can_message,
         "message_reason": message_reason,
+        "failure_reason": _failure_reason(session),
         "show_approval": session.state == SessionState.AWAITING_PLAN_APPROVAL
         or getattr(session, "approval", None) is not None
         or getattr(session, "can_approve", False),
@@ -443,7 +459,9 @@ def session_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     context.update(_pending_context(request, session, context["pending"]))
     context.update(
         {
-            "activities": activity_views(activities, patches),
+            "activities": mark_question(
+                session, activity_views(activities, patches, people_behind(session, activities))
+            ),
             "outputs": output_views(outputs),
             # The poll asks by id; rows are written in order, so the largest id is newest.
             "last_activity_id": max((a.pk for a in activities), default=0),
@@ -488,7 +506,12 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
     pending = _pending_context(request, session)
     context = {
         "session": session,
-        "activities": activity_views(new, frozenset(o.patch for o in outputs if o.patch)),
+        "activities": mark_question(
+            session,
+            activity_views(
+                new, frozenset(o.patch for o in outputs if o.patch), people_behind(session, new)
+            ),
+        ),
         "last_activity_id": max([a.pk for a in new], default=int(after)),
         "outputs": output_views(outputs),
         "outputs_changed": bool(new),
@@ -522,8 +545,8 @@ def session_message(request: AuthedRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         messages.success(request, "Message queued for Jules.")
         return _back_to(request, session)
-    context = {"session": session, "pending": pending_actions(session)}
-    return render(request, f"{DETAIL_TEMPLATE}#pending-items", context)
+    # The list comes with its digest, which the timeline's poll sends from then on.
+    return HttpResponse(_pending_context(request, session)["pending_html"])
 
 
 @require_POST

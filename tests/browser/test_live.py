@@ -1,0 +1,120 @@
+"""Live parts of the session page in Chromium: a sent message leaves the pending list once
+recorded, the page says when updates fail or stop and backs off, toasts."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from django.utils import timezone
+
+from sessions_app.models import OutboxAction, Session
+from tests.browser.conftest import sign_in, wait_until
+from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _session(cast, state="AWAITING_USER_FEEDBACK"):
+    connection = ConnectionFactory(team=cast.team, label="Acme Jules")
+    return SessionFactory(connection=connection, title="Live one", state=state)
+
+
+def test_a_sent_message_recorded_before_the_next_poll_leaves_the_pending_list(
+    page, live_server, cast
+):
+    session = _session(cast)
+    held = {"on": False}
+
+    def timeline_poll(route):
+        # While held, the poll answers "unchanged", as if it had asked just before.
+        if held["on"]:
+            route.fulfill(status=204)
+        else:
+            route.continue_()
+
+    page.route(re.compile(rf".*/sessions/{session.pk}/activities/.*"), timeline_poll)
+    sign_in(page, live_server, "member")
+    page.goto(f"{live_server.url}/sessions/{session.pk}/")
+    held["on"] = True
+    page.fill("#id_message", "Carry on with the tests")
+    page.keyboard.press("Control+Enter")
+    pending = f"#session-{session.pk}-pending"
+    page.wait_for_selector(f"{pending} >> text=Carry on with the tests")
+    # Delivered and recorded by Jules before the page polls again.
+    OutboxAction.objects.filter(kind="message").update(status="done", delivered_at=timezone.now())
+    ActivityFactory(
+        session=session, kind="userMessaged", originator="user", message="Carry on with the tests"
+    )
+    held["on"] = False
+    page.wait_for_selector("#timeline >> text=Carry on with the tests")
+    wait_until(lambda: page.locator(f"{pending} .pending").count() == 0, timeout=10)
+    # Named once, after the person who sent it.
+    assert page.locator("text=Carry on with the tests").count() == 1
+    assert page.inner_text("#timeline .activity.from-user .who") == "member"
+
+
+def test_it_says_when_live_updates_fail_backs_off_and_recovers(
+    page, live_server, cast, browser_problems
+):
+    session = _session(cast, state="IN_PROGRESS")
+    # What the browser and htmx log while the server is gone.
+    browser_problems.allow(r"ERR_CONNECTION_REFUSED|htmx:sendError|htmx:afterRequest")
+    attempts: list[float] = []
+
+    def server_gone(route):
+        attempts.append(time.monotonic())
+        route.abort("connectionrefused")
+
+    sign_in(page, live_server, "viewer")
+    page.goto(f"{live_server.url}/sessions/{session.pk}/")
+    assert page.inner_text("[data-live-status]") == "Updates live"
+    pattern = re.compile(rf".*/sessions/{session.pk}/(header|activities)/.*")
+    page.route(pattern, server_gone)
+    page.wait_for_selector("[data-live-alert]:has-text('Live updates paused')", timeout=10_000)
+    assert page.inner_text("[data-live-status]") == "Updates paused"
+    assert "Retrying in" in page.inner_text("[data-live-alert]")
+    first = attempts[0]
+    page.wait_for_timeout(13_000)
+    # Two pollers every 3 s would try about eight times in 13 s; backing off, far fewer.
+    assert len([t for t in attempts if t - first < 13]) <= 5, attempts
+    page.unroute(pattern)
+    page.wait_for_selector("[data-live-alert]", state="hidden", timeout=30_000)
+    assert page.inner_text("[data-live-status]") == "Updates live"
+
+    # The session ends: the note no longer claims that updates are live.
+    Session.objects.filter(pk=session.pk).update(state="COMPLETED")
+    page.wait_for_selector("[data-live-status][data-live=stopped]", timeout=10_000)
+    assert "No more updates" in page.inner_text("[data-live-status]")
+
+
+def test_errors_stay_until_dismissed_and_other_toasts_go(page, live_server, cast):
+    session = _session(cast, state="COMPLETED")
+    sign_in(page, live_server, "member")
+    page.goto(f"{live_server.url}/sessions/{session.pk}/")
+    page.evaluate("window.portalToast('success', 'Done it')")
+    page.evaluate("window.portalToast('error', 'Jules refused')")
+    page.wait_for_selector(".toast-success >> text=Done it")
+    page.wait_for_selector(".toast-success", state="detached", timeout=10_000)
+    page.wait_for_timeout(1_000)
+    assert page.is_visible(".toast-error >> text=Jules refused")
+    page.click(".toast-error [data-dismiss-toast]")
+    page.wait_for_selector(".toast-error", state="detached")
+
+
+def test_the_inbox_shows_a_new_plan_and_the_header_counts_it_without_a_reload(
+    page, live_server, cast
+):
+    connection = ConnectionFactory(team=cast.team, label="Acme Jules")
+    sign_in(page, live_server, "approver")
+    page.goto(f"{live_server.url}/approvals/")
+    page.wait_for_selector("text=Nothing waits for your approval.")
+    assert page.is_hidden("#nav-approvals-count")
+    session = SessionFactory(
+        connection=connection, title="Fresh plan to approve", state="AWAITING_PLAN_APPROVAL"
+    )
+    ActivityFactory(session=session, kind="planGenerated", plan_id="f" * 32, plan_steps=[])
+    page.wait_for_selector("#approvals >> text=Fresh plan to approve", timeout=15_000)
+    page.wait_for_selector("#nav-approvals-count:has-text('1')")
+    assert page.is_visible(f"#approval-row-{session.pk} summary:has-text('Request changes')")
