@@ -41,6 +41,7 @@ from sessions_app.models import (
     Source,
 )
 from sessions_app.models.jules import SyncStatus
+from sessions_app.notifications import events as notify
 from sessions_app.sync.bulk import is_postgresql
 from sessions_app.sync.pipeline import Writer, can_thread
 from sessions_app.sync.writers import (
@@ -288,6 +289,7 @@ def sync_connection(
         )
     except (jerrors.AuthError, jerrors.PermissionDeniedError, ConnectionUnusable) as exc:
         _fail(connection_id, token, SyncStatus.BROKEN, exc, report)
+        notify.connection_broken(connection_id, describe_error(exc))
         return report
     except jerrors.JulesError as exc:
         _fail(connection_id, token, SyncStatus.ERROR, exc, report)

@@ -23,6 +23,7 @@ from sessions_app.models import (
     SessionTransition,
     Source,
 )
+from sessions_app.notifications import events as notify
 from sessions_app.sync.bulk import (
     columns_of,
     insert_ignoring_conflicts,
@@ -223,6 +224,8 @@ def upsert_sessions(
         if changed:
             _write_outputs(changed, by_id, transitions, connection, now)
         record_transitions(transitions, report)
+        if to_create and discovered:  # PostgreSQL recorded these discoveries in SQL.
+            notify.events_for_discovered([s for s in to_create if s.remote_id in inserted])
     report.sessions_created += len(to_create)
     report.sessions_updated += len(to_update)
     return results
@@ -328,6 +331,7 @@ def record_transitions(transitions: list[SessionTransition], report: SyncReport)
     if not transitions:
         return
     insert_ignoring_conflicts(SessionTransition, transitions)
+    notify.events_for_transitions(transitions)
     audit.record_many(
         {
             "action": AUDITED_TRANSITIONS[t.kind],
