@@ -15,8 +15,13 @@ from jules.client import JulesClient
 from sessions_app import sync
 from sessions_app.models import Delivery, Event, EventKind, Notification, SessionTransition
 from sessions_app.notifications import delivery, events, services
-from tests.factories import ConnectionFactory, MembershipFactory, SessionFactory, TeamFactory
-from tests.factories import UserFactory
+from tests.factories import (
+    ConnectionFactory,
+    MembershipFactory,
+    SessionFactory,
+    TeamFactory,
+    UserFactory,
+)
 from tests.integration.conftest import wait_for
 from tests.receivers import SmtpSink, WebhookReceiver
 
