@@ -98,7 +98,7 @@ class SmtpSink:
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-                sink.messages.append(parsed)  # type: ignore[arg-type]
+                sink.messages.append(parsed)
                 sink.envelopes.append(list(envelope.rcpt_tos))
                 return "250 OK"
 

@@ -70,8 +70,8 @@ def _webhook(team: Any, receiver: WebhookReceiver) -> Any:
 
 
 def test_a_waiting_plan_reaches_everyone_once_even_across_worker_restarts(
-    workers: Any, smtp: SmtpSink, receiver: WebhookReceiver, team: Any, simulator: Any
-) -> None:
+    workers, smtp, receiver, team, simulator
+):
     first, _ = _start(workers, smtp, ("n1", "n2"))
     _webhook(team, receiver)
     connection = ConnectionFactory(team=team, base_url=simulator.base_url, api_key="test-key")
@@ -115,9 +115,7 @@ def test_a_waiting_plan_reaches_everyone_once_even_across_worker_restarts(
     assert Delivery.objects.filter(status="delivered").count() == 3
 
 
-def test_a_receiver_that_was_down_gets_every_event_once_in_order(
-    workers: Any, smtp: SmtpSink, receiver: WebhookReceiver, team: Any
-) -> None:
+def test_a_receiver_that_was_down_gets_every_event_once_in_order(workers, smtp, receiver, team):
     _start(workers, smtp, ("d1", "d2"))
     _webhook(team, receiver)
     receiver.status = 503
@@ -143,7 +141,7 @@ def test_a_receiver_that_was_down_gets_every_event_once_in_order(
     time.sleep(3)
     receiver.status = 204
 
-    def all_in() -> bool:
+    def all_in():
         delivery.sweep()
         return len(receiver.received) >= 9
 
