@@ -27,6 +27,10 @@ app.conf.update(
     task_routes={
         "sessions_app.tasks.deliver_action": {"queue": "actions"},
         "sessions_app.tasks.sweep_outbox": {"queue": "actions"},
+        # Notifications share the actions queue; each send is held to a short deadline.
+        "sessions_app.tasks.fan_out_events": {"queue": "actions"},
+        "sessions_app.tasks.deliver_notification": {"queue": "actions"},
+        "sessions_app.tasks.sweep_notifications": {"queue": "actions"},
         "sessions_app.tasks.*": {"queue": "sync"},
     },
     worker_hijack_root_logger=False,
@@ -49,6 +53,7 @@ app.conf.beat_schedule = {
     # decide whether a sync is due, so the beat schedule needs no per-connection entries.
     "schedule-syncs": {"task": "sessions_app.tasks.schedule_syncs", "schedule": 5.0},
     "sweep-outbox": {"task": "sessions_app.tasks.sweep_outbox", "schedule": 30.0},
+    "sweep-notifications": {"task": "sessions_app.tasks.sweep_notifications", "schedule": 30.0},
 }
 app.autodiscover_tasks()
 

@@ -258,6 +258,34 @@ SYNC_SOURCES_SECONDS = envint("SYNC_SOURCES_SECONDS", 900)
 # Requests in flight per sync pass (the SDK allows 50): docs/jules-api.md#quotas-and-rate-limits
 JULES_SYNC_CONCURRENCY = envint("JULES_SYNC_CONCURRENCY", 4)
 
+# Notifications (docs/notifications.md). Email goes through Django's backend: the console
+# backend prints messages to the terminal unless an SMTP host is set.
+EMAIL_HOST = env("EMAIL_HOST")
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Jules team portal <portal@localhost>")
+# Webhook destinations (team channels) must be public addresses unless allowed here.
+WEBHOOK_ALLOWED_HOSTS = envlist("WEBHOOK_ALLOWED_HOSTS")
+WEBHOOK_ALLOW_PRIVATE = envbool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_MAX_BYTES = envint("WEBHOOK_MAX_BYTES", 256 * 1024)
+# First wait after a failed notification delivery, doubled after each failure (at most an
+# hour); a delivery is retried for NOTIFY_RETRY_HOURS before it fails for good.
+NOTIFY_BACKOFF_SECONDS = envint("NOTIFY_BACKOFF_SECONDS", 10)
+NOTIFY_RETRY_HOURS = envfloat("NOTIFY_RETRY_HOURS", 26.0)
+# Emails about one session within this many seconds go out as one message.
+NOTIFY_GROUP_SECONDS = envint("NOTIFY_GROUP_SECONDS", 30)
+
 # Sign-in lockout (django-axes): too many failures for one account or from one address.
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = envfloat("AXES_COOLOFF_MINUTES", 15.0) / 60.0

@@ -155,6 +155,14 @@ def may_change_policy(role: str | None) -> Decision:
     return _role_rule(role, Role.ADMIN, "change the approval policy")
 
 
+def may_manage_team_channels(
+    role: str | None, doing: str = "manage the team's channels"
+) -> Decision:
+    """Team channels (webhooks, Slack, Chat, Teams), their delivery logs and the team's
+    notification defaults."""
+    return _role_rule(role, Role.ADMIN, doing)
+
+
 # --- approvals --------------------------------------------------------------------------
 
 

@@ -63,3 +63,27 @@ def sweep_outbox() -> None:
     from sessions_app.outbox.delivery import sweep
 
     sweep()
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
+def fan_out_events() -> None:
+    """Notifications and delivery rows for the events not yet fanned out."""
+    from sessions_app.notifications.delivery import fan_out_pending
+
+    fan_out_pending()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def deliver_notification(delivery_id: str) -> None:
+    from sessions_app.notifications.delivery import deliver
+
+    deliver(delivery_id)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
+def sweep_notifications() -> None:
+    """Record stalls and overdue approvals; redeliver what a lost task left pending."""
+    from sessions_app.notifications import delivery, events
+
+    events.scan_waiting()
+    delivery.sweep()

@@ -4,6 +4,7 @@ from django.urls import path
 
 from sessions_app.audit import views as audit
 from sessions_app.connections import views as connections
+from sessions_app.notifications import views as notifications
 from sessions_app.sessions.views import approvals, launch, sessions
 from sessions_app.teams import views as teams
 from sessions_app.web import views as core
@@ -56,6 +57,38 @@ urlpatterns = [
     path("connections/<int:pk>/rotate/", connections.connection_rotate, name="connection-rotate"),
     path(
         "connections/<int:pk>/enabled/", connections.connection_enabled, name="connection-enabled"
+    ),
+    path("notifications/", notifications.notification_list, name="notification-list"),
+    path("notifications/count", notifications.notification_count, name="notification-count"),
+    path("notifications/<int:pk>/read/", notifications.notification_read, name="notification-read"),
+    path(
+        "notifications/read-all/",
+        notifications.notifications_read_all,
+        name="notifications-read-all",
+    ),
+    path(
+        "notifications/preferences/",
+        notifications.notification_preferences,
+        name="notification-preferences",
+    ),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        notifications.notification_unsubscribe,
+        name="notification-unsubscribe",
+    ),
+    path("teams/<slug:slug>/channels/", notifications.team_channels, name="team-channels"),
+    path(
+        "teams/<slug:slug>/notification-settings/",
+        notifications.team_notification_settings,
+        name="team-notification-settings",
+    ),
+    path("channels/<int:pk>/", notifications.endpoint_detail, name="endpoint-detail"),
+    path("channels/<int:pk>/rotate/", notifications.endpoint_rotate, name="endpoint-rotate"),
+    path("channels/<int:pk>/enabled/", notifications.endpoint_enabled, name="endpoint-enabled"),
+    path(
+        "channels/<int:pk>/deliveries/<uuid:delivery_id>/redeliver/",
+        notifications.delivery_redeliver,
+        name="delivery-redeliver",
     ),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),

@@ -33,6 +33,12 @@ class AuditAction(models.TextChoices):
     MEMBER_ROLE_CHANGE = "member.role_change", "Role changed"
     MEMBER_REMOVE = "member.remove", "Member removed"
     POLICY_CHANGE = "policy.change", "Approval policy changed"
+    CHANNEL_ADD = "channel.add", "Team channel added"
+    CHANNEL_ROTATE = "channel.rotate", "Team channel secret rotated"
+    CHANNEL_ENABLE = "channel.enable", "Team channel enabled"
+    CHANNEL_DISABLE = "channel.disable", "Team channel disabled"
+    CHANNEL_REDELIVER = "channel.redeliver", "Notification redelivered"
+    NOTIFY_SETTINGS_CHANGE = "notify.settings_change", "Notification settings changed"
     TEAM_CREATE = "team.create", "Team created (admin)"
     TEAM_DELETE = "team.delete", "Team deleted (admin)"
     AUTH_SIGN_IN = "auth.sign_in", "Signed in"
@@ -46,6 +52,8 @@ GROUP_LABELS = {
     "connection": "Any connection change",
     "member": "Any membership change",
     "policy": "",
+    "channel": "Any team channel change",
+    "notify": "",
     "team": "",
     "auth": "Any sign-in event",
 }

@@ -2,6 +2,7 @@
 
 teams: who may see and do what. jules: the cache of everything the Jules API says.
 audit: the append-only history. outbox: user actions on their way to the service.
+notifications: events and their delivery to people and other systems.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from sessions_app.models.jules import (
     SessionTransition,
     Source,
 )
+from sessions_app.models.notifications import (
+    Channel,
+    Delivery,
+    Endpoint,
+    Event,
+    EventKind,
+    Notification,
+    NotificationPreference,
+    TeamNotificationSettings,
+)
 from sessions_app.models.outbox import OutboxAction
 from sessions_app.models.teams import Membership, Role, Team
 
@@ -25,8 +36,15 @@ __all__ = [
     "ActivityKind",
     "AuditChainHead",
     "AuditEntry",
+    "Channel",
+    "Delivery",
+    "Endpoint",
+    "Event",
+    "EventKind",
     "JulesConnection",
     "Membership",
+    "Notification",
+    "NotificationPreference",
     "OutboxAction",
     "Role",
     "Session",
@@ -35,4 +53,5 @@ __all__ = [
     "SessionTransition",
     "Source",
     "Team",
+    "TeamNotificationSettings",
 ]

@@ -41,6 +41,7 @@ from sessions_app.models import (
     Source,
 )
 from sessions_app.models.jules import SyncStatus
+from sessions_app.notifications import events as notify
 from sessions_app.sync.mapping import usable_activities, usable_sessions
 from sessions_app.sync.pipeline import Writer
 from sessions_app.sync.store import SyncStore, store_for
@@ -238,6 +239,7 @@ def sync_connection(
         )
     except (jerrors.AuthError, jerrors.PermissionDeniedError, ConnectionUnusable) as exc:
         _fail(connection_id, token, SyncStatus.BROKEN, exc, report)
+        notify.connection_broken(connection_id, describe_error(exc))
         return report
     except jerrors.JulesError as exc:
         _fail(connection_id, token, SyncStatus.ERROR, exc, report)

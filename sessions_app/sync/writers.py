@@ -22,6 +22,7 @@ from sessions_app.models import (
     SessionTransition,
     Source,
 )
+from sessions_app.notifications import events as notify
 from sessions_app.sync.mapping import (
     SESSION_FIELDS,
     is_same_session,
@@ -215,6 +216,9 @@ def upsert_sessions(
         if changed:
             _write_outputs(store, changed, by_id, transitions, connection, now)
         record_transitions(store, transitions, report)
+        if to_create:
+            # Both stores record the DISCOVERED transitions of the rows they insert.
+            notify.events_for_discovered([s for s in to_create if s.remote_id in inserted])
     report.sessions_created += len(to_create)
     report.sessions_updated += len(to_update)
     return results
@@ -338,6 +342,7 @@ def record_transitions(
     if not transitions:
         return
     store.insert_rows(SessionTransition, transitions)
+    notify.events_for_transitions(transitions)
     audit.record_many(
         {
             "action": AUDITED_TRANSITIONS[t.kind],

@@ -209,3 +209,66 @@ document.addEventListener("keydown", function (event) {
     setTimeout(stoppedIfIdle, 100);
   });
 })();
+
+// The notification bell (issue 14): polls the unread count, and shows browser notifications
+// for new ones to people who turned them on.
+(function () {
+  "use strict";
+  var POLL_MS = 4000;
+  var STORE = "portal.browserNotifications";
+  var seen = {};
+  var first = true;
+  function wantsPopups() {
+    return window.Notification && Notification.permission === "granted" && localStorage.getItem(STORE) === "on";
+  }
+  function show(count) {
+    var badge = document.getElementById("notification-count");
+    if (!badge) return;
+    badge.textContent = String(count);
+    badge.hidden = count === 0;
+    badge.setAttribute("data-count", String(count));
+    var bell = document.getElementById("notification-bell");
+    if (bell) bell.setAttribute("aria-label", count ? "Notifications, " + count + " unread" : "Notifications");
+  }
+  function poll() {
+    var bell = document.getElementById("notification-bell");
+    if (!bell) return;
+    fetch(bell.getAttribute("data-count-url"), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        show(data.unread);
+        (data.latest || []).forEach(function (item) {
+          if (!first && !seen[item.id] && wantsPopups()) {
+            var popup = new Notification(item.title, { body: item.body, tag: "portal-" + item.id });
+            popup.onclick = function () { window.focus(); if (item.url) window.location.href = item.url; };
+          }
+          seen[item.id] = true;
+        });
+        first = false;
+      })
+      .catch(function () { /* The next poll tries again. */ });
+  }
+  function toggleLabel(button) {
+    button.textContent = wantsPopups() ? "Turn off browser notifications" : "Turn on browser notifications";
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-browser-notifications]");
+    if (!button || !window.Notification) return;
+    if (wantsPopups()) {
+      localStorage.setItem(STORE, "off");
+      toggleLabel(button);
+      return;
+    }
+    Notification.requestPermission().then(function (permission) {
+      localStorage.setItem(STORE, permission === "granted" ? "on" : "off");
+      toggleLabel(button);
+    });
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-browser-notifications]").forEach(toggleLabel);
+    if (!document.getElementById("notification-bell")) return;
+    poll();
+    setInterval(poll, POLL_MS);
+  });
+})();

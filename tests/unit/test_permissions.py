@@ -194,8 +194,14 @@ def everything(cast, world):
         )
         for role, user in cast.by_role().items()
     }
+    from sessions_app.models import Endpoint
+
+    endpoint = Endpoint(team=cast.team, kind="webhook", label="Hook")
+    endpoint.set_url("https://hooks.example.com/x")
+    endpoint.save()
     return {
         **world,
+        "endpoint": endpoint,
         "own": own,
         "waiting": waiting,
         "output": own.outputs.get(),
@@ -228,11 +234,24 @@ def _every_get(cast, things, role):
         "connection-rotate": ([connection.pk], 200 if role == "admin" else 403, 404),
         "audit": ([], 200, 200),
         "audit-export": (["csv"], 200, 200),
+        "notification-list": ([], 200, 200),
+        "notification-count": ([], 200, 200),
+        "notification-preferences": ([], 200, 200),
+        # Signed for someone; it needs no sign-in, whoever opens it.
+        "notification-unsubscribe": ([_unsubscribe_token(cast)], 200, 200),
+        "team-channels": ([team.slug], 200 if role == "admin" else 403, 404),
+        "endpoint-detail": ([things["endpoint"].pk], 200 if role == "admin" else 403, 404),
     }
     return {
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
         for name, (args, ok, outsider) in pages.items()
     }
+
+
+def _unsubscribe_token(cast):
+    from sessions_app.notifications.channels.email import unsubscribe_token
+
+    return unsubscribe_token(cast.member.pk, cast.team.pk, "session.completed")
 
 
 FRAGMENTS = {"session-row", "session-header", "session-activities"}
@@ -248,6 +267,12 @@ POST_ONLY = {
     "connection-add",
     "team-policy",
     "connection-enabled",
+    "notification-read",
+    "notifications-read-all",
+    "team-notification-settings",
+    "endpoint-rotate",
+    "endpoint-enabled",
+    "delivery-redeliver",
 }
 
 

@@ -1,0 +1,397 @@
+"""Fan-out and durable delivery of events (docs/notifications.md, "Delivery").
+
+Fan-out writes in-portal notifications and delivery rows with unique keys (event,
+recipient, channel), so running it twice adds nothing. `deliver` claims a row by
+conditional update like the outbox does; failures back off (doubling, at most an hour) for
+NOTIFY_RETRY_HOURS, then fail, and a team channel whose delivery fails for good is disabled
+and its admins are told. Deliveries of one session to one channel go out in order.
+
+Delivery is at least once: a worker killed after the receiver took a message but before
+the row says so sends it again on the next attempt, with the same `webhook-id` (or
+`Message-ID`), which is what receivers deduplicate by.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from sessions_app.models import (
+    Channel,
+    Delivery,
+    Endpoint,
+    Event,
+    EventKind,
+    Notification,
+)
+from sessions_app.notifications import recipients
+from sessions_app.notifications.channels import DeliveryError, chat, email, http, slack, teams
+from sessions_app.notifications.channels import webhook as standard_webhook
+
+logger = logging.getLogger(__name__)
+
+Status = Delivery.Status
+# Longer than the delivery task's hard time limit, so only a dead worker's claim expires.
+CLAIM_SECONDS = 90
+BACKOFF_CAP_SECONDS = 3600
+OPEN = [Status.PENDING, Status.SENDING]
+
+CHAT_FORMATS: dict[str, Any] = {
+    Endpoint.Kind.SLACK: slack.payload,
+    Endpoint.Kind.GOOGLE_CHAT: chat.payload,
+    Endpoint.Kind.TEAMS: teams.payload,
+}
+
+
+# --- fan-out ----------------------------------------------------------------------------
+
+
+def fan_out(event: Event) -> list[str]:
+    """Notifications and delivery rows for one event; the ids of deliveries created."""
+    now = timezone.now()
+    group = dt.timedelta(seconds=settings.NOTIFY_GROUP_SECONDS)
+    notifications: list[Notification] = []
+    deliveries: list[Delivery] = []
+    for user, channels in recipients.recipients(event):
+        if Channel.PORTAL in channels:
+            notifications.append(
+                Notification(event=event, user=user, team_id=event.team_id, created_at=now)
+            )
+        if Channel.EMAIL in channels:
+            deliveries.append(
+                Delivery(
+                    key=f"{event.pk}:email:{user.pk}",
+                    event=event,
+                    channel=Channel.EMAIL,
+                    user=user,
+                    session_id_ref=event.session_id,
+                    next_attempt_at=now + group,
+                    created_at=now,
+                )
+            )
+    # A disabled channel's news goes to people, not into the channel that failed.
+    if event.kind != EventKind.ENDPOINT_DISABLED:
+        for endpoint in Endpoint.objects.filter(team_id=event.team_id, enabled=True):
+            if endpoint.wants(event.kind):
+                deliveries.append(
+                    Delivery(
+                        key=f"{event.pk}:endpoint:{endpoint.pk}",
+                        event=event,
+                        channel=endpoint.kind,
+                        endpoint=endpoint,
+                        session_id_ref=event.session_id,
+                        created_at=now,
+                    )
+                )
+    with transaction.atomic():
+        Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+        Event.objects.filter(pk=event.pk, fanned_out_at__isnull=True).update(fanned_out_at=now)
+    # Only the rows this call created (a second fan-out finds theirs taken).
+    keys = [d.key for d in deliveries]
+    created = Delivery.objects.filter(key__in=keys, created_at=now).values_list("pk", flat=True)
+    ids = [str(pk) for pk in created]
+    for delivery_id, delay in _due_in(ids, group):
+        _enqueue(delivery_id, delay)
+    return ids
+
+
+def _due_in(ids: list[str], group: dt.timedelta) -> list[tuple[str, float]]:
+    return [
+        (str(pk), group.total_seconds() if channel == Channel.EMAIL else 0.0)
+        for pk, channel in Delivery.objects.filter(pk__in=ids).values_list("pk", "channel")
+    ]
+
+
+def fan_out_pending(limit: int = 200) -> int:
+    events = list(
+        Event.objects.filter(fanned_out_at__isnull=True)
+        .select_related("team")
+        .order_by("created_at", "id")[:limit]
+    )
+    for event in events:
+        fan_out(event)
+    return len(events)
+
+
+# --- delivery ---------------------------------------------------------------------------
+
+
+def _claim(delivery_id: str) -> bool:
+    now = timezone.now()
+    return (
+        Delivery.objects.filter(
+            pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now
+        ).update(
+            status=Status.SENDING,
+            claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+        == 1
+    )
+
+
+def deliver(delivery_id: str) -> str:
+    """Send one delivery if it is due and nobody else holds it; its status after."""
+    if not _claim(delivery_id):
+        status = Delivery.objects.filter(pk=delivery_id).values_list("status", flat=True)
+        return status.first() or "missing"
+    delivery = Delivery.objects.select_related("event", "event__team", "user", "endpoint").get(
+        pk=delivery_id
+    )
+    if delivery.endpoint is not None:
+        earlier = _open_before(delivery)
+        if earlier is not None:
+            return _wait_behind(delivery, earlier)
+        if not delivery.endpoint.enabled:
+            return _fail(delivery, "The channel is disabled.")
+    started = timezone.now()
+    grouped: list[Delivery] = []
+    try:
+        if delivery.channel == Channel.EMAIL:
+            grouped = _send_email(delivery)
+            answer = None
+        else:
+            answer = _send_to_endpoint(delivery)
+    except DeliveryError as exc:
+        _release(grouped)
+        return _failed_attempt(delivery, str(exc), exc.retryable, exc.status, started)
+    except Exception:
+        _release(grouped)
+        logger.exception("Delivering notification %s failed unexpectedly", delivery.pk)
+        return _failed_attempt(
+            delivery, "The portal hit an unexpected error (see the worker log).", True, None,
+            started,
+        )  # fmt: skip
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Status.DELIVERED,
+        delivered_at=now,
+        claimed_until=None,
+        last_error="",
+        response_code=answer.status if answer else None,
+        duration_ms=answer.duration_ms if answer else int((now - started).total_seconds() * 1000),
+        updated_at=now,
+    )
+    if grouped:
+        Delivery.objects.filter(pk__in=[g.pk for g in grouped]).update(
+            status=Status.DELIVERED, delivered_at=now, claimed_until=None, grouped_into=delivery.pk
+        )
+    if delivery.endpoint is not None:
+        _kick_next(delivery)
+    return Status.DELIVERED
+
+
+def _send_email(delivery: Delivery) -> list[Delivery]:
+    """Send this email with the person's other pending ones about the same session."""
+    assert delivery.user is not None
+    if not recipients.still_member(delivery.user.pk, delivery.event.team_id):
+        raise DeliveryError("The person is no longer in the team.", retryable=False)
+    grouped: list[Delivery] = []
+    if delivery.session_id_ref is not None:
+        now = timezone.now()
+        candidates = Delivery.objects.filter(
+            user=delivery.user,
+            channel=Channel.EMAIL,
+            session_id_ref=delivery.session_id_ref,
+            status=Status.PENDING,
+        ).exclude(pk=delivery.pk)
+        for other in candidates.select_related("event", "event__team"):
+            claimed = Delivery.objects.filter(pk=other.pk, status=Status.PENDING).update(
+                status=Status.SENDING,
+                claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
+                attempts=F("attempts") + 1,
+            )
+            if claimed:
+                grouped.append(other)
+    events = sorted([delivery.event, *(g.event for g in grouped)], key=lambda e: e.created_at)
+    email.send(delivery, events)
+    return grouped
+
+
+def _release(grouped: list[Delivery]) -> None:
+    if grouped:
+        Delivery.objects.filter(pk__in=[g.pk for g in grouped]).update(
+            status=Status.PENDING, claimed_until=None, attempts=F("attempts") - 1
+        )
+
+
+def _send_to_endpoint(delivery: Delivery) -> http.Response:
+    endpoint = delivery.endpoint
+    assert endpoint is not None
+    import json
+
+    site = settings.SITE_URL
+    if endpoint.kind == Endpoint.Kind.WEBHOOK:
+        body, headers = standard_webhook.request(delivery, endpoint.get_secret(), site)
+    else:
+        body = json.dumps(CHAT_FORMATS[endpoint.kind](delivery.event, site)).encode()
+        headers = {}
+    return http.post(endpoint.get_url(), body, headers)
+
+
+def _open_before(delivery: Delivery) -> Delivery | None:
+    """The oldest open delivery of the same session to the same channel, if any."""
+    if delivery.session_id_ref is None or delivery.endpoint_id is None:
+        return None
+    return (
+        Delivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            session_id_ref=delivery.session_id_ref,
+            status__in=OPEN,
+        )
+        .filter(Q(created_at__lt=delivery.created_at))
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _wait_behind(delivery: Delivery, earlier: Delivery) -> str:
+    """Back to pending, costing no attempt; the earlier one kicks it when it is through."""
+    now = timezone.now()
+    due = max(earlier.next_attempt_at, now) + dt.timedelta(seconds=1)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Status.PENDING,
+        attempts=F("attempts") - 1,
+        claimed_until=None,
+        next_attempt_at=due,
+        last_error="Waiting for an earlier event of this session to reach the channel.",
+    )
+    return Status.PENDING
+
+
+def _kick_next(delivery: Delivery) -> None:
+    if delivery.endpoint_id is None:
+        return
+    following = (
+        Delivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            session_id_ref=delivery.session_id_ref,
+            status=Status.PENDING,
+            created_at__gte=delivery.created_at,
+        )
+        .exclude(pk=delivery.pk)
+        .order_by("created_at")
+        .first()
+    )
+    if following is not None:
+        Delivery.objects.filter(pk=following.pk).update(next_attempt_at=timezone.now())
+        _enqueue(str(following.pk), 0.0)
+
+
+def backoff_seconds(attempts: int) -> int:
+    base = max(1, settings.NOTIFY_BACKOFF_SECONDS)
+    return int(min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempts - 1)))
+
+
+def _failed_attempt(
+    delivery: Delivery, reason: str, retryable: bool, status: int | None, started: dt.datetime
+) -> str:
+    now = timezone.now()
+    duration = int((now - started).total_seconds() * 1000)
+    give_up_at = delivery.created_at + dt.timedelta(hours=settings.NOTIFY_RETRY_HOURS)
+    if retryable and now < give_up_at:
+        wait = backoff_seconds(delivery.attempts)
+        due = now + dt.timedelta(seconds=wait)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Status.PENDING,
+            next_attempt_at=due,
+            claimed_until=None,
+            last_error=f"{reason} Attempt {delivery.attempts}; next try in {wait} s.",
+            response_code=status,
+            duration_ms=duration,
+            updated_at=now,
+        )
+        _enqueue(str(delivery.pk), wait)
+        return Status.PENDING
+    Delivery.objects.filter(pk=delivery.pk).update(response_code=status, duration_ms=duration)
+    return _fail(delivery, reason)
+
+
+def _fail(delivery: Delivery, reason: str) -> str:
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Status.FAILED, claimed_until=None, last_error=reason, updated_at=timezone.now()
+    )
+    if delivery.endpoint is not None and delivery.endpoint.enabled:
+        disable_endpoint(delivery.endpoint, f"A delivery failed for good: {reason}")
+    return Status.FAILED
+
+
+def disable_endpoint(endpoint: Endpoint, reason: str) -> None:
+    """Disable a channel that keeps failing and tell the team's admins."""
+    from sessions_app.notifications import events
+
+    with transaction.atomic():
+        changed = Endpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
+            enabled=False, disabled_reason=reason[:1000]
+        )
+        if not changed:
+            return
+        events.record(
+            [
+                Event(
+                    key=f"{EventKind.ENDPOINT_DISABLED}:{endpoint.pk}:{timezone.now().isoformat()}",
+                    kind=EventKind.ENDPOINT_DISABLED,
+                    team_id=endpoint.team_id,
+                    title=f"{events.WORDS[EventKind.ENDPOINT_DISABLED]}: {endpoint.label}",
+                    body=reason[:1000],
+                    link=reverse("sessions_app:endpoint-detail", args=[endpoint.pk]),
+                    payload={"channel": {"id": endpoint.pk, "label": endpoint.label}},
+                )
+            ]
+        )
+
+
+def redeliver(delivery: Delivery) -> None:
+    """Send a delivery again now, with the same webhook id."""
+    Delivery.objects.filter(pk=delivery.pk).exclude(status=Status.SENDING).update(
+        status=Status.PENDING,
+        next_attempt_at=timezone.now(),
+        claimed_until=None,
+        # A redelivery gets a fresh retry window.
+        created_at=timezone.now(),
+        last_error="",
+    )
+    from sessions_app import tasks
+    from sessions_app.outbox.services import after_commit
+
+    after_commit(tasks.deliver_notification, str(delivery.pk))
+
+
+def _enqueue(delivery_id: str, wait: float) -> None:
+    from sessions_app import tasks
+
+    try:
+        if wait <= 0:
+            tasks.deliver_notification.delay(delivery_id)
+        elif not tasks.deliver_notification.app.conf.task_always_eager:
+            tasks.deliver_notification.apply_async((delivery_id,), countdown=wait + 0.5)
+    except Exception:  # A dead broker only delays it until the sweep.
+        logger.warning("Could not enqueue notification %s; the sweep will.", delivery_id)
+
+
+def sweep(now: dt.datetime | None = None) -> int:
+    """Fan out what a lost task left, reclaim dead senders' rows, enqueue due ones."""
+    from sessions_app import tasks
+
+    now = now or timezone.now()
+    fan_out_pending()
+    Delivery.objects.filter(status=Status.SENDING, claimed_until__lt=now).update(
+        status=Status.PENDING, claimed_until=None
+    )
+    due = list(
+        Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    for delivery_id in due:
+        tasks.deliver_notification.delay(str(delivery_id))
+    return len(due)
