@@ -211,12 +211,20 @@ def test_it_fits_long_names_and_unknown_values_into_their_columns(world):
             {"id": "bad/id"},
         ],
     )
+    account = sim.state.account(KEY)
+    long_source = {"name": "sources/github/acme/" + "s" * 400, "id": "github/acme/" + "s" * 400}
+    account.sources[long_source["name"]] = long_source
+    account.source_bytes[long_source["name"]] = json.dumps(long_source).encode()
     report = _full_pass(connection)
     _assert_healthy(connection)
-    # The two activities whose ids the portal cannot key are named and skipped.
-    assert len(report.errors) == 2
-    assert all("activity" in e and "1000000000000000003" in e for e in report.errors)
-    assert any("'bad/id'" in e for e in report.errors)
+    # The two activities whose ids the portal cannot key, and the source whose name does
+    # not fit, are named and skipped.
+    activity_errors = [e for e in report.errors if "activity" in e]
+    assert len(activity_errors) == 2 and len(report.errors) == 3
+    assert all("1000000000000000003" in e for e in activity_errors)
+    assert any("'bad/id'" in e for e in activity_errors)
+    assert any(e.startswith("source 'sources/github/acme/sss") for e in report.errors)
+    assert Source.objects.filter(connection=connection).count() == 8
     odd = Session.objects.get(remote_id="1000000000000000003")
     assert odd.state == "STATE_UNSPECIFIED"
     assert odd.state_raw.startswith("SOMETHING_NEW_")
