@@ -46,5 +46,6 @@ app.conf.beat_schedule = {
     # decide whether a sync is due, so the beat schedule needs no per-connection entries.
     "schedule-syncs": {"task": "sessions_app.tasks.schedule_syncs", "schedule": 5.0},
     "sweep-outbox": {"task": "sessions_app.tasks.sweep_outbox", "schedule": 30.0},
+    "close-lockouts": {"task": "sessions_app.tasks.close_lockouts", "schedule": 60.0},
 }
 app.autodiscover_tasks()

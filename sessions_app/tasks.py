@@ -57,3 +57,11 @@ def sweep_outbox() -> None:
     from sessions_app.outbox.delivery import sweep
 
     sweep()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def close_lockouts() -> None:
+    """Write the closing audit entry of each sign-in lockout that has ended."""
+    from sessions_app.audit.lockout import close_finished_lockouts
+
+    close_finished_lockouts()

@@ -6,7 +6,7 @@ audit: the append-only history. outbox: user actions on their way to the service
 
 from __future__ import annotations
 
-from sessions_app.models.audit import AuditChainHead, AuditEntry
+from sessions_app.models.audit import AuditChainHead, AuditEntry, SignInLockout
 from sessions_app.models.jules import (
     Activity,
     ActivityKind,
@@ -33,6 +33,7 @@ __all__ = [
     "SessionOutput",
     "SessionState",
     "SessionTransition",
+    "SignInLockout",
     "Source",
     "Team",
 ]
