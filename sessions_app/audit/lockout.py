@@ -22,6 +22,7 @@ from django.utils import timezone
 from sessions_app.audit import chain as audit
 from sessions_app.models.audit import SignInLockout
 
+
 def _names(parameter: str | list[str]) -> list[str]:
     return [parameter] if isinstance(parameter, str) else list(parameter)
 
@@ -32,7 +33,7 @@ def _limit_for(parameter: str | list[str]) -> int:
     return int(settings.AXES_ADDRESS_FAILURE_LIMIT)
 
 
-class PortalAxesHandler(AxesDatabaseHandler):  # type: ignore[misc]
+class PortalAxesHandler(AxesDatabaseHandler):
     """Axes' database handler with one limit per parameter set instead of one for all."""
 
     def get_failures(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
@@ -70,9 +71,7 @@ def close_finished_lockouts(now: dt.datetime | None = None) -> int:
     for window_id in ended.values_list("pk", flat=True):
         with transaction.atomic():
             window = (
-                SignInLockout.objects.select_for_update()
-                .filter(pk=window_id, closed=False)
-                .first()
+                SignInLockout.objects.select_for_update().filter(pk=window_id, closed=False).first()
             )
             if window is None:
                 continue

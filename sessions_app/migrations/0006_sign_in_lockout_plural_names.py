@@ -5,36 +5,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sessions_app', '0005_session_count_index'),
+        ("sessions_app", "0005_session_count_index"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='activity',
-            options={'ordering': ['create_time', 'id'], 'verbose_name_plural': 'activities'},
+            name="activity",
+            options={"ordering": ["create_time", "id"], "verbose_name_plural": "activities"},
         ),
         migrations.AlterModelOptions(
-            name='auditentry',
-            options={'ordering': ['-seq'], 'verbose_name_plural': 'audit entries'},
+            name="auditentry",
+            options={"ordering": ["-seq"], "verbose_name_plural": "audit entries"},
         ),
         migrations.CreateModel(
-            name='SignInLockout',
+            name="SignInLockout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(choices=[('account', 'this account from this address'), ('address', 'this address')], max_length=16)),
-                ('username', models.CharField(blank=True, max_length=150)),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_attempt_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('refused', models.PositiveIntegerField(default=0)),
-                ('closed', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[
+                            ("account", "this account from this address"),
+                            ("address", "this address"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("username", models.CharField(blank=True, max_length=150)),
+                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_attempt_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("refused", models.PositiveIntegerField(default=0)),
+                ("closed", models.BooleanField(default=False)),
             ],
             options={
-                'verbose_name': 'sign-in lockout',
-                'indexes': [models.Index(fields=['closed', 'last_attempt_at'], name='lockout_open')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('closed', False)), fields=('scope', 'username', 'ip_address'), name='one_open_lockout_window')],
+                "verbose_name": "sign-in lockout",
+                "indexes": [
+                    models.Index(fields=["closed", "last_attempt_at"], name="lockout_open")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("closed", False)),
+                        fields=("scope", "username", "ip_address"),
+                        name="one_open_lockout_window",
+                    )
+                ],
             },
         ),
     ]
