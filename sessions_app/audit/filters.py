@@ -52,6 +52,7 @@ ACTIONS = [
     ("auth.sign_in", "Signed in"),
     ("auth.sign_in_failed", "Failed sign-in"),
     ("auth.locked_out", "Locked out"),
+    ("auth.lockout_ended", "Lockout ended"),
 ]
 ACTION_LABELS = dict(ACTIONS)
 EDGE_FIRST = dt.date.min + dt.timedelta(days=1)
