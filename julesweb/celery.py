@@ -54,6 +54,7 @@ app.conf.beat_schedule = {
     "schedule-syncs": {"task": "sessions_app.tasks.schedule_syncs", "schedule": 5.0},
     "sweep-outbox": {"task": "sessions_app.tasks.sweep_outbox", "schedule": 30.0},
     "sweep-notifications": {"task": "sessions_app.tasks.sweep_notifications", "schedule": 30.0},
+    "close-lockouts": {"task": "sessions_app.tasks.close_lockouts", "schedule": 60.0},
 }
 app.autodiscover_tasks()
 

@@ -50,3 +50,12 @@ def secret(name: str, default: str = "") -> str:
     if path and Path(path).exists():
         return Path(path).read_text().strip()
     return default
+
+
+def envgroups(name: str, default: str = "") -> list[str | list[str]]:
+    """`a+b,c` -> [["a", "b"], "c"]: a list whose items may be groups joined with `+`."""
+    groups: list[str | list[str]] = []
+    for item in envlist(name, default):
+        names = [part.strip() for part in item.split("+") if part.strip()]
+        groups.append(names[0] if len(names) == 1 else names)
+    return groups

@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from julesweb.env import env, envbool, envfloat, envint, envlist, secret
+from julesweb.env import env, envbool, envfloat, envgroups, envint, envlist, secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the portal writes at run time (the SQLite file, the embedded broker's
@@ -61,11 +61,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "sessions_app.web.headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "sessions_app.web.headers.NoStoreWhenSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -169,6 +171,21 @@ CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
 if envbool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
+# This origin only, and no inline script or style (sessions_app/web/headers.py).
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        # Media in agent output are shown as data: URLs (sessions/rendering.py).
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -287,14 +304,30 @@ NOTIFY_RETRY_HOURS = envfloat("NOTIFY_RETRY_HOURS", 26.0)
 NOTIFY_GROUP_SECONDS = envint("NOTIFY_GROUP_SECONDS", 30)
 
 # Sign-in lockout (django-axes): too many failures for one account or from one address.
+# Sign-in lockout (django-axes). Each comma-separated item of AXES_LOCKOUT_PARAMETERS is
+# counted on its own, `+` joins parameters counted together: by default one account from one
+# address (AXES_FAILURE_LIMIT), so a stranger cannot lock a named person out from elsewhere,
+# and one address over all accounts (AXES_ADDRESS_FAILURE_LIMIT), against a guesser.
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
+AXES_ADDRESS_FAILURE_LIMIT = envint("AXES_ADDRESS_FAILURE_LIMIT", 30)
 AXES_COOLOFF_TIME = envfloat("AXES_COOLOFF_MINUTES", 15.0) / 60.0
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = envgroups("AXES_LOCKOUT_PARAMETERS", "username+ip_address,ip_address")
+for _group in AXES_LOCKOUT_PARAMETERS:
+    if not ({_group} if isinstance(_group, str) else set(_group)) <= {
+        "username",
+        "ip_address",
+        "user_agent",
+    }:
+        raise ImproperlyConfigured(f"AXES_LOCKOUT_PARAMETERS: unknown parameter in {_group!r}")
+AXES_HANDLER = "sessions_app.audit.lockout.PortalAxesHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
-AXES_IPWARE_PROXY_COUNT = envint("AXES_PROXY_COUNT", 0)
+# The proxies in front of the portal that append to X-Forwarded-For (docs/operations.md);
+# the client's address, for the lockout and the audit, is the one the outermost one saw.
+TRUSTED_PROXY_COUNT = envint("AXES_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "sessions_app.web.client_address.client_address"
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 # Error pages and mails hide anything that looks like a key, in every frame.

@@ -87,3 +87,11 @@ def sweep_notifications() -> None:
 
     events.scan_waiting()
     delivery.sweep()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def close_lockouts() -> None:
+    """Write the closing audit entry of each sign-in lockout that has ended."""
+    from sessions_app.audit.lockout import close_finished_lockouts
+
+    close_finished_lockouts()

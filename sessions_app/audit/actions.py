@@ -44,6 +44,7 @@ class AuditAction(models.TextChoices):
     AUTH_SIGN_IN = "auth.sign_in", "Signed in"
     AUTH_SIGN_IN_FAILED = "auth.sign_in_failed", "Failed sign-in"
     AUTH_LOCKED_OUT = "auth.locked_out", "Locked out"
+    AUTH_LOCKOUT_ENDED = "auth.lockout_ended", "Lockout ended"
 
 
 GROUP_LABELS = {

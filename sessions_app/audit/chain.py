@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from sessions_app.models.audit import GENESIS_HASH, AuditChainHead, AuditEntry
 from sessions_app.models.teams import Team
+from sessions_app.web.client_address import client_address
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ class Target:
 def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
-    # Behind a proxy, django-axes' ipware settings decide which address is the client's;
-    # REMOTE_ADDR is what the server saw directly.
-    ip = getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR")
+    # Behind proxies the client is found in X-Forwarded-For (AXES_PROXY_COUNT), the same
+    # way as for the sign-in lockout.
+    ip = getattr(request, "axes_ip_address", None) or client_address(request)
     return str(ip) if ip else None
 
 

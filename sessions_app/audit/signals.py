@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from axes.signals import user_locked_out
-from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.db.models import Q
 from django.dispatch import receiver
 from django.http import HttpRequest
-from django.utils import timezone
 
 from sessions_app.audit import chain as audit
+from sessions_app.audit import lockout
 from sessions_app.audit.actions import AuditAction
-from sessions_app.models import AuditEntry
 
 
 @receiver(user_logged_in)
@@ -27,6 +23,8 @@ def on_sign_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> N
 def on_sign_in_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
+    if request is not None and getattr(request, "portal_refused_during_lockout", False):
+        return
     # The password is never recorded: django already masks it, and only the name is kept.
     username = str(credentials.get("username", ""))[:150]
     audit.record(
@@ -41,19 +39,8 @@ def on_sign_in_failed(
 def on_locked_out(
     sender: Any, request: HttpRequest, username: str | None, ip_address: str | None, **kwargs: Any
 ) -> None:
-    """The lockout itself, once: axes signals again on every attempt while it lasts, and
-    those attempts are already recorded as failed sign-ins."""
-    since = timezone.now() - dt.timedelta(hours=float(settings.AXES_COOLOFF_TIME or 0))
-    same = Q(details__username=username or "")
-    if ip_address:
-        same |= Q(ip_address=ip_address)
-    if AuditEntry.objects.filter(
-        same, action=AuditAction.AUTH_LOCKED_OUT, created_at__gte=since
-    ).exists():
-        return
-    audit.record(
-        AuditAction.AUTH_LOCKED_OUT,
-        actor_label=(username or "")[:150],
-        details={"username": username or ""},
-        ip_address=ip_address,
-    )
+    """Axes signals on the attempt that locks and on every attempt while the lockout lasts;
+    the first opens a window (one entry), the others only count in it."""
+    if lockout.lockout_seen(request, username or "", ip_address):
+        # Read by on_sign_in_failed, which axes' own receiver runs before.
+        request.portal_refused_during_lockout = True  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from sessions_app.audit.filters import (
     filtered_entries,
     session_history_entries,
 )
-from sessions_app.models import AuditEntry
+from sessions_app.models import AuditEntry, Role, SessionState
 from sessions_app.sessions.selectors import get_session_for_user
 from sessions_app.web.request import AuthedRequest
 
@@ -60,15 +60,61 @@ EXPORT_HEADER = (
 )
 
 
+# Detail keys in words; the rest read well with underscores as spaces.
+KEY_WORDS = {
+    "from_state": "from",
+    "to_state": "to",
+    "remote_id": "Jules id",
+    "plan_id": "plan",
+    "base_url": "address",
+    "limit": "locked out by",
+    "refused": "attempts refused",
+}
+ROLE_KEYS = {"role", "from", "to"}
+STATE_KEYS = {"state", "from_state", "to_state"}
+HIDDEN_KEYS = {"action_id"}
+STATE_WORDS = dict(SessionState.choices)
+ROLE_WORDS = dict(Role.choices)
+LIMIT_WORDS = {"address": "address (many accounts)"}
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _words(key: str, value: Any) -> str:
+    """A detail value as a person reads it: labels for states and roles, yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        if key in ROLE_KEYS and value in ROLE_WORDS:
+            return ROLE_WORDS[value]
+        if key == "limit":
+            return LIMIT_WORDS.get(value, value)
+        if key in STATE_KEYS:
+            return STATE_WORDS.get(value, value)
+        return value
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{name.replace('_', ' ')}: {_words(name, item)}"
+            for name, item in value.items()
+            if not _is_empty(item)
+        )
+    return json.dumps(value, sort_keys=True)
+
+
 def _describe(entry: AuditEntry) -> AuditEntry:
     """Attach the action in words and the details as short `key: value` pairs."""
     entry.action_words = ACTION_LABELS.get(entry.action, entry.action)  # type: ignore[attr-defined]
     items = []
     for key, value in (entry.details or {}).items():
-        if key == "action_id":
+        if key in HIDDEN_KEYS or _is_empty(value):
             continue
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-        items.append((key.replace("_", " "), text if len(text) <= 300 else text[:300] + "…"))
+        text = _words(key, value)
+        if not text:
+            continue
+        label = KEY_WORDS.get(key, key.replace("_", " "))
+        items.append((label, text if len(text) <= 300 else text[:300] + "…"))
     entry.detail_items = items  # type: ignore[attr-defined]
     return entry
 

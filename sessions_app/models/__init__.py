@@ -7,7 +7,7 @@ notifications: events and their delivery to people and other systems.
 
 from __future__ import annotations
 
-from sessions_app.models.audit import AuditChainHead, AuditEntry
+from sessions_app.models.audit import AuditChainHead, AuditEntry, SignInLockout
 from sessions_app.models.jules import (
     Activity,
     ActivityKind,
@@ -51,6 +51,7 @@ __all__ = [
     "SessionOutput",
     "SessionState",
     "SessionTransition",
+    "SignInLockout",
     "Source",
     "Team",
     "TeamNotificationSettings",

@@ -78,6 +78,7 @@ class AuditEntry(models.Model):
     objects = AuditQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "audit entries"
         ordering = ["-seq"]
         indexes = [
             models.Index(fields=["team", "-seq"], name="audit_team_seq"),
@@ -129,3 +130,38 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain at #{self.last_seq}"
+
+
+class SignInLockout(models.Model):
+    """One lockout window, counting the sign-ins it refused.
+
+    The audit history gets one entry when a window opens and one, with the count, when it
+    ends, instead of an entry per refused attempt (docs/reliability.md, lockout windows).
+    """
+
+    class Scope(models.TextChoices):
+        ACCOUNT = "account", "this account from this address"
+        ADDRESS = "address", "this address"
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    # Empty for an address lockout, which covers every account tried from the address.
+    username = models.CharField(max_length=150, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(default=timezone.now)
+    refused = models.PositiveIntegerField(default=0)
+    closed = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "sign-in lockout"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "username", "ip_address"],
+                condition=models.Q(closed=False),
+                name="one_open_lockout_window",
+            )
+        ]
+        indexes = [models.Index(fields=["closed", "last_attempt_at"], name="lockout_open")]
+
+    def __str__(self) -> str:
+        return f"lockout of {self.username or self.ip_address} since {self.started_at}"

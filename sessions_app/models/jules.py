@@ -317,6 +317,7 @@ class Activity(models.Model):
     raw = models.JSONField(default=dict)
 
     class Meta:
+        verbose_name_plural = "activities"
         ordering = ["create_time", "id"]
         constraints = [
             models.UniqueConstraint(fields=["session", "remote_id"], name="unique_activity"),

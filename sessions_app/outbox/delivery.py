@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import math
 from typing import Any
 
 from django.conf import settings
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 CLAIM_SECONDS = 180
 MAX_ATTEMPTS = 12
 BACKOFF_CAP_SECONDS = 600
+# A longer Retry-After than this is honoured only up to it: any larger value (a year, or
+# 1e300, which no date can hold) would crash the delivery or park the action for good.
+RETRY_AFTER_CAP_SECONDS = 3600
 # The portal's clock and Jules' may disagree a little; matching an ambiguous launch or
 # message looks this far before the action was created.
 CLOCK_SKEW = dt.timedelta(minutes=2)
@@ -293,9 +297,9 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> int:
     most ten minutes."""
     base = max(1, settings.OUTBOX_BACKOFF_SECONDS)
     wait = min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempts - 1))
-    if retry_after:
+    if retry_after and math.isfinite(retry_after):
         # Jules' Retry-After is a floor, never a reason to wait less.
-        wait = max(wait, int(retry_after + 0.999))
+        wait = max(wait, math.ceil(min(retry_after, RETRY_AFTER_CAP_SECONDS)))
     return wait
 
 

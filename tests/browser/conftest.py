@@ -145,3 +145,28 @@ def sign_in(page: Any, live_server: Any, username: str) -> None:
     page.fill("#id_password", DEFAULT_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/sessions/$"))
+
+
+# Content-Security-Policy violations, reported from the page as they happen (through a
+# binding, so that they survive navigations). Every browser test fails on one; a test that
+# provokes one on purpose takes it out of the list.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(`${event.violatedDirective} ${event.blockedURI} ${event.sourceFile}:${event.lineNumber} ${event.sample} ${event.target && event.target.outerHTML ? event.target.outerHTML.slice(0, 300) : ""}`);
+});
+"""
+
+
+@pytest.fixture(autouse=True)
+def csp_violations(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    violations: list[str] = []
+    if "page" not in request.fixturenames:
+        yield violations
+        return
+    page = request.getfixturevalue("page")
+    page.expose_binding("reportCspViolation", lambda source, text: violations.append(text))
+    page.add_init_script(_REPORT_CSP_VIOLATIONS)
+    yield violations
+    if not page.is_closed():
+        page.wait_for_timeout(50)  # Lets Playwright deliver reports still on their way.
+    assert violations == [], f"Content-Security-Policy violations: {violations}"

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from julesweb.celery import app as celery_app
 from sessions_app import sync
@@ -149,7 +150,7 @@ def test_it_filters_searches_keeps_ticks_and_bulk_archives(
 
     page.fill("#id_q", "alpha")
     page.wait_for_url(re.compile(r".*q=alpha.*"))
-    page.wait_for_function("document.querySelectorAll('#session-results tbody tr').length === 3")
+    expect(page.locator("#session-results tbody tr")).to_have_count(3)
     assert "Beta task" not in page.inner_text("#session-results")
     page.check("input[name=state][value=COMPLETED]")
     page.wait_for_url(re.compile(r".*state=COMPLETED.*"))
@@ -169,7 +170,7 @@ def test_it_filters_searches_keeps_ticks_and_bulk_archives(
     page.uncheck(f"#select-{live.pk}")
 
     page.fill("#id_q", "alpha")
-    page.wait_for_function("document.querySelectorAll('#session-results tbody tr').length === 3")
+    expect(page.locator("#session-results tbody tr")).to_have_count(3)
     page.check("#select-all")
     page.select_option("#bulk-action", "archive")
     page.click("#bulk button:has-text('Apply')")
@@ -177,7 +178,7 @@ def test_it_filters_searches_keeps_ticks_and_bulk_archives(
     assert Session.objects.filter(archived=True).count() == 3
     page.wait_for_selector("text=No sessions match these filters.")
     page.select_option("#id_archived", "only")
-    page.wait_for_function("document.querySelectorAll('#session-results tbody tr').length === 3")
+    expect(page.locator("#session-results tbody tr")).to_have_count(3)
 
 
 def test_it_fits_a_phone(page, live_server, cast, screenshot):

@@ -148,6 +148,35 @@ def test_it_waits_at_least_as_long_as_retry_after(cast, simulator, sim_connectio
     assert "limiting the rate" in message.last_error
 
 
+@pytest.mark.parametrize("retry_after", ["1000000000000", "99999999999999999999999"])
+def test_it_caps_a_huge_retry_after_and_loses_nothing(
+    cast, simulator, sim_connection, fast_failures, retry_after
+):
+    session = _remote_session(simulator, sim_connection)
+    simulator.add_fault(f"kind=status,status=429,retry_after={retry_after},path=:sendMessage$")
+    first = services.session_send_message(user=cast.member, session=session, prompt="one")
+    second = services.session_send_message(user=cast.member, session=session, prompt="two")
+    before = timezone.now()
+    assert actions.deliver(str(first.pk)) == "pending"
+    first = _reload(first)
+    cap = dt.timedelta(seconds=actions.RETRY_AFTER_CAP_SECONDS)
+    assert before + cap - dt.timedelta(seconds=5) < first.next_attempt_at <= timezone.now() + cap
+    assert "limiting the rate" in first.last_error and first.claimed_until is None
+    # Once Jules accepts again, both messages go, in order.
+    simulator.clear_faults()
+    _make_due(first)
+    assert actions.deliver(str(first.pk)) == "done"
+    assert actions.deliver(str(second.pk)) == "done"
+    sent = list(session.activities.filter(kind="userMessaged").values_list("message", flat=True))
+    assert sent == ["one", "two"]
+
+
+def test_it_reads_any_retry_after_as_a_bounded_wait():
+    for value in (1e300, 1e12, float("inf"), float("nan"), -5.0):
+        wait = actions.backoff_seconds(1, value)
+        assert 1 <= wait <= actions.RETRY_AFTER_CAP_SECONDS
+
+
 def test_it_fails_permanently_with_the_reason(cast, simulator, sim_connection):
     session = _remote_session(simulator, sim_connection, advance=1)
     # The cache says it waits, but Jules is still planning: approvePlan is refused.

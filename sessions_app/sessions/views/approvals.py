@@ -126,7 +126,8 @@ def session_approve(request: AuthedRequest, pk: int) -> HttpResponse:
         context = {"session": session, "error": error, "in_inbox": fragment == "row"}
         return render(request, f"{TEMPLATE}#{fragment}", context)
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
+    # Only a path of this site: `redirect` would try any other word as a view name.
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         back = reverse("sessions_app:session-detail", args=[session.pk])

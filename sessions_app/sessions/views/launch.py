@@ -140,7 +140,9 @@ def session_launch(request: AuthedRequest) -> HttpResponse:
         if request.GET.get(name):
             initial[name] = request.GET[name]
     form = LaunchForm(initial=initial, connections=launch_connections(request.user))
-    context = _context(form, connections, request.GET.get("source_q", "").strip()[:100])
+    # PostgreSQL text cannot hold NUL; a search for one finds what the rest would.
+    search = request.GET.get("source_q", "").replace("\x00", "").strip()[:100]
+    context = _context(form, connections, search)
     template = TEMPLATE
     if request.htmx and request.htmx.target == "launch-repo-fields":
         template += "#repo-fields"
