@@ -129,6 +129,9 @@ class TeamNotificationSettings(models.Model):
     def __str__(self) -> str:
         return f"Notification settings of team {self.team_id}"
 
+    class Meta:
+        verbose_name_plural = "team notification settings"
+
 
 class Endpoint(models.Model):
     """A team channel: a generic (Standard Webhooks) webhook, Slack, Google Chat or Teams."""
@@ -219,6 +222,7 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "deliveries"
         ordering = ["created_at"]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
