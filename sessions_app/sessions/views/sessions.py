@@ -9,8 +9,6 @@ in templates: a fragment skips the checks of the page around it.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import messages
@@ -19,16 +17,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.functional import cached_property
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app.models import (
     Activity,
-    Membership,
     Role,
     Session,
     SessionOutput,
@@ -38,7 +31,6 @@ from sessions_app.models.jules import SyncStatus
 from sessions_app.models.teams import role_at_least
 from sessions_app.sessions import services
 from sessions_app.sessions.filters import (
-    LazyList,
     cached_count_states,
     filter_menus,
     filter_sessions,
@@ -47,6 +39,7 @@ from sessions_app.sessions.filters import (
     visible_connections,
 )
 from sessions_app.sessions.forms import MAX_ID, OUTSIDE_PORTAL, SessionFilterForm
+from sessions_app.sessions.rows import render_rows, rows_for
 from sessions_app.sessions.selectors import get_session_for_user, memberships_for_user, role_in_team
 from sessions_app.sessions.timeline import (
     Pending,
@@ -58,7 +51,6 @@ from sessions_app.sessions.timeline import (
     plan_view_for,
 )
 from sessions_app.sessions.views.approvals import with_approval_state
-from sessions_app.templatetags.links import web_url
 from sessions_app.web.htmx import (
     digest,
     fragment_only,
@@ -78,178 +70,9 @@ MAX_MESSAGE = 20000
 # --- the list -------------------------------------------------------------------------
 
 
-STATE_LABELS = dict(SessionState.choices)
-# A stand-in id, replaced in reversed URLs so that a page reverses each route once.
-_ID = 987654321
-
-
-def _url_pattern(name: str) -> str:
-    return reverse(name, args=[_ID]).replace(str(_ID), "{}")
-
-
-# Units of a fixed length, as `timesince` names them (it counts months and years by
-# the calendar, hence `ago` leaves anything of four weeks or more to it).
-_FIXED_UNITS = ((604800, "week"), (86400, "day"), (3600, "hour"), (60, "minute"))
-
-
-def ago(moment: dt.datetime, now: dt.datetime) -> str:
-    """`timesince(moment, now)`, the same text, without its calendar work for the common
-    case of less than four weeks (a list page asks it a hundred times)."""
-    delta = now - moment
-    if delta.days >= 28:
-        return timesince(moment, now)
-    since = delta.days * 86400 + delta.seconds
-    if since <= 0:
-        return "0\xa0minutes"
-    texts: list[str] = []
-    for size, name in _FIXED_UNITS:
-        count = since // size
-        if count:
-            texts.append(f"{count}\xa0{name}{'' if count == 1 else 's'}")
-            since -= count * size
-        elif texts:
-            break
-        if len(texts) == 2:
-            break
-    return ", ".join(texts) if texts else "0\xa0minutes"
-
-
 def _minute() -> str:
     """The current minute: cached rows are kept no longer, as they say how long ago."""
     return timezone.now().strftime("%Y%m%d%H%M")
-
-
-def _time(moment: dt.datetime, now: dt.datetime) -> tuple[str, str, str]:
-    """ISO time, "… ago", and the local time with its zone, for a `<time>`."""
-    local = timezone.localtime(moment)
-    return local.isoformat(), ago(moment, now), local.strftime("%Y-%m-%d %H:%M %Z")
-
-
-@dataclass
-class Row:
-    """One session of the list, rendered in Python: a page has fifty rows, and the
-    template engine spends more time on one than the whole request of a trivial view
-    (docs/performance.md, "List page"); the markup below is the `row` partial's."""
-
-    session: Session
-    selectable: bool
-    may_bulk: bool = False
-    urls: tuple[str, str] = ("", "")
-    now: dt.datetime = field(default_factory=timezone.now)
-
-    @cached_property
-    def times(self) -> tuple[tuple[str, str, str] | None, tuple[str, str, str] | None]:
-        s = self.session
-        created = _time(s.create_time, self.now) if s.create_time else None
-        active = _time(s.last_activity_at, self.now) if s.last_activity_at else None
-        return created, active
-
-    @cached_property
-    def version(self) -> str:
-        """A digest of what the row shows, including its "… ago" texts as they read now."""
-        s = self.session
-        created, active = self.times
-        return digest(
-            s.state,
-            str(s.archived),
-            str(s.deleted_remotely),
-            s.display_title,
-            s.repo,
-            s.starting_branch,
-            s.pr_url,
-            str(s.launched_by_id),
-            created[1] if created else "",
-            active[1] if active else "",
-            str(self.selectable),
-        )
-
-    def html(self) -> SafeString:
-        s = self.session
-        pk = s.pk
-        detail_url, row_url = self.urls
-        title = escape(s.display_title)
-        created, active = self.times
-        poll = (
-            f' hx-get="{row_url.format(pk)}?v={self.version}" hx-trigger="every 5s"'
-            ' hx-swap="outerHTML"'
-            if s.can_change
-            else ""
-        )
-        parts = [
-            f'<tr id="session-{pk}" class="session-row'
-            f'{" attention" if s.needs_attention else ""}"{poll}>'
-        ]
-        if self.may_bulk:
-            box = (
-                f'<input type="checkbox" name="ids" value="{pk}" form="bulk" id="select-{pk}"'
-                f' hx-preserve aria-label="Select {title}">'
-                if self.selectable
-                else ""
-            )
-            parts.append(f'<td class="select-cell">{box}</td>')
-        state = escape(s.state)
-        badges = (
-            f'<span class="badge state-{state}">{escape(STATE_LABELS.get(s.state, s.state))}</span>'
-        )
-        if s.archived:
-            badges += ' <span class="badge archived">Archived</span>'
-        if s.deleted_remotely:
-            badges += ' <span class="badge state-FAILED">Deleted</span>'
-        parts.append(f"<td>{badges}</td>")
-        repo, branch = escape(s.repo), escape(s.starting_branch)
-        at = f" @ {branch}" if branch else ""
-        parts.append(
-            f'<td class="title-cell"><a href="{detail_url.format(pk)}" id="session-link-{pk}">'
-            f"{title}</a>\n"
-            f'<span class="show-narrow muted">{repo or "no repository"}{at}</span></td>'
-        )
-        muted_at = f' <span class="muted">@ {branch}</span>' if branch else ""
-        parts.append(
-            f'<td class="hide-narrow">{repo}{muted_at}</td>'
-            if repo
-            else '<td class="hide-narrow"><span class="muted">no repository</span></td>'
-        )
-        launcher = (
-            escape(s.launched_by.username)
-            if s.launched_by_id and s.launched_by
-            else '<span class="muted">outside the portal</span>'
-        )
-        parts.append(f'<td class="hide-narrow">{launcher}</td>')
-        parts.append(
-            f'<td><time datetime="{created[0]}" title="{created[2]}">{created[1]} ago</time></td>'
-            if created
-            else "<td></td>"
-        )
-        parts.append(
-            f'<td class="hide-narrow"><time datetime="{active[0]}">{active[1]} ago</time></td>'
-            if active
-            else '<td class="hide-narrow"><span class="muted">none yet</span></td>'
-        )
-        pr_url = web_url(s.pr_url)
-        pr = (
-            f'<a href="{escape(pr_url)}" rel="noopener noreferrer"'
-            f' aria-label="Pull request of {title}">PR</a>'
-            if pr_url
-            else ""
-        )
-        parts.append(f"<td>{pr}</td></tr>")
-        return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped.
-
-
-def _rows(
-    sessions: list[Session], memberships: dict[int, Membership], *, may_bulk: bool = False
-) -> list[Row]:
-    urls = (
-        _url_pattern("sessions_app:session-detail"),
-        _url_pattern("sessions_app:session-row"),
-    )
-    rows = []
-    now = timezone.now()
-    for session in sessions:
-        membership = memberships.get(session.team_id)
-        selectable = membership is not None and membership.can(Role.MEMBER)
-        rows.append(Row(session, selectable, may_bulk, urls, now))
-    return rows
 
 
 @require_GET
@@ -275,7 +98,10 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "form": form,
         "data": data,
         "page": page,
-        "rows": LazyList(lambda: _rows(list(page.object_list), memberships, may_bulk=may_bulk)),
+        # Called by the template only when the rows are not in its fragment cache.
+        "rows_html": lambda: render_rows(
+            rows_for(page.object_list, memberships, may_bulk=may_bulk)
+        ),
         "state_counts": [(v, label, counts.get(v, 0)) for v, label in SessionState.choices],
         "selected_states": set(data.get("state") or []),
         "repos": sorted(repos),
@@ -330,10 +156,10 @@ def session_row(request: AuthedRequest, pk: int) -> HttpResponse:
         return response
     memberships = memberships_for_user(request.user)
     may_bulk = any(m.can(Role.MEMBER) for m in memberships.values())
-    [row] = _rows([session], memberships, may_bulk=may_bulk)
-    if session.can_change and unchanged(request, row.version):
+    rows = rows_for([session], memberships, may_bulk=may_bulk)
+    if session.can_change and unchanged(request, rows[0].version):
         return not_modified()
-    response = HttpResponse(row.html())
+    response = HttpResponse(render_rows(rows))
     return response if session.can_change else stop_polling(response)
 
 
