@@ -31,7 +31,7 @@ from jules import errors as jerrors
 from jules import resources
 from jules.client import JulesClient
 from sessions_app import sync
-from sessions_app.models import JulesConnection, OutboxAction, Session
+from sessions_app.models import JulesConnection, OutboxAction, Session, SessionTransition
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +219,16 @@ def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
         # Already gone on Jules means the intent holds.
         with contextlib.suppress(jerrors.NotFoundError):
             client.delete_session(session.remote_id)
-        Session.objects.filter(pk=session.pk).update(deleted_remotely=True, next_poll_at=None)
+        if Session.objects.filter(pk=session.pk, deleted_remotely=False).update(
+            deleted_remotely=True, next_poll_at=None
+        ):
+            # As the sync does: the list's counts are keyed by the newest transition.
+            SessionTransition.objects.create(
+                team_id=session.team_id,
+                session=session,
+                kind=SessionTransition.Kind.DELETED,
+                from_state=session.state,
+            )
         return {}
     raise jerrors.InvalidArgumentError(f"The portal cannot deliver a {action.kind!r} action.")
 

@@ -59,11 +59,11 @@ def ago(moment: dt.datetime, now: dt.datetime) -> str:
 
 
 def since_text(moment: dt.datetime, now: dt.datetime) -> str:
-    """"3 days ago", or "just now" for less than a minute (and for a clock running
-    ahead of ours, which would otherwise read "0 minutes ago")."""
+    """ "3 days ago" (the largest unit only, to fit one line), or "just now" for less
+    than a minute and for a clock running ahead of ours ("0 minutes ago" otherwise)."""
     if (now - moment).total_seconds() < 60:
         return "just now"
-    return f"{ago(moment, now)} ago"
+    return f"{ago(moment, now).split(',')[0]} ago"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,9 +103,7 @@ class Row:
     may_bulk: bool
 
     @classmethod
-    def of(
-        cls, session: Session, *, selectable: bool, may_bulk: bool, now: dt.datetime
-    ) -> Row:
+    def of(cls, session: Session, *, selectable: bool, may_bulk: bool, now: dt.datetime) -> Row:
         s = session
         return cls(
             pk=s.pk,

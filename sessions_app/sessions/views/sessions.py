@@ -38,7 +38,12 @@ from sessions_app.sessions.filters import (
     sessions_changed,
     visible_connections,
 )
-from sessions_app.sessions.forms import MAX_ID, OUTSIDE_PORTAL, SessionFilterForm
+from sessions_app.sessions.forms import (
+    OUTSIDE_PORTAL,
+    STATE_CHOICES,
+    SessionFilterForm,
+    parse_id,
+)
 from sessions_app.sessions.rows import render_rows, rows_for
 from sessions_app.sessions.selectors import get_session_for_user, memberships_for_user, role_in_team
 from sessions_app.sessions.timeline import (
@@ -81,8 +86,10 @@ def session_list(request: AuthedRequest) -> HttpResponse:
     team_ids = sorted(memberships)
     form = SessionFilterForm(request.GET)
     data = form.cleaned_or_empty()
-    qs, states = filter_sessions(team_ids, data)
     connections = visible_connections(team_ids)
+    if data.get("connection") and data["connection"] not in {c.pk for c in connections}:
+        form.ignore(data, "connection", "no such connection in your teams.")
+    qs, states = filter_sessions(team_ids, data)
     counts, data_version = cached_count_states(qs, team_ids, data, connections)
     page = page_of_sessions(qs, states, counts, request.GET.get("page"))
     repo_menu, people = filter_menus(team_ids, connections)
@@ -93,7 +100,9 @@ def session_list(request: AuthedRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     roles = [m.role for m in memberships.values()]
+    # Members and above launch and act on sessions; a viewer only reads.
     may_bulk = any(role_at_least(role, Role.MEMBER) for role in roles)
+    troubled = [c for c in connections if c.sync_status in TROUBLED]
     context = {
         "form": form,
         "data": data,
@@ -102,7 +111,7 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "rows_html": lambda: render_rows(
             rows_for(page.object_list, memberships, may_bulk=may_bulk)
         ),
-        "state_counts": [(v, label, counts.get(v, 0)) for v, label in SessionState.choices],
+        "state_counts": [(v, label, counts.get(v, 0)) for v, label in STATE_CHOICES],
         "selected_states": set(data.get("state") or []),
         "repos": sorted(repos),
         "connections": connections,
@@ -114,7 +123,14 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "has_team": bool(memberships),
         "first_team": next(iter(sorted(memberships.values(), key=lambda m: m.team.name)), None),
         "has_connection": bool(connections),
-        "troubled": [c for c in connections if c.sync_status in TROUBLED],
+        "troubled": troubled,
+        # Where the user may fix them: the pages of the troubled teams they administer.
+        "troubled_teams_to_fix": sorted(
+            {c.team for c in troubled if memberships[c.team_id].can(Role.ADMIN)},
+            key=lambda team: team.name,
+        ),
+        "may_launch": may_bulk,
+        "nav_may_launch": may_bulk,
         "may_bulk": may_bulk,
         "may_approve": any(role_at_least(role, Role.APPROVER) for role in roles),
         "nav_active": "sessions",
@@ -166,8 +182,10 @@ def session_row(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def session_bulk(request: AuthedRequest) -> HttpResponse:
     action = request.POST.get("action", "")
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and int(i) <= MAX_ID]
-    ids = ids[:BULK_LIMIT]
+    raw_ids = request.POST.getlist("ids")
+    ids = [i for i in map(parse_id, raw_ids) if i is not None][:BULK_LIMIT]
+    if len(ids) < min(len(raw_ids), BULK_LIMIT):
+        messages.warning(request, "Some of the selected values were not session numbers.")
     back = reverse("sessions_app:session-list")
     query = QueryDict(request.POST.get("query", "")).urlencode()
     if query:
@@ -311,16 +329,16 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
     url = reverse("sessions_app:session-detail", args=[pk])
     if (response := fragment_only(request, url)) is not None:
         return response
-    after = request.GET.get("after", "0")
-    if not after.isdigit() or int(after) > MAX_ID:
+    after = parse_id(request.GET.get("after", "0"))
+    if after is None:
         return HttpResponseBadRequest("`after` must be an activity id.")
-    new = list(session.activities.filter(pk__gt=int(after)).order_by("create_time", "id"))
+    new = list(session.activities.filter(pk__gt=after).order_by("create_time", "id"))
     outputs = _outputs(session) if new else []
     pending = _pending_context(request, session)
     context = {
         "session": session,
         "activities": activity_views(new, frozenset(o.patch for o in outputs if o.patch)),
-        "last_activity_id": max([a.pk for a in new], default=int(after)),
+        "last_activity_id": max([a.pk for a in new], default=after),
         "outputs": output_views(outputs),
         "outputs_changed": bool(new),
         "pending_changed": request.GET.get("p") != pending["pending_version"],
