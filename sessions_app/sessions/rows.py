@@ -73,10 +73,10 @@ class TimeCell:
     local: str
 
     @classmethod
-    def of(cls, moment: dt.datetime | None, now: dt.datetime) -> TimeCell | None:
+    def of(cls, moment: dt.datetime | None, now: dt.datetime, zone: dt.tzinfo) -> TimeCell | None:
         if moment is None:
             return None
-        local = timezone.localtime(moment)
+        local = moment.astimezone(zone)
         return cls(local.isoformat(), since_text(moment, now), local.strftime("%Y-%m-%d %H:%M %Z"))
 
 
@@ -103,7 +103,15 @@ class Row:
     may_bulk: bool
 
     @classmethod
-    def of(cls, session: Session, *, selectable: bool, may_bulk: bool, now: dt.datetime) -> Row:
+    def of(
+        cls,
+        session: Session,
+        *,
+        selectable: bool,
+        may_bulk: bool,
+        now: dt.datetime,
+        zone: dt.tzinfo,
+    ) -> Row:
         s = session
         return cls(
             pk=s.pk,
@@ -117,8 +125,8 @@ class Row:
             repo=s.repo,
             branch=s.starting_branch,
             launcher=s.launched_by.username if s.launched_by_id and s.launched_by else "",
-            created=TimeCell.of(s.create_time, now),
-            active=TimeCell.of(s.last_activity_at, now),
+            created=TimeCell.of(s.create_time, now, zone),
+            active=TimeCell.of(s.last_activity_at, now, zone),
             pr_url=web_url(s.pr_url),
             selectable=selectable,
             may_bulk=may_bulk,
@@ -127,18 +135,20 @@ class Row:
     @cached_property
     def version(self) -> str:
         """The digest of every cell, "… ago" texts as they read now included."""
-        return digest(repr(dataclasses.astuple(self)))
+        # The generated repr names every field, nested time cells included.
+        return digest(repr(self))
 
 
 def rows_for(
     sessions: Iterable[Session], memberships: dict[int, Membership], *, may_bulk: bool
 ) -> list[Row]:
-    now = timezone.now()
+    # One look-up of the time zone for the page, not two a row.
+    now, zone = timezone.now(), timezone.get_current_timezone()
     rows = []
     for session in sessions:
         membership = memberships.get(session.team_id)
         selectable = membership is not None and membership.can(Role.MEMBER)
-        rows.append(Row.of(session, selectable=selectable, may_bulk=may_bulk, now=now))
+        rows.append(Row.of(session, selectable=selectable, may_bulk=may_bulk, now=now, zone=zone))
     return rows
 
 
