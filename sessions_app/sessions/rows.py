@@ -27,7 +27,11 @@ from sessions_app.templatetags.links import web_url
 from sessions_app.web.htmx import digest
 
 ROWS_TEMPLATE = "sessions_app/session_rows.jinja"
-STATE_LABELS = dict(SessionState.choices)
+# The badges' words: the states' own, one shortened to fit the column.
+STATE_LABELS = {
+    **dict(SessionState.choices),
+    SessionState.AWAITING_PLAN_APPROVAL: "Awaiting approval",
+}
 # A stand-in id, replaced in reversed URLs so that a page reverses each route once.
 _ID = 987654321
 
