@@ -95,7 +95,9 @@ class AuditFilterForm(forms.Form):
         for name, errors in self.errors.items():
             label = self.fields[name].label or name.replace("_", " ").capitalize()
             value = str(self.data.get(name, ""))[:40]
-            notes.append(f"Ignored the {label.lower()} filter ({value}): {' '.join(errors)}")
+            notes.append(
+                f"Ignored the {label.lower()} filter ({value}): {' '.join(str(e) for e in errors)}"
+            )
         return notes
 
 
