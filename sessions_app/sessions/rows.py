@@ -143,16 +143,32 @@ class Row:
         return digest(repr(self))
 
 
+def selectable(session: Session, membership: Membership | None, user_id: int | None) -> bool:
+    """Whether some bulk action may apply to the session: approvers and admins approve
+    (and admins archive) any of the team's sessions; a member archives only their own."""
+    if membership is None or not membership.can(Role.MEMBER):
+        return False
+    return membership.can(Role.APPROVER) or session.launched_by_id == user_id
+
+
+def selection_depends_on_user(memberships: dict[int, Membership]) -> bool:
+    """Whether `selectable` depends on who launched a session, not only on roles."""
+    return any(m.can(Role.MEMBER) and not m.can(Role.APPROVER) for m in memberships.values())
+
+
 def rows_for(
-    sessions: Iterable[Session], memberships: dict[int, Membership], *, may_bulk: bool
+    sessions: Iterable[Session],
+    memberships: dict[int, Membership],
+    *,
+    may_bulk: bool,
+    user_id: int | None = None,
 ) -> list[Row]:
     # One look-up of the time zone for the page, not two a row.
     now, zone = timezone.now(), timezone.get_current_timezone()
     rows = []
     for session in sessions:
-        membership = memberships.get(session.team_id)
-        selectable = membership is not None and membership.can(Role.MEMBER)
-        rows.append(Row.of(session, selectable=selectable, may_bulk=may_bulk, now=now, zone=zone))
+        box = selectable(session, memberships.get(session.team_id), user_id)
+        rows.append(Row.of(session, selectable=box, may_bulk=may_bulk, now=now, zone=zone))
     return rows
 
 

@@ -383,6 +383,17 @@ def test_it_offers_no_bulk_actions_or_checkboxes_to_viewers(client, cast, world)
     assert 'name="ids"' not in row.content.decode()
 
 
+def test_it_offers_a_member_checkboxes_only_on_the_sessions_they_may_archive(client, cast, world):
+    client.force_login(cast.member)
+    html = client.get(URL).content.decode()
+    boxes = set(map(int, re.findall(r'name="ids" value="(\d+)"', html)))
+    # A member archives only what they launched, and approves nothing.
+    assert boxes == {world["live"].pk, world["waiting"].pk}
+    client.force_login(cast.approver)
+    html = client.get(URL).content.decode()
+    assert len(re.findall(r'name="ids" value="(\d+)"', html)) == 5
+
+
 def test_it_offers_approving_only_to_approvers(client, cast, world):
     client.force_login(cast.member)
     html = client.get(URL).content.decode()

@@ -44,7 +44,7 @@ from sessions_app.sessions.forms import (
     SessionFilterForm,
     parse_id,
 )
-from sessions_app.sessions.rows import render_rows, rows_for
+from sessions_app.sessions.rows import render_rows, rows_for, selection_depends_on_user
 from sessions_app.sessions.selectors import get_session_for_user, memberships_for_user, role_in_team
 from sessions_app.sessions.timeline import (
     Pending,
@@ -109,7 +109,7 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "page": page,
         # Called by the template only when the rows are not in its fragment cache.
         "rows_html": lambda: render_rows(
-            rows_for(page.object_list, memberships, may_bulk=may_bulk)
+            rows_for(page.object_list, memberships, may_bulk=may_bulk, user_id=request.user.pk)
         ),
         "state_counts": [(v, label, counts.get(v, 0)) for v, label in STATE_CHOICES],
         "selected_states": set(data.get("state") or []),
@@ -148,8 +148,10 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         data_version,
         request.GET.urlencode(),
         str(page.number),
-        repr(sorted((t, m.can(Role.MEMBER)) for t, m in memberships.items())),
+        repr(sorted((t, m.role) for t, m in memberships.items())),
         str(may_bulk),
+        # A member's checkboxes are on the sessions they launched.
+        str(request.user.pk) if selection_depends_on_user(memberships) else "",
         _minute(),
     )
     template = LIST_TEMPLATE
@@ -172,7 +174,7 @@ def session_row(request: AuthedRequest, pk: int) -> HttpResponse:
         return response
     memberships = memberships_for_user(request.user)
     may_bulk = any(m.can(Role.MEMBER) for m in memberships.values())
-    rows = rows_for([session], memberships, may_bulk=may_bulk)
+    rows = rows_for([session], memberships, may_bulk=may_bulk, user_id=request.user.pk)
     if session.can_change and unchanged(request, rows[0].version):
         return not_modified()
     response = HttpResponse(render_rows(rows))
