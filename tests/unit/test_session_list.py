@@ -469,6 +469,10 @@ def test_it_invites_a_launch_when_there_are_no_sessions(client, cast, conn):
     client.force_login(cast.member)
     html = client.get(URL).content.decode()
     assert "No sessions yet." in html and 'href="/sessions/new"' in html
+    # A viewer cannot launch, so is not invited to.
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert "No sessions yet." in html and 'href="/sessions/new"' not in html
 
 
 def test_it_offers_to_clear_filters_that_match_nothing(client, cast, world):
