@@ -309,6 +309,9 @@ def test_it_pages_by_fifty_and_keeps_the_filters_in_the_links(client, cast, conn
     assert 'href="?q=task&amp;state=COMPLETED&amp;page=1"' in second
     beyond = client.get(URL, {"q": "task", "state": "COMPLETED", "page": "99"}).content.decode()
     assert _titles(beyond) == _titles(second)
+    # A form sent without script carries its empty fields; the page links leave them out.
+    plain = client.get(URL, {"q": "task", "state": "COMPLETED", "repo": "", "archived": ""})
+    assert 'href="?q=task&amp;state=COMPLETED&amp;page=2"' in plain.content.decode()
 
 
 # --- live rows ------------------------------------------------------------------------

@@ -97,8 +97,12 @@ def session_list(request: AuthedRequest) -> HttpResponse:
     if data.get("repo"):
         # A repository whose source is no longer synced still filters, and stays shown.
         repos.add(data["repo"])
-    query = request.GET.copy()
-    query.pop("page", None)
+    # The address of the other pages: the filters in use (a form sent without script
+    # carries its empty fields too).
+    query = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        if key != "page" and (kept := [v for v in values if v]):
+            query.setlist(key, kept)
     roles = [m.role for m in memberships.values()]
     # Members and above launch and act on sessions; a viewer only reads.
     may_bulk = any(role_at_least(role, Role.MEMBER) for role in roles)
