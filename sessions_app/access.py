@@ -204,6 +204,12 @@ def may_approve_by_policy(user: Any, role: str | None, session: Session) -> Deci
     return ALLOWED
 
 
+def launches_in_some_team(user: Any) -> bool:
+    """Whether the user is a member or above of at least one team (viewers only read)."""
+    roles = [Role.MEMBER, Role.APPROVER, Role.ADMIN]
+    return Membership.objects.filter(user=user, role__in=roles).exists()
+
+
 def approves_in_some_team(user: Any) -> bool:
     """Whether the user is an approver or an admin of at least one team."""
     return Membership.objects.filter(user=user, role__in=[Role.APPROVER, Role.ADMIN]).exists()

@@ -47,12 +47,26 @@ class AuditFilterForm(forms.Form):
         ]
 
     def cleaned_or_empty(self) -> dict[str, Any]:
-        """The valid filters; a field with a bad value counts as unset."""
+        """The valid filters; a field with a bad value counts as unset (`problems` says
+        which, and an export refuses to run without it)."""
         self.is_valid()
         data = dict(getattr(self, "cleaned_data", {}))
         for name in self.errors:
             data.pop(name, None)
         return data
+
+    @property
+    def problems(self) -> list[str]:
+        """Each ignored filter, named, with the value it had."""
+        self.is_valid()
+        notes = []
+        for name, errors in self.errors.items():
+            label = self.fields[name].label or name.replace("_", " ").capitalize()
+            value = str(self.data.get(name, ""))[:40]
+            notes.append(
+                f"Ignored the {label.lower()} filter ({value}): {' '.join(str(e) for e in errors)}"
+            )
+        return notes
 
 
 LAUNCH_WINDOW = dt.timedelta(minutes=1)

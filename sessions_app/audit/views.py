@@ -13,7 +13,12 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -207,11 +212,16 @@ def _json_chunks(entries: Any) -> Iterator[str]:
 
 
 @require_GET
-def audit_export(request: AuthedRequest, fmt: str) -> StreamingHttpResponse:
+def audit_export(request: AuthedRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
     if fmt not in {"csv", "json"}:
         raise Http404("No such export format.")
     form = AuditFilterForm(request.GET, user=request.user)
-    entries = filtered_entries(request.user, form.cleaned_or_empty())
+    data = form.cleaned_or_empty()
+    if form.problems:
+        # An export without the filter asked for would hold more than was meant.
+        text = " ".join(["Nothing was exported.", *form.problems, "Fix the filter or remove it."])
+        return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
+    entries = filtered_entries(request.user, data)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
         response = StreamingHttpResponse(

@@ -232,6 +232,12 @@ class Session(models.Model):
             models.Index(fields=["connection", "-synced_at"], name="session_conn_synced"),
             # The list's counts per state, read from this narrow index alone.
             models.Index(fields=["team", "archived", "state"], name="session_team_arch_state"),
+            # The few sessions deleted on Jules, which the list counts apart.
+            models.Index(
+                fields=["team", "archived", "state"],
+                name="session_deleted_state",
+                condition=models.Q(deleted_remotely=True),
+            ),
         ]
 
     def __str__(self) -> str:

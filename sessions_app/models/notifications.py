@@ -126,11 +126,11 @@ class TeamNotificationSettings(models.Model):
     reminder_minutes = models.PositiveIntegerField(default=10)
     email_by_default = models.BooleanField(default=True)
 
-    def __str__(self) -> str:
-        return f"Notification settings of team {self.team_id}"
-
     class Meta:
         verbose_name_plural = "team notification settings"
+
+    def __str__(self) -> str:
+        return f"Notification settings of team {self.team_id}"
 
 
 class Endpoint(models.Model):

@@ -38,7 +38,7 @@ from sessions_app.connections.client import (
     describe_action_error,
     outbox_client,
 )
-from sessions_app.models import OutboxAction, Session
+from sessions_app.models import OutboxAction, Session, SessionTransition
 from sessions_app.sync.writers import upsert_remote_session
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,16 @@ def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
         # Already gone on Jules means the intent holds.
         with contextlib.suppress(jerrors.NotFoundError):
             client.delete_session(session.remote_id)
-        Session.objects.filter(pk=session.pk).update(deleted_remotely=True, next_poll_at=None)
+        if Session.objects.filter(pk=session.pk, deleted_remotely=False).update(
+            deleted_remotely=True, next_poll_at=None
+        ):
+            # As the sync does: the list's counts are keyed by the newest transition.
+            SessionTransition.objects.create(
+                team_id=session.team_id,
+                session=session,
+                kind=SessionTransition.Kind.DELETED,
+                from_state=session.state,
+            )
         return {}
     raise jerrors.InvalidArgumentError(f"The portal cannot deliver a {action.kind!r} action.")
 

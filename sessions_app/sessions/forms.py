@@ -19,6 +19,38 @@ ARCHIVED_CHOICES = [
 OUTSIDE_PORTAL = "none"
 # The largest id the database holds; a larger number in a URL is a bad value, not a 500.
 MAX_ID = 2**63 - 1
+# The state filter's value for sessions deleted on Jules, which count apart from their
+# last state.
+DELETED = "DELETED"
+STATE_CHOICES = [*SessionState.choices, (DELETED, "Deleted on Jules")]
+STATE_VALUES = frozenset(value for value, _ in STATE_CHOICES)
+
+
+def parse_id(value: object) -> int | None:
+    """A database id (or 0) written in ASCII digits, or None.
+
+    `str.isdigit` accepts "²" and other digits that `int` refuses or reads differently,
+    and `int` refuses more than 4,300 digits: both used to answer 500.
+    """
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
+
+
+class IdField(forms.IntegerField):
+    """An id in a URL: ASCII digits within the database's range, or a clear error."""
+
+    default_error_messages = {"invalid": "Expected an id number."}
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        number = parse_id(value)
+        if number is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return number
 
 
 class SessionFilterForm(forms.Form):
@@ -30,10 +62,10 @@ class SessionFilterForm(forms.Form):
     """
 
     q = forms.CharField(required=False, max_length=200, label="Search title and prompt")
-    state = forms.MultipleChoiceField(choices=SessionState.choices, required=False)
+    state = forms.MultipleChoiceField(choices=STATE_CHOICES, required=False)
     attention = forms.BooleanField(required=False, label="Needs attention")
     repo = forms.CharField(required=False, max_length=300, label="Repository")
-    connection = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    connection = IdField(required=False)
     launched_by = forms.CharField(required=False, max_length=20, label="Launched by")
     archived = forms.ChoiceField(choices=ARCHIVED_CHOICES, required=False)
     created_after = forms.DateField(required=False, label="Created from")
@@ -42,16 +74,18 @@ class SessionFilterForm(forms.Form):
     def __init__(self, data: QueryDict, **kwargs: Any) -> None:
         data = data.copy()
         self.unknown_states = [
-            value for value in data.getlist("state") if value not in SessionState.values
+            value for value in data.getlist("state") if value not in STATE_VALUES
         ]
         # Unknown states are dropped one by one, so that a link with one stale state
         # still filters by the others.
-        data.setlist("state", [v for v in data.getlist("state") if v in SessionState.values])
+        data.setlist("state", [v for v in data.getlist("state") if v in STATE_VALUES])
+        # Filters valid in form but naming nothing the user can see (set by the view).
+        self.ignored: list[str] = []
         super().__init__(data, **kwargs)
 
     def clean_launched_by(self) -> str:
         value = (self.cleaned_data.get("launched_by") or "").strip()
-        if value and value != OUTSIDE_PORTAL and not (value.isdigit() and int(value) <= MAX_ID):
+        if value and value != OUTSIDE_PORTAL and parse_id(value) is None:
             raise forms.ValidationError("Pick a person from the list.")
         return value
 
@@ -81,7 +115,13 @@ class SessionFilterForm(forms.Form):
         for name, errors in self.errors.items():
             label = self.fields[name].label or name.replace("_", " ").capitalize()
             notes.append(f"Ignored the {label.lower()} filter: {' '.join(str(e) for e in errors)}")
-        return notes
+        return notes + self.ignored
+
+    def ignore(self, data: dict[str, Any], name: str, why: str) -> None:
+        """Drop a filter that names nothing the user can see, and say so."""
+        data.pop(name, None)
+        label = self.fields[name].label or name.replace("_", " ").capitalize()
+        self.ignored.append(f"Ignored the {label.lower()} filter: {why}")
 
 
 class LaunchForm(forms.Form):
@@ -128,9 +168,10 @@ class LaunchForm(forms.Form):
             data["source"] = None
             data["branch"] = ""
             return data
+        source_id = parse_id(raw)
         source = (
-            Source.objects.filter(connection=connection, pk=int(raw)).first()
-            if raw.isdigit() and int(raw) <= MAX_ID
+            Source.objects.filter(connection=connection, pk=source_id).first()
+            if source_id is not None
             else None
         )
         if source is None:

@@ -36,12 +36,20 @@ def approvals_waiting_changed(user: Any) -> None:
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:
-    """What the layout needs on every page: the user's teams, for navigation, and the
-    number of plans waiting for them (read only if the page shows the header)."""
+    """What the layout needs on every page: the user's teams, for navigation, the number of
+    plans waiting for them, and whether they may launch (a viewer may not, so the layout
+    offers no Launch link). The last two are read only if the page shows the header."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_teams": []}
+        return {"nav_teams": [], "nav_may_launch": False}
+    from sessions_app import access
     from sessions_app.teams.selectors import teams_for_user
 
     waiting: Callable[[], int] = lambda: approvals_waiting(user)  # noqa: E731 - lazy.
-    return {"nav_teams": teams_for_user(user), "nav_approvals_waiting": waiting}
+    # A view that already knows sets `nav_may_launch` itself.
+    may_launch: Callable[[], bool] = lambda: access.launches_in_some_team(user)  # noqa: E731
+    return {
+        "nav_teams": teams_for_user(user),
+        "nav_approvals_waiting": waiting,
+        "nav_may_launch": may_launch,
+    }

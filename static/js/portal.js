@@ -272,3 +272,80 @@ document.addEventListener("keydown", function (event) {
     setInterval(poll, POLL_MS);
   });
 })();
+// A plain submit (htmx not handling it) of a form marked data-drop-empty leaves its empty
+// fields out of the address too: they are disabled for the moment of the submit. Without
+// script the form still works, with every field in the address.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (event.defaultPrevented || !form.matches || !form.matches("form[data-drop-empty]")) return;
+  var emptied = [];
+  Array.from(form.elements).forEach(function (field) {
+    if (!field.name || field.disabled || field.type === "checkbox" || field.type === "radio") return;
+    if (field.value === "") {
+      field.disabled = true;
+      emptied.push(field);
+    }
+  });
+  // Enabled again once the browser has read the form (and for a page restored by Back).
+  setTimeout(function () { emptied.forEach(function (field) { field.disabled = false; }); }, 0);
+});
+// Keyboard use of the sessions list: "/" focuses the search, j and k move the selection,
+// Enter opens the selected session. Keys typed into a field are left alone.
+(function () {
+  "use strict";
+  var selectedId = null;
+  function typing(target) {
+    if (!target.closest) return false;
+    if (target.closest("textarea, select, [contenteditable]:not([contenteditable=false])")) return true;
+    return target.matches("input") && !/^(checkbox|radio|button|submit|reset)$/.test(target.type);
+  }
+  function rows() {
+    return Array.from(document.querySelectorAll("table[data-keyboard-list] tr.session-row"));
+  }
+  function link(row) { return row.querySelector(".title-cell a"); }
+  function idle() {
+    var active = document.activeElement;
+    return !active || active === document.body || active.id === "main";
+  }
+  function select(row) {
+    rows().forEach(function (item) { item.classList.toggle("selected", item === row); });
+    selectedId = row.id;
+    var target = link(row);
+    if (target) target.focus();
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented || typing(event.target)) return;
+    if (event.key === "/") {
+      var search = document.getElementById("id_q");
+      if (!search) return;
+      event.preventDefault();
+      search.focus();
+      search.select();
+      return;
+    }
+    var list = rows();
+    if (!list.length) return;
+    var current = list.findIndex(function (row) {
+      return row.contains(document.activeElement) || row.id === selectedId;
+    });
+    if (event.key === "j" || event.key === "k") {
+      event.preventDefault();
+      var step = event.key === "j" ? 1 : -1;
+      select(list[current < 0 ? 0 : Math.min(list.length - 1, Math.max(0, current + step))]);
+    } else if (event.key === "Enter" && current >= 0 && idle()) {
+      // The focus left the row for nowhere (a click on the page): Enter still opens it.
+      var target = link(list[current]);
+      if (target) { event.preventDefault(); target.click(); }
+    }
+  });
+  // A polled row replaced while selected keeps the selection, and the focus it had.
+  document.addEventListener("htmx:afterSwap", function () {
+    var row = selectedId && document.getElementById(selectedId);
+    if (!row || !row.matches("tr.session-row")) return;
+    row.classList.add("selected");
+    var target = link(row);
+    if (target && idle()) {
+      target.focus({ preventScroll: true });
+    }
+  });
+})();

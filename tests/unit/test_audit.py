@@ -181,8 +181,13 @@ def test_it_filters_by_person_action_team_session_and_date(client, cast, history
         assert "Rounding" in html, zone
     too_big = "9" * 30
     assert "Rounding" in _page(client, session=too_big, since="9999-12-31x")
-    _, body = _export(client, "csv", session=too_big)
-    assert "Rounding" in body
+    # An export does not drop a bad filter silently (it would export more than asked).
+    from django.urls import reverse
+
+    export = client.get(reverse("sessions_app:audit-export", args=["csv"]), {"session": too_big})
+    assert (
+        export.status_code == 400 and "Ignored the session number filter" in export.content.decode()
+    )
 
 
 def test_it_serves_the_results_as_an_htmx_fragment_and_paginates(client, cast):
@@ -613,3 +618,17 @@ def test_it_names_models_in_plural_in_the_admin():
     }
     assert "audit entries" in plurals and "activities" in plurals
     assert not any(name.endswith(("ys", "hs")) and not name.endswith("ays") for name in plurals)
+
+
+def test_it_refuses_an_export_whose_filter_it_would_ignore(client, cast, history):
+    from django.urls import reverse
+
+    client.force_login(cast.viewer)
+    for params in ({"team": "999"}, {"team": cast.other_team.pk}, {"session": "²"}):
+        response = client.get(reverse("sessions_app:audit-export", args=["csv"]), params)
+        assert response.status_code == 400
+        text = response.content.decode()
+        assert text.startswith("Nothing was exported.") and "Ignored the" in text
+    # The page itself still shows the entries, and names the ignored filter.
+    html = client.get(reverse("sessions_app:audit"), {"team": "999"}).content.decode()
+    assert "Ignored the team filter (999): Select a valid choice." in html

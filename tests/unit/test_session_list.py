@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from sessions_app.models import OutboxAction, Session, SessionTransition
-from sessions_app.sessions.views.sessions import ago
+from sessions_app.sessions.rows import ago
 from tests.factories import (
     ActivityFactory,
     ConnectionFactory,
@@ -38,7 +38,8 @@ LIST_QUERIES = LIST_QUERIES_WARM + 5
 
 
 def _titles(html: str) -> list[str]:
-    return re.findall(r'<a href="/sessions/\d+/" id="session-link-\d+">([^<]+)</a>', html)
+    # The link's `title` attribute repeats the text, which the cell may truncate.
+    return re.findall(r'<a href="/sessions/\d+/" id="session-link-\d+"[^>]*>([^<]+)</a>', html)
 
 
 def _days_ago(days: float) -> dt.datetime:
@@ -309,6 +310,9 @@ def test_it_pages_by_fifty_and_keeps_the_filters_in_the_links(client, cast, conn
     assert 'href="?q=task&amp;state=COMPLETED&amp;page=1"' in second
     beyond = client.get(URL, {"q": "task", "state": "COMPLETED", "page": "99"}).content.decode()
     assert _titles(beyond) == _titles(second)
+    # A form sent without script carries its empty fields; the page links leave them out.
+    plain = client.get(URL, {"q": "task", "state": "COMPLETED", "repo": "", "archived": ""})
+    assert 'href="?q=task&amp;state=COMPLETED&amp;page=2"' in plain.content.decode()
 
 
 # --- live rows ------------------------------------------------------------------------
@@ -381,6 +385,17 @@ def test_it_offers_no_bulk_actions_or_checkboxes_to_viewers(client, cast, world)
     assert 'id="bulk"' not in html and 'name="ids"' not in html
     row = client.get(reverse("sessions_app:session-row", args=[world["live"].pk]), **HTMX)
     assert 'name="ids"' not in row.content.decode()
+
+
+def test_it_offers_a_member_checkboxes_only_on_the_sessions_they_may_archive(client, cast, world):
+    client.force_login(cast.member)
+    html = client.get(URL).content.decode()
+    boxes = set(map(int, re.findall(r'name="ids" value="(\d+)"', html)))
+    # A member archives only what they launched, and approves nothing.
+    assert boxes == {world["live"].pk, world["waiting"].pk}
+    client.force_login(cast.approver)
+    html = client.get(URL).content.decode()
+    assert len(re.findall(r'name="ids" value="(\d+)"', html)) == 5
 
 
 def test_it_offers_approving_only_to_approvers(client, cast, world):
@@ -458,6 +473,10 @@ def test_it_invites_a_launch_when_there_are_no_sessions(client, cast, conn):
     client.force_login(cast.member)
     html = client.get(URL).content.decode()
     assert "No sessions yet." in html and 'href="/sessions/new"' in html
+    # A viewer cannot launch, so is not invited to.
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert "No sessions yet." in html and 'href="/sessions/new"' not in html
 
 
 def test_it_offers_to_clear_filters_that_match_nothing(client, cast, world):
@@ -466,18 +485,38 @@ def test_it_offers_to_clear_filters_that_match_nothing(client, cast, world):
     assert "No sessions match these filters." in html
 
 
-def test_it_warns_about_a_broken_connection_but_keeps_the_cached_list(client, cast, world, conn):
+def _break_both(conn, world):
     conn.sync_status = "broken"
     conn.last_error = "Jules did not accept the API key."
     conn.save()
     world["second"].sync_status = "error"
     world["second"].last_error = "Jules could not be reached: connection refused."
     world["second"].save()
+
+
+def test_it_warns_about_broken_connections_in_one_notice_and_keeps_the_list(
+    client, cast, world, conn
+):
+    _break_both(conn, world)
     client.force_login(cast.viewer)
     html = client.get(URL).content.decode()
-    assert "Main account (Acme) is broken:</strong> Jules did not accept the API key." in html
-    assert "Jules could not be reached for Second account" in html
+    # One compact notice naming both, not a banner each with its own advice.
+    assert html.count('class="alert') == 1 and html.count('id="sync-notice"') == 1
+    notice = html.split('id="sync-notice"')[1].split("</div>")[0]
+    assert "2 connections are not syncing" in notice
+    assert "Main account (Acme)" in notice and "Jules did not accept the API key." in notice
+    assert "Second account (Acme)" in notice and "connection refused" in notice
+    assert "Key refused" in notice and "Unreachable" in notice
+    # A viewer cannot fix it and gets no link to a page of admin tools.
+    assert "/teams/acme/" not in notice and "from a team admin" in notice
     assert "Finished rounding" in html
+
+
+def test_it_links_admins_to_the_team_page_from_the_notice(client, cast, world, conn):
+    _break_both(conn, world)
+    client.force_login(cast.admin)
+    notice = client.get(URL).content.decode().split('id="sync-notice"')[1].split("</div>")[0]
+    assert 'href="/teams/acme/"' in notice
 
 
 def test_it_escapes_titles_and_prompts(client, cast, conn):
@@ -708,3 +747,208 @@ def test_it_ignores_ids_too_large_for_the_database(client, cast, world):
     assert "Ignored the connection filter" in response.content.decode()
     response = client.post(reverse("sessions_app:session-bulk"), {"action": "archive", "ids": huge})
     assert response.status_code == 302
+
+
+# --- one definition of a row's cells --------------------------------------------------
+
+
+def test_it_changes_a_rows_digest_with_any_cell():
+    import dataclasses
+
+    from sessions_app.sessions.rows import Row, TimeCell
+
+    moment = TimeCell("2026-01-01T10:00:00+00:00", "3\xa0days ago", "2026-01-01 10:00 UTC")
+    row = Row(
+        pk=1,
+        state="IN_PROGRESS",
+        state_label="In progress",
+        attention=False,
+        polls=True,
+        archived=False,
+        deleted=False,
+        title="A title",
+        repo="acme/web",
+        branch="main",
+        launcher="member",
+        created=moment,
+        active=moment,
+        pr_url="",
+        selectable=True,
+        may_bulk=True,
+    )
+    changed = {
+        int: 2,
+        str: "something else",
+        bool: None,  # flipped below
+        TimeCell: dataclasses.replace(moment, text="4\xa0days ago"),
+    }
+    for cell in dataclasses.fields(Row):
+        value = getattr(row, cell.name)
+        new = not value if isinstance(value, bool) else changed[type(value)]
+        other = dataclasses.replace(row, **{cell.name: new})
+        assert other.version != row.version, cell.name
+
+
+def test_it_renders_rows_from_their_cells_only(cast, conn):
+    from sessions_app.sessions.rows import render_rows, rows_for
+
+    session = SessionFactory(connection=conn, title="Tidy <b>up</b>", repo="acme/web")
+    session = Session.objects.select_related("launched_by").get(pk=session.pk)
+    [row] = rows_for([session], {}, may_bulk=False)
+    html = render_rows([row])
+    assert "Tidy &lt;b&gt;up&lt;/b&gt;" in html and "<b>" not in html
+    # The full title is in the link's title attribute, for the cell that truncates it.
+    assert 'title="Tidy &lt;b&gt;up&lt;/b&gt;"' in html
+    # Nothing the cells do not hold reaches the markup: a changed session, same cells.
+    session.prompt = "Changed, but not shown"
+    assert render_rows(rows_for([session], {}, may_bulk=False)) == html
+
+
+def test_it_says_just_now_rather_than_zero_minutes(client, cast, conn):
+    SessionFactory(connection=conn, title="Fresh", create_time=timezone.now())
+    # The demo's clock runs ahead: a time in the future reads "just now" too.
+    SessionFactory(
+        connection=conn,
+        title="From the future",
+        create_time=timezone.now() + dt.timedelta(minutes=3),
+    )
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert html.count(">just now</time>") == 2
+    assert "0\xa0minutes" not in html
+
+
+def test_it_shows_one_unit_of_time_to_keep_a_row_on_one_line(client, cast, conn):
+    SessionFactory(connection=conn, title="Older", create_time=_days_ago(17.5))
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert ">2\xa0weeks ago</time>" in html
+
+
+# --- what a role cannot use is not offered --------------------------------------------
+
+
+def test_it_offers_launching_only_to_those_who_may(client, cast, world):
+    client.force_login(cast.viewer)
+    html = client.get(URL).content.decode()
+    assert 'href="/sessions/new"' not in html
+    assert 'href="/sessions/new"' not in client.get("/teams/").content.decode()
+    client.force_login(cast.member)
+    html = client.get(URL).content.decode()
+    assert html.count('href="/sessions/new"') == 2  # the navigation and the button
+    assert 'href="/sessions/new"' in client.get("/teams/").content.decode()
+
+
+# --- sessions deleted on Jules --------------------------------------------------------
+
+
+def test_it_counts_sessions_deleted_on_jules_apart_from_their_last_state(
+    client, cast, world, same_minute
+):
+    client.force_login(cast.viewer)
+    _clear_caches()
+    assert _state_counts(client.get(URL).content.decode())["COMPLETED"] == "1"
+    # The sync marks a session deleted, with its transition, in one transaction.
+    Session.objects.filter(pk=world["done"].pk).update(deleted_remotely=True)
+    SessionTransition.objects.create(
+        team=cast.team, session=world["done"], kind="deleted", from_state="COMPLETED"
+    )
+    html = client.get(URL).content.decode()
+    counts = _state_counts(html)
+    assert counts["COMPLETED"] == "0" and counts["DELETED"] == "1"
+    assert "5 sessions" in html
+    assert "Finished rounding" in _titles(html)
+    done = html.split(f'id="session-{world["done"].pk}"')[1].split("</tr>")[0]
+    assert ">Deleted</span>" in done and ">Completed</span>" not in done
+    assert _titles(client.get(URL, {"state": "COMPLETED"}).content.decode()) == []
+    html = client.get(URL, {"state": "DELETED"}).content.decode()
+    assert _titles(html) == ["Finished rounding"] and "1 session." in html
+
+
+def test_it_excludes_a_deleted_session_from_needing_attention(client, cast, world):
+    Session.objects.filter(pk=world["waiting"].pk).update(deleted_remotely=True)
+    client.force_login(cast.viewer)
+    html = client.get(URL, {"attention": "1"}).content.decode()
+    assert _titles(html) == ["Explain the cache layer"]
+
+
+def test_it_recounts_once_the_outbox_has_deleted_a_session(
+    client, cast, simulator, sim_connection, django_capture_on_commit_callbacks
+):
+    from jules.client import JulesClient
+    from sessions_app import sync
+    from sessions_app.outbox import delivery
+    from sessions_app.sessions import services
+
+    remote = JulesClient("test-key", simulator.base_url).create_session(
+        prompt="Doomed", source="sources/github/acme/billing", starting_branch="main"
+    )
+    session = sync.upsert_remote_session(sim_connection, remote)
+    client.force_login(cast.admin)
+    _clear_caches()
+    assert _state_counts(client.get(URL).content.decode())["DELETED"] == "0"
+    action = services.session_delete(user=cast.admin, session=session)
+    # Deleting asks Jules through the outbox; the counts are stale until it has.
+    assert delivery.deliver(str(action.pk)) == "done"
+    counts = _state_counts(client.get(URL).content.decode())
+    assert counts["DELETED"] == "1" and sum(map(int, counts.values())) == 1
+
+
+# --- bad values are named or ignored, never a 500 -------------------------------------
+
+
+def test_it_names_a_connection_filter_that_is_not_one_of_the_users(client, cast, world):
+    client.force_login(cast.viewer)
+    for value in ("999", str(world["foreign"].connection_id)):
+        html = client.get(URL, {"connection": value}).content.decode()
+        assert "Ignored the connection filter: no such connection in your teams." in html
+        # Ignored, not applied: the list shows every session.
+        assert len(_titles(html)) == 5
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "1²", "9" * 5000, "-1", " 1 2"])
+def test_it_takes_no_odd_number_for_an_id(client, cast, world, value):
+    client.force_login(cast.admin)
+    for name in ("connection", "launched_by"):
+        response = client.get(URL, {name: value})
+        assert response.status_code == 200
+        assert f"Ignored the {name.replace('_', ' ')} filter" in response.content.decode()
+    response = client.get(URL, {"page": value})
+    assert response.status_code == 200
+    response = client.post(
+        reverse("sessions_app:session-bulk"), {"action": "archive", "ids": [value]}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Select at least one session first." in response.content.decode()
+    live = world["live"]
+    response = client.get(
+        reverse("sessions_app:session-activities", args=[live.pk]), {"after": value}, **HTMX
+    )
+    assert response.status_code == 400
+    response = client.get(reverse("sessions_app:launch-branches"), {"source": value})
+    assert response.status_code == 200
+
+
+def test_it_acts_on_the_good_ids_of_a_bulk_request_and_says_some_were_not(
+    client, cast, world, django_capture_on_commit_callbacks
+):
+    client.force_login(cast.admin)
+    response = client.post(
+        reverse("sessions_app:session-bulk"),
+        {"action": "archive", "ids": [str(world["done"].pk), "²", "9" * 5000]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Archived 1 session." in html
+    assert "Some of the selected values were not session numbers." in html
+
+
+def test_it_launches_from_no_odd_repository_number(client, cast, conn):
+    client.force_login(cast.member)
+    for value in ("²", "9" * 5000):
+        response = client.post(
+            reverse("sessions_app:session-launch"),
+            {"connection": conn.pk, "source": value, "prompt": "Do it"},
+        )
+        assert response.status_code == 200
+        assert "Pick a repository this connection has synced." in response.content.decode()

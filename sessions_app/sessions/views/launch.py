@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from sessions_app.access import ActionNotAllowed
 from sessions_app.models import JulesConnection, Membership, OutboxAction, Role, Source
 from sessions_app.sessions import services
-from sessions_app.sessions.forms import MAX_ID, LaunchForm
+from sessions_app.sessions.forms import LaunchForm, parse_id
 from sessions_app.web.htmx import stop_polling
 from sessions_app.web.request import AuthedRequest
 
@@ -90,8 +90,9 @@ def _context(
     sources = list(_sources(connection, search)[:SOURCE_FILTER_LIMIT])
     chosen = str(form["source"].value() or "")
     source = next((s for s in sources if str(s.pk) == chosen), None)
-    if source is None and chosen.isdigit() and int(chosen) <= MAX_ID and connection is not None:
-        source = Source.objects.filter(connection=connection, pk=int(chosen)).first()
+    chosen_id = parse_id(chosen)
+    if source is None and chosen_id is not None and connection is not None:
+        source = Source.objects.filter(connection=connection, pk=chosen_id).first()
     return {
         "form": form,
         "connections": connections,
@@ -156,9 +157,9 @@ def launch_branches(request: AuthedRequest) -> HttpResponse:
     """The branch field for the chosen repository (a free field for a repoless session)."""
     raw = request.GET.get("source", "")
     source = None
-    if raw.isdigit() and int(raw) <= MAX_ID:
+    if (source_id := parse_id(raw)) is not None:
         source = Source.objects.filter(
-            pk=int(raw), connection__in=launch_connections(request.user)
+            pk=source_id, connection__in=launch_connections(request.user)
         ).first()
     return render(request, f"{TEMPLATE}#branches", {"source": source, "branch": ""})
 

@@ -9,8 +9,6 @@ in templates: a fragment skips the checks of the page around it.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import messages
@@ -19,10 +17,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.functional import cached_property
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -30,7 +24,6 @@ from sessions_app import access
 from sessions_app.access import ActionNotAllowed, memberships_for_user, role_in_team
 from sessions_app.models import (
     Activity,
-    Membership,
     Role,
     Session,
     SessionOutput,
@@ -40,7 +33,6 @@ from sessions_app.models.jules import SyncStatus
 from sessions_app.models.teams import role_at_least
 from sessions_app.sessions import services
 from sessions_app.sessions.filters import (
-    LazyList,
     cached_count_states,
     filter_menus,
     filter_sessions,
@@ -48,7 +40,13 @@ from sessions_app.sessions.filters import (
     sessions_changed,
     visible_connections,
 )
-from sessions_app.sessions.forms import MAX_ID, OUTSIDE_PORTAL, SessionFilterForm
+from sessions_app.sessions.forms import (
+    OUTSIDE_PORTAL,
+    STATE_CHOICES,
+    SessionFilterForm,
+    parse_id,
+)
+from sessions_app.sessions.rows import render_rows, rows_for, selection_depends_on_user
 from sessions_app.sessions.selectors import get_session_for_user
 from sessions_app.sessions.timeline import (
     Pending,
@@ -62,7 +60,6 @@ from sessions_app.sessions.timeline import (
     plan_view_for,
 )
 from sessions_app.sessions.views.approvals import with_approval_state
-from sessions_app.templatetags.links import web_url
 from sessions_app.web.htmx import (
     digest,
     fragment_only,
@@ -82,178 +79,9 @@ MAX_MESSAGE = 20000
 # --- the list -------------------------------------------------------------------------
 
 
-STATE_LABELS = dict(SessionState.choices)
-# A stand-in id, replaced in reversed URLs so that a page reverses each route once.
-_ID = 987654321
-
-
-def _url_pattern(name: str) -> str:
-    return reverse(name, args=[_ID]).replace(str(_ID), "{}")
-
-
-# Units of a fixed length, as `timesince` names them (it counts months and years by
-# the calendar, hence `ago` leaves anything of four weeks or more to it).
-_FIXED_UNITS = ((604800, "week"), (86400, "day"), (3600, "hour"), (60, "minute"))
-
-
-def ago(moment: dt.datetime, now: dt.datetime) -> str:
-    """`timesince(moment, now)`, the same text, without its calendar work for the common
-    case of less than four weeks (a list page asks it a hundred times)."""
-    delta = now - moment
-    if delta.days >= 28:
-        return timesince(moment, now)
-    since = delta.days * 86400 + delta.seconds
-    if since <= 0:
-        return "0\xa0minutes"
-    texts: list[str] = []
-    for size, name in _FIXED_UNITS:
-        count = since // size
-        if count:
-            texts.append(f"{count}\xa0{name}{'' if count == 1 else 's'}")
-            since -= count * size
-        elif texts:
-            break
-        if len(texts) == 2:
-            break
-    return ", ".join(texts) if texts else "0\xa0minutes"
-
-
 def _minute() -> str:
     """The current minute: cached rows are kept no longer, as they say how long ago."""
     return timezone.now().strftime("%Y%m%d%H%M")
-
-
-def _time(moment: dt.datetime, now: dt.datetime) -> tuple[str, str, str]:
-    """ISO time, "… ago", and the local time with its zone, for a `<time>`."""
-    local = timezone.localtime(moment)
-    return local.isoformat(), ago(moment, now), local.strftime("%Y-%m-%d %H:%M %Z")
-
-
-@dataclass
-class Row:
-    """One session of the list, rendered in Python: a page has fifty rows, and the
-    template engine spends more time on one than the whole request of a trivial view
-    (docs/performance.md, "List page"); the markup below is the `row` partial's."""
-
-    session: Session
-    selectable: bool
-    may_bulk: bool = False
-    urls: tuple[str, str] = ("", "")
-    now: dt.datetime = field(default_factory=timezone.now)
-
-    @cached_property
-    def times(self) -> tuple[tuple[str, str, str] | None, tuple[str, str, str] | None]:
-        s = self.session
-        created = _time(s.create_time, self.now) if s.create_time else None
-        active = _time(s.last_activity_at, self.now) if s.last_activity_at else None
-        return created, active
-
-    @cached_property
-    def version(self) -> str:
-        """A digest of what the row shows, including its "… ago" texts as they read now."""
-        s = self.session
-        created, active = self.times
-        return digest(
-            s.state,
-            str(s.archived),
-            str(s.deleted_remotely),
-            s.display_title,
-            s.repo,
-            s.starting_branch,
-            s.pr_url,
-            str(s.launched_by_id),
-            created[1] if created else "",
-            active[1] if active else "",
-            str(self.selectable),
-        )
-
-    def html(self) -> SafeString:
-        s = self.session
-        pk = s.pk
-        detail_url, row_url = self.urls
-        title = escape(s.display_title)
-        created, active = self.times
-        poll = (
-            f' hx-get="{row_url.format(pk)}?v={self.version}" hx-trigger="every 5s"'
-            ' hx-swap="outerHTML"'
-            if s.can_change
-            else ""
-        )
-        parts = [
-            f'<tr id="session-{pk}" class="session-row'
-            f'{" attention" if s.needs_attention else ""}"{poll}>'
-        ]
-        if self.may_bulk:
-            box = (
-                f'<input type="checkbox" name="ids" value="{pk}" form="bulk" id="select-{pk}"'
-                f' hx-preserve aria-label="Select {title}">'
-                if self.selectable
-                else ""
-            )
-            parts.append(f'<td class="select-cell">{box}</td>')
-        state = escape(s.state)
-        badges = (
-            f'<span class="badge state-{state}">{escape(STATE_LABELS.get(s.state, s.state))}</span>'
-        )
-        if s.archived:
-            badges += ' <span class="badge archived">Archived</span>'
-        if s.deleted_remotely:
-            badges += ' <span class="badge state-FAILED">Deleted</span>'
-        parts.append(f"<td>{badges}</td>")
-        repo, branch = escape(s.repo), escape(s.starting_branch)
-        at = f" @ {branch}" if branch else ""
-        parts.append(
-            f'<td class="title-cell"><a href="{detail_url.format(pk)}" id="session-link-{pk}">'
-            f"{title}</a>\n"
-            f'<span class="show-narrow muted">{repo or "no repository"}{at}</span></td>'
-        )
-        muted_at = f' <span class="muted">@ {branch}</span>' if branch else ""
-        parts.append(
-            f'<td class="hide-narrow">{repo}{muted_at}</td>'
-            if repo
-            else '<td class="hide-narrow"><span class="muted">no repository</span></td>'
-        )
-        launcher = (
-            escape(s.launched_by.username)
-            if s.launched_by_id and s.launched_by
-            else '<span class="muted">outside the portal</span>'
-        )
-        parts.append(f'<td class="hide-narrow">{launcher}</td>')
-        parts.append(
-            f'<td><time datetime="{created[0]}" title="{created[2]}">{created[1]} ago</time></td>'
-            if created
-            else "<td></td>"
-        )
-        parts.append(
-            f'<td class="hide-narrow"><time datetime="{active[0]}">{active[1]} ago</time></td>'
-            if active
-            else '<td class="hide-narrow"><span class="muted">none yet</span></td>'
-        )
-        pr_url = web_url(s.pr_url)
-        pr = (
-            f'<a href="{escape(pr_url)}" rel="noopener noreferrer"'
-            f' aria-label="Pull request of {title}">PR</a>'
-            if pr_url
-            else ""
-        )
-        parts.append(f"<td>{pr}</td></tr>")
-        return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped.
-
-
-def _rows(
-    sessions: list[Session], memberships: dict[int, Membership], *, may_bulk: bool = False
-) -> list[Row]:
-    urls = (
-        _url_pattern("sessions_app:session-detail"),
-        _url_pattern("sessions_app:session-row"),
-    )
-    rows = []
-    now = timezone.now()
-    for session in sessions:
-        membership = memberships.get(session.team_id)
-        selectable = membership is not None and membership.can(Role.MEMBER)
-        rows.append(Row(session, selectable, may_bulk, urls, now))
-    return rows
 
 
 @require_GET
@@ -262,8 +90,10 @@ def session_list(request: AuthedRequest) -> HttpResponse:
     team_ids = sorted(memberships)
     form = SessionFilterForm(request.GET)
     data = form.cleaned_or_empty()
-    qs, states = filter_sessions(team_ids, data)
     connections = visible_connections(team_ids)
+    if data.get("connection") and data["connection"] not in {c.pk for c in connections}:
+        form.ignore(data, "connection", "no such connection in your teams.")
+    qs, states = filter_sessions(team_ids, data)
     counts, data_version = cached_count_states(qs, team_ids, data, connections)
     page = page_of_sessions(qs, states, counts, request.GET.get("page"))
     repo_menu, people = filter_menus(team_ids, connections)
@@ -271,16 +101,25 @@ def session_list(request: AuthedRequest) -> HttpResponse:
     if data.get("repo"):
         # A repository whose source is no longer synced still filters, and stays shown.
         repos.add(data["repo"])
-    query = request.GET.copy()
-    query.pop("page", None)
+    # The address of the other pages: the filters in use (a form sent without script
+    # carries its empty fields too).
+    query = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        if key != "page" and (kept := [v for v in values if v]):
+            query.setlist(key, kept)
     roles = [m.role for m in memberships.values()]
+    # Members and above launch and act on sessions; a viewer only reads.
     may_bulk = any(role_at_least(role, Role.MEMBER) for role in roles)
+    troubled = [c for c in connections if c.sync_status in TROUBLED]
     context = {
         "form": form,
         "data": data,
         "page": page,
-        "rows": LazyList(lambda: _rows(list(page.object_list), memberships, may_bulk=may_bulk)),
-        "state_counts": [(v, label, counts.get(v, 0)) for v, label in SessionState.choices],
+        # Called by the template only when the rows are not in its fragment cache.
+        "rows_html": lambda: render_rows(
+            rows_for(page.object_list, memberships, may_bulk=may_bulk, user_id=request.user.pk)
+        ),
+        "state_counts": [(v, label, counts.get(v, 0)) for v, label in STATE_CHOICES],
         "selected_states": set(data.get("state") or []),
         "repos": sorted(repos),
         "connections": connections,
@@ -292,7 +131,14 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "has_team": bool(memberships),
         "first_team": next(iter(sorted(memberships.values(), key=lambda m: m.team.name)), None),
         "has_connection": bool(connections),
-        "troubled": [c for c in connections if c.sync_status in TROUBLED],
+        "troubled": troubled,
+        # Where the user may fix them: the pages of the troubled teams they administer.
+        "troubled_teams_to_fix": sorted(
+            {c.team for c in troubled if memberships[c.team_id].can(Role.ADMIN)},
+            key=lambda team: team.name,
+        ),
+        "may_launch": may_bulk,
+        "nav_may_launch": may_bulk,
         "may_bulk": may_bulk,
         "may_approve": any(role_at_least(role, Role.APPROVER) for role in roles),
         "nav_active": "sessions",
@@ -310,8 +156,10 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         data_version,
         request.GET.urlencode(),
         str(page.number),
-        repr(sorted((t, m.can(Role.MEMBER)) for t, m in memberships.items())),
+        repr(sorted((t, m.role) for t, m in memberships.items())),
         str(may_bulk),
+        # A member's checkboxes are on the sessions they launched.
+        str(request.user.pk) if selection_depends_on_user(memberships) else "",
         _minute(),
     )
     template = LIST_TEMPLATE
@@ -334,18 +182,20 @@ def session_row(request: AuthedRequest, pk: int) -> HttpResponse:
         return response
     memberships = memberships_for_user(request.user)
     may_bulk = any(m.can(Role.MEMBER) for m in memberships.values())
-    [row] = _rows([session], memberships, may_bulk=may_bulk)
-    if session.can_change and unchanged(request, row.version):
+    rows = rows_for([session], memberships, may_bulk=may_bulk, user_id=request.user.pk)
+    if session.can_change and unchanged(request, rows[0].version):
         return not_modified()
-    response = HttpResponse(row.html())
+    response = HttpResponse(render_rows(rows))
     return response if session.can_change else stop_polling(response)
 
 
 @require_POST
 def session_bulk(request: AuthedRequest) -> HttpResponse:
     action = request.POST.get("action", "")
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and int(i) <= MAX_ID]
-    ids = ids[:BULK_LIMIT]
+    raw_ids = request.POST.getlist("ids")
+    ids = [i for i in map(parse_id, raw_ids) if i is not None][:BULK_LIMIT]
+    if len(ids) < min(len(raw_ids), BULK_LIMIT):
+        messages.warning(request, "Some of the selected values were not session numbers.")
     back = reverse("sessions_app:session-list")
     query = QueryDict(request.POST.get("query", "")).urlencode()
     if query:
@@ -498,10 +348,10 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
     url = reverse("sessions_app:session-detail", args=[pk])
     if (response := fragment_only(request, url)) is not None:
         return response
-    after = request.GET.get("after", "0")
-    if not after.isdigit() or int(after) > MAX_ID:
+    after = parse_id(request.GET.get("after", "0"))
+    if after is None:
         return HttpResponseBadRequest("`after` must be an activity id.")
-    new = list(session.activities.filter(pk__gt=int(after)).order_by("create_time", "id"))
+    new = list(session.activities.filter(pk__gt=after).order_by("create_time", "id"))
     outputs = _outputs(session) if new else []
     pending = _pending_context(request, session)
     context = {
