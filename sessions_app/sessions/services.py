@@ -197,7 +197,23 @@ def session_delete(
 @dataclass
 class BulkResult:
     done: list[Session] = field(default_factory=list)
+    # Nothing to do: already in the state asked for (a plan approved before, say).
+    skipped: list[tuple[Session, str]] = field(default_factory=list)
     refused: list[tuple[Session, str]] = field(default_factory=list)
+
+
+def _already_done(action: str, session: Session) -> str:
+    """Why `action` has nothing left to do on the session, or "" when it has."""
+    if action == "archive" and session.archived:
+        return "it was already archived."
+    if action == "unarchive" and not session.archived:
+        return "it was not archived."
+    if action == "approve":
+        approval = approval_for(session)
+        if approval is not None and approval.status != OutboxAction.Status.FAILED:
+            who = approval.actor.get_username() if approval.actor else "someone"
+            return f"its plan was already approved by {who}."
+    return ""
 
 
 BULK: dict[str, Callable[..., OutboxAction]] = {
@@ -215,6 +231,9 @@ def sessions_bulk(
         raise ActionNotAllowed(f"The portal has no bulk action called {action!r}.")
     result = BulkResult()
     for session in sessions:
+        if why := _already_done(action, session):
+            result.skipped.append((session, why))
+            continue
         try:
             BULK[action](user=user, session=session, request=request)
         except ActionNotAllowed as exc:

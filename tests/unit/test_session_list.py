@@ -439,6 +439,50 @@ def test_it_reports_which_sessions_a_bulk_action_refused(client, cast, world):
     assert OutboxAction.objects.filter(kind="approve").count() == 1
 
 
+def test_it_counts_only_the_approvals_a_bulk_action_made(client, cast, world):
+    """A plan approved long ago, its session since completed: nothing to do, and said so."""
+    old = world["done"]
+    ActivityFactory(session=old, kind="planGenerated", plan_id="o" * 32)
+    OutboxAction.objects.create(
+        team=cast.team,
+        connection=old.connection,
+        session=old,
+        actor=cast.admin,
+        kind="approve",
+        payload={"plan_id": "o" * 32},
+        status="done",
+    )
+    ActivityFactory(session=world["waiting"], kind="planGenerated", plan_id="w" * 32)
+    client.force_login(cast.approver)
+    response = client.post(
+        reverse("sessions_app:session-bulk"),
+        {"action": "approve", "ids": [old.pk, world["waiting"].pk]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Approved 1 session." in html
+    assert "Skipped Finished rounding: its plan was already approved by admin." in html
+    assert OutboxAction.objects.filter(kind="approve").count() == 2
+    response = client.post(
+        reverse("sessions_app:session-bulk"), {"action": "approve", "ids": [old.pk]}, follow=True
+    )
+    html = response.content.decode()
+    assert "Approved 1 session" not in html and "Approved no session." in html
+
+
+def test_it_skips_sessions_already_in_the_state_a_bulk_action_asks_for(client, cast, world):
+    client.force_login(cast.admin)
+    Session.objects.filter(pk=world["done"].pk).update(archived=True)
+    response = client.post(
+        reverse("sessions_app:session-bulk"),
+        {"action": "archive", "ids": [world["done"].pk, world["failed"].pk]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Archived 1 session." in html and "it was already archived." in html
+    assert OutboxAction.objects.filter(kind="archive").count() == 1
+
+
 def test_it_refuses_bulk_actions_to_viewers(client, cast, world):
     client.force_login(cast.viewer)
     client.post(

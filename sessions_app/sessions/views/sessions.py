@@ -223,6 +223,12 @@ def session_bulk(request: AuthedRequest) -> HttpResponse:
             messages.success(
                 request, f"{verbs[action]} {count} session{'s' if count != 1 else ''}."
             )
+        if not result.done:
+            messages.info(request, f"{verbs[action]} no session.")
+        for session, why in result.skipped[:5]:
+            messages.info(request, f"Skipped {session.display_title}: {why}")
+        if len(result.skipped) > 5:
+            messages.info(request, f"{len(result.skipped) - 5} more were skipped.")
         for session, why in result.refused[:5]:
             messages.warning(request, f"{session.display_title}: {why}")
         if len(result.refused) > 5:
