@@ -13,7 +13,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from sessions_app.audit.actions import filter_choices
+from sessions_app.audit.actions import AuditAction, filter_choices
 from sessions_app.audit.selectors import audit_entries_for_user
 from sessions_app.models import AuditEntry, OutboxAction, Session
 from sessions_app.sessions.forms import MAX_ID
@@ -83,7 +83,7 @@ def launch_q(session_id: int) -> Q | None:
     ).values_list("pk", "created_at")
     for pk, created_at in launches:
         one = Q(
-            action="session.launch",
+            action=AuditAction.SESSION_LAUNCH,
             created_at__gte=created_at - LAUNCH_WINDOW,
             created_at__lte=created_at + LAUNCH_WINDOW,
             details__action_id=str(pk),

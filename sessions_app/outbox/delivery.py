@@ -39,6 +39,7 @@ from sessions_app.connections.client import (
     outbox_client,
 )
 from sessions_app.models import OutboxAction, Session, SessionTransition
+from sessions_app.models.jules import ActivityKind
 from sessions_app.sync.writers import upsert_remote_session
 
 logger = logging.getLogger(__name__)
@@ -260,7 +261,7 @@ def _message_arrived(client: JulesClient, session: Session, action: OutboxAction
     seen = sum(
         1
         for activity in client.iter_activities(session.remote_id, create_time_after=pivot)
-        if activity.kind == "userMessaged" and activity.user_message == prompt
+        if activity.kind == ActivityKind.USER_MESSAGED and activity.user_message == prompt
     )
     accounted = (
         OutboxAction.objects.filter(

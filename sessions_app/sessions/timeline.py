@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from sessions_app.models import Activity, OutboxAction, Session, SessionOutput, SessionState
+from sessions_app.models.jules import ActivityKind
 from sessions_app.sessions.rendering import (
     DiffSummary,
     media_data_url,
@@ -92,7 +93,7 @@ def plan_view(session: Session, activities: Iterable[Activity]) -> PlanView | No
     after: list[Activity] = []
     plans = 0
     for activity in activities:
-        if activity.kind == "planGenerated":
+        if activity.kind == ActivityKind.PLAN_GENERATED:
             plan, after = activity, []
             plans += 1
         elif plan is not None:
@@ -104,10 +105,12 @@ def plan_view(session: Session, activities: Iterable[Activity]) -> PlanView | No
     )
     steps = [step for _, step in raw_steps]
     titles = [_normalise(step.get("title", "")) for step in steps]
-    approved_at = next((i for i, a in enumerate(after) if a.kind == "planApproved"), None)
+    approved_at = next(
+        (i for i, a in enumerate(after) if a.kind == ActivityKind.PLAN_APPROVED), None
+    )
     current: int | None = None
     if approved_at is not None and steps:
-        progress = [a for a in after[approved_at + 1 :] if a.kind == "progressUpdated"]
+        progress = [a for a in after[approved_at + 1 :] if a.kind == ActivityKind.PROGRESS_UPDATED]
         matched = None
         for update in progress:
             found = _step_matching(update.progress_title, titles)
@@ -153,7 +156,7 @@ def plan_view_for(session: Session) -> PlanView | None:
     """The plan view with two small queries, for the header's poll."""
     # The latest two plans: the second, if any, only says that the first is a revision.
     latest_two = list(
-        session.activities.filter(kind="planGenerated")
+        session.activities.filter(kind=ActivityKind.PLAN_GENERATED)
         .order_by("-create_time", "-id")
         .only("id", "session_id", "kind", "plan_id", "plan_steps", "create_time", "description")[:2]
     )
@@ -163,7 +166,7 @@ def plan_view_for(session: Session) -> PlanView | None:
     # Rows are written in the order Jules lists them (oldest first), so a larger id is a
     # later activity; that also holds when a time is missing.
     later = session.activities.filter(
-        kind__in=["planApproved", "progressUpdated"], pk__gt=latest.pk
+        kind__in=[ActivityKind.PLAN_APPROVED, ActivityKind.PROGRESS_UPDATED], pk__gt=latest.pk
     ).order_by("create_time", "id")
     rows = later.only("id", "session_id", "kind", "progress_title", "create_time")
     return plan_view(session, [*reversed(latest_two), *rows])
@@ -199,15 +202,7 @@ class ActivityView:
         return self.activity.pk
 
 
-KIND_WORDS = {
-    "agentMessaged": "Agent",
-    "userMessaged": "Message",
-    "planGenerated": "Plan",
-    "planApproved": "Plan approved",
-    "progressUpdated": "Progress",
-    "sessionCompleted": "Completed",
-    "sessionFailed": "Failed",
-}
+KIND_WORDS = dict(ActivityKind.choices)
 
 
 def _name(username: str | None) -> str:
@@ -222,8 +217,8 @@ def people_behind(session: Session, activities: Sequence[Activity]) -> dict[int,
     n-th delivered message of that text, as `_unrecorded` counts them); an approval by the
     plan it approved. Activities the portal did not send stay unattributed.
     """
-    texts = {a.message for a in activities if a.kind == "userMessaged" and a.message}
-    plan_ids = {a.plan_id for a in activities if a.kind == "planApproved" and a.plan_id}
+    texts = {a.message for a in activities if a.kind == ActivityKind.USER_MESSAGED and a.message}
+    plan_ids = {a.plan_id for a in activities if a.kind == ActivityKind.PLAN_APPROVED and a.plan_id}
     people: dict[int, str] = {}
     if texts:
         senders: dict[str, list[str]] = {}
@@ -240,7 +235,7 @@ def people_behind(session: Session, activities: Sequence[Activity]) -> dict[int,
             senders.setdefault(str(payload.get("prompt", "")), []).append(_name(username))
         seen: Counter[str] = Counter()
         for pk, text in (
-            session.activities.filter(kind="userMessaged", message__in=list(texts))
+            session.activities.filter(kind=ActivityKind.USER_MESSAGED, message__in=list(texts))
             .order_by("create_time", "id")
             .values_list("pk", "message")
         ):
@@ -262,7 +257,7 @@ def people_behind(session: Session, activities: Sequence[Activity]) -> dict[int,
         ):
             approvers.setdefault(str(payload.get("plan_id", "")), _name(username))
         for activity in activities:
-            if activity.kind == "planApproved" and activity.plan_id in approvers:
+            if activity.kind == ActivityKind.PLAN_APPROVED and activity.plan_id in approvers:
                 people[activity.pk] = approvers[activity.plan_id]
     return people
 
@@ -281,7 +276,10 @@ def activity_views(
     views = []
     for activity in activities:
         view = ActivityView(activity, who=(people or {}).get(activity.pk, ""))
-        if activity.kind in {"agentMessaged", "userMessaged"} and activity.message:
+        if (
+            activity.kind in {ActivityKind.AGENT_MESSAGED, ActivityKind.USER_MESSAGED}
+            and activity.message
+        ):
             view.html = render_markdown(activity.message)
         for index, artifact in enumerate(activity.artifacts or []):
             if not isinstance(artifact, dict):
@@ -307,7 +305,7 @@ def activity_views(
 def mark_question(session: Session, views: list[ActivityView]) -> list[ActivityView]:
     """Set apart the agent's latest message while the session waits for an answer."""
     if session.state == SessionState.AWAITING_USER_FEEDBACK:
-        asked = [v for v in views if v.activity.kind == "agentMessaged"]
+        asked = [v for v in views if v.activity.kind == ActivityKind.AGENT_MESSAGED]
         if asked:
             asked[-1].question = True
     return views
@@ -373,9 +371,9 @@ def _unrecorded(session: Session, delivered: list[OutboxAction]) -> set[Any]:
         .values_list("pk", "payload")
     )
     seen = Counter(
-        session.activities.filter(kind="userMessaged", message__in=list(texts)).values_list(
-            "message", flat=True
-        )
+        session.activities.filter(
+            kind=ActivityKind.USER_MESSAGED, message__in=list(texts)
+        ).values_list("message", flat=True)
     )
     unrecorded: set[Any] = set()
     sent: Counter[str] = Counter()

@@ -18,7 +18,7 @@ from sessions_app.models import (
     SessionState,
     SessionTransition,
 )
-from sessions_app.models.jules import ATTENTION_STATES, BUSY_STATES
+from sessions_app.models.jules import ATTENTION_STATES, BUSY_STATES, ActivityKind
 
 # Resting sessions are re-read for this long after their last change, to catch revivals.
 REVIVAL_WINDOW = dt.timedelta(hours=6)
@@ -298,10 +298,10 @@ def activity_row(session_id: int, remote: jr.Activity) -> Activity:
 
 
 # Activity kinds that record a transition, and the transition each records.
-ACTIVITY_TRANSITIONS = {
-    "planGenerated": SessionTransition.Kind.PLAN_GENERATED,
-    "planApproved": SessionTransition.Kind.PLAN_APPROVED,
-    "sessionFailed": SessionTransition.Kind.FAILED,
+ACTIVITY_TRANSITIONS: dict[str, str] = {
+    ActivityKind.PLAN_GENERATED: SessionTransition.Kind.PLAN_GENERATED,
+    ActivityKind.PLAN_APPROVED: SessionTransition.Kind.PLAN_APPROVED,
+    ActivityKind.SESSION_FAILED: SessionTransition.Kind.FAILED,
 }
 TRANSITION_ACTIVITY_KINDS = tuple(ACTIVITY_TRANSITIONS)
 

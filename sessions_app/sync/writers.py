@@ -14,6 +14,7 @@ from django.utils import timezone
 from jules import resources as jr
 from jules.client import JulesClient
 from sessions_app.audit import chain as audit
+from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
 from sessions_app.models import (
     JulesConnection,
@@ -321,13 +322,13 @@ def _write_outputs(
 
 
 AUDITED_TRANSITIONS: dict[str, str] = {
-    SessionTransition.Kind.STATE_CHANGED: "sync.state_changed",
-    SessionTransition.Kind.PLAN_GENERATED: "sync.plan_generated",
-    SessionTransition.Kind.PLAN_APPROVED: "sync.plan_approved",
-    SessionTransition.Kind.PR_OPENED: "sync.pr_opened",
-    SessionTransition.Kind.OUTPUT_ADDED: "sync.output_added",
-    SessionTransition.Kind.FAILED: "sync.failed",
-    SessionTransition.Kind.DELETED: "sync.deleted",
+    SessionTransition.Kind.STATE_CHANGED: AuditAction.SYNC_STATE_CHANGED,
+    SessionTransition.Kind.PLAN_GENERATED: AuditAction.SYNC_PLAN_GENERATED,
+    SessionTransition.Kind.PLAN_APPROVED: AuditAction.SYNC_PLAN_APPROVED,
+    SessionTransition.Kind.PR_OPENED: AuditAction.SYNC_PR_OPENED,
+    SessionTransition.Kind.OUTPUT_ADDED: AuditAction.SYNC_OUTPUT_ADDED,
+    SessionTransition.Kind.FAILED: AuditAction.SYNC_FAILED,
+    SessionTransition.Kind.DELETED: AuditAction.SYNC_DELETED,
 }
 
 

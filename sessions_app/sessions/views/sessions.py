@@ -29,7 +29,7 @@ from sessions_app.models import (
     SessionOutput,
     SessionState,
 )
-from sessions_app.models.jules import SyncStatus
+from sessions_app.models.jules import ActivityKind, SyncStatus
 from sessions_app.models.teams import role_at_least
 from sessions_app.sessions import services
 from sessions_app.sessions.filters import (
@@ -253,7 +253,7 @@ def _failure_reason(session: Session) -> str:
     if session.state != SessionState.FAILED:
         return ""
     reason = (
-        session.activities.filter(kind="sessionFailed")
+        session.activities.filter(kind=ActivityKind.SESSION_FAILED)
         .order_by("-create_time", "-id")
         .values_list("failure_reason", flat=True)
         .first()
