@@ -18,13 +18,14 @@ from sessions_app.models.jules import (
     Source,
 )
 from sessions_app.models.outbox import OutboxAction
-from sessions_app.models.teams import Membership, Role, Team
+from sessions_app.models.teams import Invitation, Membership, Role, Team
 
 __all__ = [
     "Activity",
     "ActivityKind",
     "AuditChainHead",
     "AuditEntry",
+    "Invitation",
     "JulesConnection",
     "Membership",
     "OutboxAction",
