@@ -145,9 +145,8 @@ def test_a_stored_address_no_longer_allowed_is_not_requested(cast, settings):
 
 
 def test_a_key_check_never_quotes_the_remote(cast):
-    with hostile_server("echo-error") as server:
-        with pytest.raises(services.KeyRejected) as failure:
-            services.check_api_key("k", server.url)
+    with hostile_server("echo-error") as server, pytest.raises(services.KeyRejected) as failure:
+        services.check_api_key("k", server.url)
     message = str(failure.value)
     assert "hunter2" not in message and "internal-secret" not in message
     assert "HTTP 418" in message and "Nothing was saved" in message
@@ -167,9 +166,9 @@ def test_the_key_check_gives_up_on_a_dripping_address(cast, settings):
 
 def test_the_key_check_refuses_an_oversized_answer(cast, settings):
     settings.JULES_MAX_RESPONSE_BYTES = 100_000
-    with hostile_server("huge-chunked") as server:
-        with pytest.raises(services.KeyRejected, match="far larger"):
-            services.check_api_key("k", server.url)
+    expected = pytest.raises(services.KeyRejected, match="far larger")
+    with hostile_server("huge-chunked") as server, expected:
+        services.check_api_key("k", server.url)
 
 
 @pytest.mark.parametrize(
