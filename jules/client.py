@@ -24,13 +24,15 @@ from urllib.parse import quote, urlencode
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 from requests.sessions import merge_hooks, merge_setting
 
+from jules import deadline as deadlines
 from jules.errors import (
+    DeadlineExceededError,
     JulesError,
     MalformedResponseError,
     NotFoundError,
+    ResponseTooLargeError,
     TransientServerError,
     error_from_response,
 )
@@ -56,6 +58,11 @@ MALFORMED_RETRIES = 2
 NOT_FOUND_FIRST_WAIT = 1.0
 # More parallel creates fail live: docs/jules-api.md#parallel-creates
 MAX_CREATES_IN_FLIGHT = 3
+# Larger answers are refused before they fill the memory (a page of activities with big
+# patches stays far below it).
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# Bodies are read in chunks of this size; the deadline and the size are checked per chunk.
+CHUNK_BYTES = 64 * 1024
 
 T = TypeVar("T")
 
@@ -84,6 +91,8 @@ class JulesClient:
         clock: Callable[[], float] = time.monotonic,
         user_agent: str = "jules-team-portal",
         environment_once: bool = False,
+        total_timeout: float | None = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         # Keys pasted from a settings page often carry a trailing newline.
         key = api_key.strip()
@@ -98,6 +107,13 @@ class JulesClient:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        # One call, its retries and waits included, ends within `total_timeout`
+        # (docs/reliability.md#remote-deadline). By default as long as the retry budget
+        # and one more exchange could last; `math.inf` turns it off, as None does the cap.
+        if total_timeout is None:
+            total_timeout = retry_budget + connect_timeout + read_timeout
+        self.total_timeout = total_timeout
+        self.max_response_bytes = max_response_bytes
         self._timeout = (connect_timeout, read_timeout)
         self._sleep = sleep
         self._clock = clock
@@ -106,7 +122,10 @@ class JulesClient:
         if http is None:
             http = requests.Session()
             # urllib3's own retries stay off: this class decides what is safe to resend.
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+            # Its connections can be ended at the total deadline (jules/deadline.py).
+            adapter = deadlines.DeadlineAdapter(
+                pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0
+            )
             http.mount("https://", adapter)
             http.mount("http://", adapter)
             if environment_once:
@@ -398,12 +417,14 @@ class JulesClient:
             url = f"{url}?{urlencode(query, quote_via=quote)}"
         payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         started = self._clock()
+        # What is left of the total deadline for the next attempt; None: no deadline.
+        left = self.total_timeout if math.isfinite(self.total_timeout) else None
         retries = 0
         malformed = 0
         ambiguous = False
         while True:
             try:
-                return self._attempt(method, url, payload)
+                return self._attempt(method, url, payload, left)
             except NotFoundError:
                 if not_found_after_ambiguous_ok and ambiguous:
                     return {}
@@ -412,8 +433,13 @@ class JulesClient:
                 if not self._may_retry(error, method, idempotent, retries, malformed):
                     raise
                 wait = self._backoff(retries, error)
-                if self._clock() - started + wait > self.retry_budget:
+                spent = self._clock() - started + wait
+                if spent > self.retry_budget:
                     raise
+                if left is not None:
+                    left = self.total_timeout - spent
+                    if left <= 0:
+                        raise  # No time would be left for the next attempt.
                 malformed += isinstance(error, MalformedResponseError)
                 ambiguous = ambiguous or not error.not_applied
                 logger.warning(
@@ -450,29 +476,48 @@ class JulesClient:
             wait = max(wait, error.retry_after)
         return wait
 
-    def _attempt(self, method: str, url: str, payload: bytes | None) -> dict[str, Any]:
-        """One HTTP exchange, mapped to a JSON object or a `JulesError`."""
+    def _attempt(
+        self, method: str, url: str, payload: bytes | None, remaining: float | None
+    ) -> dict[str, Any]:
+        """One HTTP exchange, mapped to a JSON object or a `JulesError`.
+
+        `remaining`: seconds left of the call's total deadline; the socket timeouts shrink
+        to it, and a watch ends the exchange when it has passed.
+        """
         with self._count_lock:
             self.request_count += 1
+        timeout = self._timeout
+        watch = None
+        if remaining is not None:
+            if remaining < self.read_timeout or remaining < self.connect_timeout:
+                timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+            watch = deadlines.arm(time.monotonic() + remaining)
         try:
-            if method == "GET" and self._get_headers is not None and not self._http.cookies:
-                response = self._send_get(url)
-            else:
-                response = self._http.request(
-                    method,
-                    url,
-                    data=payload,
-                    headers=self._headers if payload is None else self._body_headers,
-                    timeout=self._timeout,
-                    # A redirect would carry the key header to wherever it points.
-                    allow_redirects=False,
-                )
-        except requests.exceptions.RequestException as exc:
-            # `from None`: the original may quote the URL or headers, and nothing of it
-            # should travel further than this line.
-            raise self._transport_error(exc) from None
+            try:
+                if method == "GET" and self._get_headers is not None and not self._http.cookies:
+                    response = self._send_get(url, timeout)
+                else:
+                    response = self._http.request(
+                        method,
+                        url,
+                        data=payload,
+                        headers=self._headers if payload is None else self._body_headers,
+                        timeout=timeout,
+                        # A redirect would carry the key header to wherever it points.
+                        allow_redirects=False,
+                        stream=True,
+                    )
+            except requests.exceptions.RequestException as exc:
+                if watch is not None and watch.expired():
+                    raise self._deadline_error() from None
+                # `from None`: the original may quote the URL or headers, and nothing of it
+                # should travel further than this line.
+                raise self._transport_error(exc) from None
+            content = self._read_body(response, watch)
+        finally:
+            if watch is not None:
+                deadlines.disarm(watch)
         status = response.status_code
-        content = response.content
         if not 200 <= status < 300:
             text = content.decode("utf-8", errors="replace")
             raise self._scrubbed(error_from_response(status, text, response.headers))
@@ -490,7 +535,62 @@ class JulesClient:
             )
         return data
 
-    def _send_get(self, url: str) -> requests.Response:
+    def _read_body(self, response: requests.Response, watch: deadlines.Watch | None) -> bytes:
+        """The whole (decoded) body, within the size cap and the deadline."""
+        limit = self.max_response_bytes
+        status = response.status_code
+        if limit is not None:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > limit:
+                response.close()
+                raise self._too_large_error(status)
+        if response.raw is None:
+            # An injected session that answered with a body already read.
+            content = response.content or b""
+            if limit is not None and len(content) > limit:
+                raise self._too_large_error(status)
+            return content
+        chunks: list[bytes] = []
+        size = 0
+        problem: JulesError | None = None
+        try:
+            for chunk in response.raw.stream(CHUNK_BYTES, decode_content=True):
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    problem = self._too_large_error(status)
+                    break
+                if watch is not None and watch.expired():
+                    problem = self._deadline_error()
+                    break
+                chunks.append(chunk)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if watch is not None and watch.expired():
+                problem = self._deadline_error()
+            else:
+                problem = self._transport_error(_as_requests_error(exc))
+        if problem is None and watch is not None and watch.fired:
+            # The watchdog's shutdown reads as a normal end of the headers or the body.
+            problem = self._deadline_error()
+        if problem is not None:
+            # A half-read connection cannot serve another request.
+            response.close()
+            raise problem
+        return b"".join(chunks)
+
+    def _deadline_error(self) -> DeadlineExceededError:
+        return DeadlineExceededError(
+            f"Jules did not finish answering within {self.total_timeout:g} s, the most one "
+            "request may take."
+        )
+
+    def _too_large_error(self, status: int) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            f"The answer was larger than {self.max_response_bytes:,} bytes, the most the "
+            "portal reads; it was not read.",
+            status=status,
+        )
+
+    def _send_get(self, url: str, timeout: tuple[float, float]) -> requests.Response:
         """A GET as `Session.request` sends it, without its per-call merging.
 
         Only for a client made with `environment_once` over its own session, while the
@@ -508,10 +608,10 @@ class JulesClient:
         http = self._http
         return http.send(
             prepared,
-            timeout=self._timeout,
+            timeout=timeout,
             allow_redirects=False,
             proxies=http.proxies,
-            stream=False,
+            stream=True,
             verify=http.verify,
             cert=http.cert,
         )
@@ -629,6 +729,17 @@ _BAD_REQUEST_SETUP = (
     requests.exceptions.InvalidHeader,
     requests.exceptions.URLRequired,
 )
+
+
+def _as_requests_error(exc: BaseException) -> requests.exceptions.RequestException:
+    """A failure while reading a body as `requests` would have raised it (`iter_content`)."""
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return requests.exceptions.ChunkedEncodingError(exc)
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return requests.exceptions.ContentDecodingError(exc)
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return requests.exceptions.SSLError(exc)
+    return requests.exceptions.ConnectionError(exc)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

@@ -117,6 +117,18 @@ class TransientServerError(JulesError):
         return True
 
 
+class DeadlineExceededError(TransientServerError, TimeoutError):
+    """The exchange outlasted the client's total deadline (connect, send and every read
+    together), however steadily the server kept sending: docs/reliability.md#remote-deadline
+
+    Retryable later (by the outbox, the next sync), but not within the same call, whose
+    time is up. The request may have reached the service."""
+
+
+class ResponseTooLargeError(JulesError):
+    """The answer was larger than the client's size cap; it was not read to the end."""
+
+
 class MalformedResponseError(JulesError):
     """A 2xx whose body is not JSON, is cut off, or is not the expected shape.
 

@@ -263,6 +263,13 @@ JULES_API_KEY = secret("JULES_API_KEY")
 JULES_CONNECT_TIMEOUT = envfloat("JULES_CONNECT_TIMEOUT", 5.0)
 JULES_READ_TIMEOUT = envfloat("JULES_READ_TIMEOUT", 30.0)
 JULES_RETRY_BUDGET = envfloat("JULES_RETRY_BUDGET", 60.0)
+# The most one call to Jules may take, retries included, however slowly the answer comes,
+# and the largest answer read: docs/reliability.md#remote-deadline
+JULES_TOTAL_TIMEOUT = envfloat("JULES_TOTAL_TIMEOUT", 60.0)
+JULES_MAX_RESPONSE_BYTES = envint("JULES_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)
+# Where connections may point besides JULES_API_BASE_URL (simulators, proxies); the
+# operator's choice, never a team's: docs/reliability.md#jules-address
+JULES_ALLOWED_BASE_URLS = envlist("JULES_ALLOWED_BASE_URLS")
 # The outbox's first wait after a failed delivery, doubled after each further failure.
 OUTBOX_BACKOFF_SECONDS = envint("OUTBOX_BACKOFF_SECONDS", 5)
 # Sync cadences in seconds: active sessions are re-read fast, finished ones slowly, and a
@@ -328,6 +335,9 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = False
 # the client's address, for the lockout and the audit, is the one the outermost one saw.
 TRUSTED_PROXY_COUNT = envint("AXES_PROXY_COUNT", 0)
 AXES_CLIENT_IP_CALLABLE = "sessions_app.web.client_address.client_address"
+
+# How long an invitation to a team can be accepted.
+INVITATION_DAYS = envint("INVITATION_DAYS", 7)
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 # Error pages and mails hide anything that looks like a key, in every frame.

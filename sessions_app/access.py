@@ -14,6 +14,7 @@ from django.http import Http404
 
 from sessions_app.models import (
     ActivityKind,
+    Invitation,
     Membership,
     OutboxAction,
     Role,
@@ -149,6 +150,29 @@ def may_manage_members(role: str | None, doing: str = "manage members") -> Decis
 
 def may_manage_connections(role: str | None, doing: str = "manage connections") -> Decision:
     return _role_rule(role, Role.ADMIN, doing)
+
+
+def may_invite(role: str | None, doing: str = "invite people") -> Decision:
+    return _role_rule(role, Role.ADMIN, doing)
+
+
+def may_add_without_consent(operator: bool) -> Decision:
+    """Only the operator (the Django admin) adds a person directly; a team admin invites,
+    and the person decides."""
+    if operator:
+        return ALLOWED
+    return _refuse("A person joins a team by accepting an invitation; invite them instead.")
+
+
+def may_answer_invitation(user: Any, invitation: Invitation) -> Decision:
+    """Only the invited person answers, once, before it expires."""
+    if invitation.invited_user_id != user.pk:
+        raise Http404("No such invitation.")
+    if invitation.status != Invitation.Status.PENDING:
+        return _refuse(f"This invitation was already {invitation.get_status_display().lower()}.")
+    if not invitation.is_open():
+        return _refuse("This invitation has expired; ask a team admin for a new one.")
+    return ALLOWED
 
 
 def may_change_policy(role: str | None) -> Decision:

@@ -40,7 +40,24 @@ urlpatterns = [
     path("approvals/", approvals.approvals_inbox, name="approvals"),
     path("teams/", teams.team_list, name="team-list"),
     path("teams/<slug:slug>/", teams.team_detail, name="team-detail"),
-    path("teams/<slug:slug>/members/add/", teams.member_add, name="member-add"),
+    path("teams/<slug:slug>/invitations/", teams.invitation_create, name="invitation-create"),
+    path(
+        "teams/<slug:slug>/invitations/<int:invitation_pk>/revoke/",
+        teams.invitation_revoke,
+        name="invitation-revoke",
+    ),
+    path(
+        "invitations/<int:pk>/accept/",
+        teams.invitation_answer,
+        {"answer": "accept"},
+        name="invitation-accept",
+    ),
+    path(
+        "invitations/<int:pk>/decline/",
+        teams.invitation_answer,
+        {"answer": "decline"},
+        name="invitation-decline",
+    ),
     path(
         "teams/<slug:slug>/members/<int:membership_pk>/role/",
         teams.member_role,
@@ -90,6 +107,8 @@ urlpatterns = [
         notifications.delivery_redeliver,
         name="delivery-redeliver",
     ),
+    path("connections/<int:pk>/rename/", connections.connection_rename, name="connection-rename"),
+    path("connections/<int:pk>/remove/", connections.connection_remove, name="connection-remove"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
 ]

@@ -33,6 +33,16 @@ class Cast:
         }
 
 
+# Tests run simulators and scripted servers on ephemeral loopback ports; the operator's
+# allow-list says so (docs/reliability.md#jules-address). Tests of the list override it.
+LOOPBACK_JULES = "http://127.0.0.1:*/v1alpha"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_jules_allowed(settings: Any) -> None:
+    settings.JULES_ALLOWED_BASE_URLS = [LOOPBACK_JULES]
+
+
 @pytest.fixture
 def cast(db: Any) -> Cast:
     team = TeamFactory(name="Acme", slug="acme")

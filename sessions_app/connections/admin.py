@@ -12,11 +12,19 @@ from django.http import HttpRequest
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from sessions_app.connections import services
+from sessions_app.access import ActionNotAllowed
+from sessions_app.connections import addresses, services
 from sessions_app.models import JulesConnection
 
 
 class ConnectionForm(forms.ModelForm):
+    # Only the addresses the operator allows (docs/reliability.md#jules-address).
+    base_url = forms.CharField(
+        label="Jules address",
+        max_length=300,
+        help_text="JULES_API_BASE_URL or one of JULES_ALLOWED_BASE_URLS; nothing else is accepted.",
+    )
+    session_ids: list[str] = []
     api_key = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,
@@ -28,6 +36,19 @@ class ConnectionForm(forms.ModelForm):
     class Meta:
         model = JulesConnection
         fields = ["team", "label", "base_url", "enabled"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            self.fields["base_url"].initial = addresses.default_address()
+
+    def clean_base_url(self) -> str:
+        value = str(self.cleaned_data["base_url"]).strip().rstrip("/")
+        try:
+            addresses.require_allowed(value)
+        except addresses.AddressNotAllowed as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -42,10 +63,12 @@ class ConnectionForm(forms.ModelForm):
             # A new address: the stored key must work there too.
             key = self.instance.get_api_key()
         if key:
+            field = "api_key" if data.get("api_key") else "base_url"
             try:
-                services.check_api_key(key, base_url)
-            except services.KeyRejected as exc:
-                field = "api_key" if data.get("api_key") else "base_url"
+                self.session_ids = services.check_api_key(key, base_url)
+                team = data.get("team") or self.instance.team
+                services.refuse_same_account(team, key, self.session_ids, exclude=self.instance.pk)
+            except ActionNotAllowed as exc:
                 self.add_error(field, str(exc))
         return data
 
@@ -87,6 +110,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 base_url=obj.base_url,
                 enabled=obj.enabled,
                 key_checked=True,
+                session_ids=getattr(form, "session_ids", []),
                 **common,
             )
             obj.pk = created.pk
@@ -103,7 +127,11 @@ class ConnectionAdmin(admin.ModelAdmin):
             services.connection_update(connection=stored, changes=changes, **common)
         if key:
             services.connection_rotate_key(
-                connection=stored, api_key=key, key_checked=True, **common
+                connection=stored,
+                api_key=key,
+                key_checked=True,
+                session_ids=getattr(form, "session_ids", []),
+                **common,
             )
         if obj.enabled != stored.enabled:
             services.connection_set_enabled(connection=stored, enabled=obj.enabled, **common)

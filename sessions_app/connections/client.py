@@ -13,7 +13,7 @@ from django.conf import settings
 
 from jules import errors as jerrors
 from jules.client import JulesClient
-from sessions_app.connections import crypto
+from sessions_app.connections import addresses, crypto
 from sessions_app.models import JulesConnection
 
 
@@ -42,7 +42,10 @@ C = TypeVar("C", bound=JulesClient)
 
 
 def client_for(connection: JulesConnection, client_class: type[C], **options: Any) -> C:
-    """A client for the connection with the timeouts and retry budget of settings."""
+    """A client for the connection with the timeouts and retry budget of settings, if its
+    address is still one the operator allows."""
+    if not addresses.is_allowed(connection.base_url):
+        raise ConnectionUnusable(addresses.unusable_reason(connection.base_url))
     try:
         key = connection.get_api_key()
     except crypto.DecryptionError as exc:
@@ -53,6 +56,8 @@ def client_for(connection: JulesConnection, client_class: type[C], **options: An
         connect_timeout=settings.JULES_CONNECT_TIMEOUT,
         read_timeout=settings.JULES_READ_TIMEOUT,
         retry_budget=settings.JULES_RETRY_BUDGET,
+        total_timeout=settings.JULES_TOTAL_TIMEOUT,
+        max_response_bytes=settings.JULES_MAX_RESPONSE_BYTES,
         **options,
     )
 

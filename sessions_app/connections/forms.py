@@ -1,14 +1,13 @@
 """Forms of the connection pages.
 
 API key fields are password inputs that never render their value back, so a key typed
-into a form that failed validation is not echoed into the page.
+into a form that failed validation is not echoed into the page. Team pages take no
+address: connections go to the operator's Jules address (docs/reliability.md#jules-address).
 """
 
 from __future__ import annotations
 
 from django import forms
-
-from jules.client import DEFAULT_BASE_URL
 
 
 def _key_field(label: str) -> forms.CharField:
@@ -22,16 +21,19 @@ def _key_field(label: str) -> forms.CharField:
     )
 
 
-class ConnectionAddForm(forms.Form):
-    label = forms.CharField(max_length=100, help_text="Whose Jules account this is, in words.")
-    api_key = _key_field("API key")
-    base_url = forms.URLField(
-        max_length=300,
-        initial=DEFAULT_BASE_URL,
-        assume_scheme="https",
-        label="API address",
-        help_text="Leave as it is unless you run the simulator.",
+def _label_field() -> forms.CharField:
+    return forms.CharField(
+        max_length=100, label="Label", help_text="Whose Jules account this is, in words."
     )
+
+
+class ConnectionAddForm(forms.Form):
+    label = _label_field()
+    api_key = _key_field("API key")
+
+
+class ConnectionRenameForm(forms.Form):
+    label = _label_field()
 
 
 class RotateKeyForm(forms.Form):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.http import Http404
 from django.utils import timezone
 
 from sessions_app.access import require_role
-from sessions_app.models import JulesConnection, Role
+from sessions_app.models import (
+    Activity,
+    JulesConnection,
+    OutboxAction,
+    Role,
+    Session,
+)
 
 
 def get_connection_for_user(user: Any, pk: int, needed: str = Role.VIEWER) -> JulesConnection:
@@ -37,3 +43,24 @@ def decorate(connection: JulesConnection) -> JulesConnection:
         connection.sync_phase, connection.sync_phase.capitalize()
     )
     return connection
+
+
+class RemovalSummary(NamedTuple):
+    """What removing a connection deletes (the audit history is kept)."""
+
+    sessions: int
+    activities: int
+    repositories: int
+    unsent_actions: int
+
+
+def removal_summary(connection: JulesConnection) -> RemovalSummary:
+    open_statuses = [OutboxAction.Status.PENDING, OutboxAction.Status.SENDING]
+    return RemovalSummary(
+        sessions=Session.objects.filter(connection=connection).count(),
+        activities=Activity.objects.filter(session__connection=connection).count(),
+        repositories=connection.sources.count(),
+        unsent_actions=OutboxAction.objects.filter(
+            connection=connection, status__in=open_statuses
+        ).count(),
+    )

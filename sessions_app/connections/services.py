@@ -20,7 +20,9 @@ from sessions_app.access import ActionNotAllowed
 from sessions_app.audit import chain as audit
 from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
-from sessions_app.models import JulesConnection, Team
+from sessions_app.connections import addresses, crypto
+from sessions_app.connections.selectors import removal_summary
+from sessions_app.models import JulesConnection, Session, Team
 from sessions_app.models.jules import SyncStatus
 from sessions_app.outbox.services import after_commit
 from sessions_app.teams.services import acting_role
@@ -35,44 +37,107 @@ def _require_admin(actor: Any, team_id: int, doing: str, operator: bool) -> None
     access.require(access.may_manage_connections(role, doing))
 
 
-@sensitive_variables("api_key", "client")
-def check_api_key(api_key: str, base_url: str) -> None:
-    """Ask Jules whether it accepts the key (one small sources.list); raise KeyRejected if not.
+# A person waits on the key check: a short deadline, then a clear answer.
+CHECK_SECONDS = 15.0
+# Sessions read at the check, to recognise an account already connected under another key.
+CHECK_SESSIONS = 20
 
-    The key never appears in the message: only the kind of failure and the address.
+
+@sensitive_variables("api_key", "client")
+def check_api_key(api_key: str, base_url: str | None = None) -> list[str]:
+    """Ask Jules whether it accepts the key; raise KeyRejected if not. Return the ids of
+    the account's most recent sessions (to tell whether the account is connected already).
+
+    Only an address the operator allows is asked. The message never holds the key nor
+    anything the remote wrote: only the kind of failure.
     """
+    base_url = base_url or addresses.default_address()
+    addresses.require_allowed(base_url)
     try:
         client = JulesClient(
             api_key,
             base_url,
             connect_timeout=settings.JULES_CONNECT_TIMEOUT,
             read_timeout=settings.JULES_READ_TIMEOUT,
-            # A person is waiting on the form: a short budget, then a clear answer.
             retry_budget=min(settings.JULES_RETRY_BUDGET, 10.0),
+            total_timeout=min(settings.JULES_TOTAL_TIMEOUT, CHECK_SECONDS),
+            max_response_bytes=settings.JULES_MAX_RESPONSE_BYTES,
         )
     except ValueError:
         raise KeyRejected(
             "This is not an API key Jules could accept: it has characters other than "
             "letters, digits and punctuation. Nothing was saved."
         ) from None
-    try:
-        client.list_sources(page_size=1)
-    except jerrors.AuthError:
-        raise KeyRejected(
-            "Jules did not accept this API key (it may be mistyped, revoked or deleted). "
-            "Nothing was saved."
-        ) from None
-    except jerrors.PermissionDeniedError:
-        raise KeyRejected("Jules denied access with this API key. Nothing was saved.") from None
-    except jerrors.NotFoundError:
-        raise KeyRejected(
-            f"{base_url} does not look like the Jules API (it answered 404). Nothing was saved."
-        ) from None
-    except jerrors.JulesError as exc:
-        raise KeyRejected(
-            f"Could not check the key with Jules at {base_url}: {exc.message} "
-            "Nothing was saved; try again in a moment."
-        ) from None
+    with client:
+        try:
+            client.list_sources(page_size=1)
+            sessions = client.list_sessions(page_size=CHECK_SESSIONS).items
+        except jerrors.JulesError as exc:
+            raise KeyRejected(_check_failure(exc) + " Nothing was saved.") from None
+    return [s.id for s in sessions if s.id]
+
+
+def _check_failure(exc: jerrors.JulesError) -> str:
+    """What a failed key check tells the person: the kind of failure, never the remote's
+    words (an address could be any service, and its answer is not ours to show)."""
+    if isinstance(exc, jerrors.AuthError):
+        return "Jules did not accept this API key (it may be mistyped, revoked or deleted)."
+    if isinstance(exc, jerrors.PermissionDeniedError):
+        return "Jules denied access with this API key."
+    if isinstance(exc, jerrors.NotFoundError):
+        return "The Jules address does not look like the Jules API (it answered 404)."
+    if isinstance(exc, jerrors.DeadlineExceededError):
+        seconds = min(settings.JULES_TOTAL_TIMEOUT, CHECK_SECONDS)
+        return f"Jules did not finish answering within {seconds:g} s."
+    if isinstance(exc, jerrors.ResponseTooLargeError):
+        return "Jules' answer was far larger than the Jules API sends; it was not read."
+    if isinstance(exc, jerrors.MalformedResponseError):
+        return "The answer did not look like the Jules API's."
+    if isinstance(exc, jerrors.RateLimitedError):
+        return "Jules is limiting the rate of requests; try again in a minute."
+    if exc.status is None:
+        return "Could not reach Jules (no connection, or no answer in time); try again in a moment."
+    return f"Jules refused the check (HTTP {exc.status}); try again in a moment."
+
+
+def _same_account(
+    team: Team, api_key: str, session_ids: list[str], *, exclude: int | None = None
+) -> JulesConnection | None:
+    """The team's connection that already reaches the key's account, if any.
+
+    The API names no account, so the same key, or one of the account's sessions already
+    held by another connection, is what gives it away.
+    """
+    others = JulesConnection.objects.filter(team=team)
+    if exclude is not None:
+        others = others.exclude(pk=exclude)
+    for other in others:
+        try:
+            if other.get_api_key() == api_key:
+                return other
+        except crypto.DecryptionError:
+            continue
+    if session_ids:
+        match = (
+            Session.objects.filter(team=team, remote_id__in=session_ids)
+            .exclude(connection_id=exclude or 0)
+            .select_related("connection")
+            .first()
+        )
+        if match is not None:
+            return match.connection
+    return None
+
+
+def refuse_same_account(
+    team: Team, api_key: str, session_ids: list[str], *, exclude: int | None = None
+) -> None:
+    other = _same_account(team, api_key, session_ids, exclude=exclude)
+    if other is not None:
+        raise ActionNotAllowed(
+            f"This Jules account is already connected to the team as {other.label!r}; "
+            "connecting it twice would show every session twice. Nothing was saved."
+        )
 
 
 def _status_after_new_key(connection: JulesConnection) -> list[str]:
@@ -92,22 +157,31 @@ def connection_add(
     team: Team,
     label: str,
     api_key: str,
-    base_url: str,
+    base_url: str | None = None,
     enabled: bool = True,
     operator: bool = False,
     key_checked: bool = False,
+    session_ids: list[str] | None = None,
     request: HttpRequest | None = None,
 ) -> JulesConnection:
-    """Add a Jules account to the team, after Jules confirmed that the key works."""
+    """Add a Jules account to the team, after Jules confirmed that the key works.
+
+    `base_url` defaults to the operator's Jules address; any other must be allowed.
+    `key_checked`: the caller ran `check_api_key` and passes the `session_ids` it gave.
+    """
     _require_admin(actor, team.pk, "add connections", operator)
     label = label.strip()
     api_key = api_key.strip()
+    base_url = (base_url or addresses.default_address()).strip()
     if not label or not api_key:
         raise ActionNotAllowed("A connection needs a label and an API key.")
+    addresses.require_allowed(base_url)
     if JulesConnection.objects.filter(team=team, label=label).exists():
         raise ActionNotAllowed(f"The team already has a connection called {label!r}.")
+    refuse_same_account(team, api_key, [])
     if not key_checked:
-        check_api_key(api_key, base_url)
+        session_ids = check_api_key(api_key, base_url)
+    refuse_same_account(team, api_key, session_ids or [])
     connection = JulesConnection(
         team=team,
         label=label,
@@ -143,6 +217,7 @@ def connection_rotate_key(
     api_key: str,
     operator: bool = False,
     key_checked: bool = False,
+    session_ids: list[str] | None = None,
     request: HttpRequest | None = None,
 ) -> JulesConnection:
     """Replace the connection's key, after Jules confirmed that the new one works."""
@@ -150,8 +225,11 @@ def connection_rotate_key(
     api_key = api_key.strip()
     if not api_key:
         raise ActionNotAllowed("Paste the new API key.")
+    addresses.require_allowed(connection.base_url)
+    refuse_same_account(connection.team, api_key, [], exclude=connection.pk)
     if not key_checked:
-        check_api_key(api_key, connection.base_url)
+        session_ids = check_api_key(api_key, connection.base_url)
+    refuse_same_account(connection.team, api_key, session_ids or [], exclude=connection.pk)
     with transaction.atomic():
         locked = JulesConnection.objects.select_for_update().get(pk=connection.pk)
         locked.set_api_key(api_key)
@@ -220,6 +298,12 @@ def connection_update(
     allowed = {"label", "base_url"}
     if set(changes) - allowed:
         raise ActionNotAllowed(f"Only {', '.join(sorted(allowed))} change here.")
+    if "label" in changes:
+        changes = {**changes, "label": str(changes["label"]).strip()}
+        if not changes["label"]:
+            raise ActionNotAllowed("A connection needs a label.")
+    if "base_url" in changes:
+        addresses.require_allowed(changes["base_url"])
     with transaction.atomic():
         locked = JulesConnection.objects.select_for_update().get(pk=connection.pk)
         changed = sorted(k for k, v in changes.items() if getattr(locked, k) != v)
@@ -252,14 +336,21 @@ def connection_delete(
     operator: bool = False,
     request: HttpRequest | None = None,
 ) -> None:
+    """Remove the connection and everything the portal holds from it (its sessions, their
+    activities and outputs, its repositories, its outbox), as `removal_summary` says;
+    the audit history stays, with the counts of what went."""
     _require_admin(actor, connection.team_id, "remove connections", operator)
     with transaction.atomic():
+        locked = JulesConnection.objects.select_for_update().filter(pk=connection.pk).first()
+        if locked is None:
+            return
+        summary = removal_summary(locked)
         audit.record(
             AuditAction.CONNECTION_DELETE,
             actor=actor,
-            team=connection.team_id,
-            target=Target.of_connection(connection),
-            details={"label": connection.label, "sessions": connection.sessions.count()},
+            team=locked.team_id,
+            target=Target.of_connection(locked),
+            details={"label": locked.label, **summary._asdict()},
             request=request,
         )
-        connection.delete()
+        locked.delete()

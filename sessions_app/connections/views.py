@@ -1,5 +1,5 @@
-"""Connection pages: a connection's sync status, adding one (from the team page), rotating
-its key, disabling and enabling it. Viewers see; only the team's admins change, and the
+"""Connection pages: a connection's sync status, adding one (from the team page), renaming
+and removing it, rotating its key, disabling and enabling it. Viewers see; only the team's admins change, and the
 services check again. Outsiders get a 404, too-low roles a 403 on POSTs.
 """
 
@@ -14,13 +14,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseStopPolling
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from sessions_app import access
 from sessions_app.access import ActionNotAllowed, RoleRequired
 from sessions_app.connections import services
-from sessions_app.connections.forms import ConnectionAddForm, RotateKeyForm
-from sessions_app.connections.selectors import decorate, get_connection_for_user
+from sessions_app.connections.forms import ConnectionAddForm, ConnectionRenameForm, RotateKeyForm
+from sessions_app.connections.selectors import (
+    decorate,
+    get_connection_for_user,
+    removal_summary,
+)
 from sessions_app.connections.services import KeyRejected
 from sessions_app.models import JulesConnection, Role
 from sessions_app.teams import views as teams_views
@@ -48,7 +52,6 @@ def connection_add(request: AuthedRequest, slug: str) -> HttpResponse:
                 team=team,
                 label=form.cleaned_data["label"],
                 api_key=form.cleaned_data["api_key"],
-                base_url=form.cleaned_data["base_url"],
                 request=request,
             )
         except KeyRejected as exc:
@@ -144,3 +147,44 @@ def connection_enabled(request: AuthedRequest, pk: int) -> HttpResponse:
             reverse("sessions_app:team-detail", args=[connection.team.slug]) + "#connections"
         )
     return redirect("sessions_app:connection-detail", pk=connection.pk)
+
+
+@require_POST
+def connection_rename(request: AuthedRequest, pk: int) -> HttpResponse:
+    connection = _connection_for(request, pk, Role.ADMIN)
+    team = connection.team
+    form = ConnectionRenameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the connection a label of up to 100 characters.")
+    else:
+        try:
+            renamed = services.connection_update(
+                actor=request.user,
+                connection=connection,
+                changes={"label": form.cleaned_data["label"]},
+                request=request,
+            )
+        except ActionNotAllowed as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"The connection is now called {renamed.label}.")
+    return teams_views.team_response(request, team, "connections", ok=True)
+
+
+@require_http_methods(["GET", "POST"])
+def connection_remove(request: AuthedRequest, pk: int) -> HttpResponse:
+    """GET: what removing deletes, to confirm; POST: remove it."""
+    connection = _connection_for(request, pk, Role.ADMIN)
+    team = connection.team
+    if request.method == "POST":
+        services.connection_delete(actor=request.user, connection=connection, request=request)
+        messages.success(request, f"Connection {connection.label} removed.")
+        url = reverse("sessions_app:team-detail", args=[team.slug]) + "#connections"
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    context = {
+        "connection": connection,
+        "team": team,
+        "summary": removal_summary(connection),
+        "nav_active": "teams",
+    }
+    return render(request, "sessions_app/teams/connection_remove.html", context)

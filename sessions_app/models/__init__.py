@@ -29,7 +29,7 @@ from sessions_app.models.notifications import (
     TeamNotificationSettings,
 )
 from sessions_app.models.outbox import OutboxAction
-from sessions_app.models.teams import Membership, Role, Team
+from sessions_app.models.teams import Invitation, Membership, Role, Team
 
 __all__ = [
     "Activity",
@@ -41,6 +41,7 @@ __all__ = [
     "Endpoint",
     "Event",
     "EventKind",
+    "Invitation",
     "JulesConnection",
     "Membership",
     "Notification",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -58,3 +61,61 @@ class Membership(models.Model):
 
     def can(self, needed: str) -> bool:
         return role_at_least(self.role, needed)
+
+
+class Invitation(models.Model):
+    """An offer to join a team, which only the invited person can accept.
+
+    Addressed to an account (`invited_user`) or, for a delivery by email, to an `email`
+    whose owner accepts with the token; the token is kept only as its SHA-256, and an
+    invitation answers once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        REVOKED = "revoked", "Revoked"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    invited_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="invitations",
+    )
+    email = models.EmailField(blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "invited_user"],
+                condition=models.Q(status="pending"),
+                name="one_pending_invitation_per_user",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(invited_user=None, email=""),
+                name="invitation_has_an_invitee",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.invitee_label} to {self.team} as {self.role}"
+
+    @property
+    def invitee_label(self) -> str:
+        return self.invited_user.get_username() if self.invited_user else self.email
+
+    def is_open(self, now: Any = None) -> bool:
+        return self.status == self.Status.PENDING and self.expires_at > (now or timezone.now())

@@ -1,4 +1,4 @@
-"""Forms of the team pages: members, roles and the approval policy."""
+"""Forms of the team pages: invitations, roles and the approval policy."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from django import forms
 from sessions_app.models import Role
 
 
-class MemberAddForm(forms.Form):
-    username = forms.CharField(max_length=150, label="Username")
+class InviteForm(forms.Form):
+    username = forms.CharField(
+        max_length=150,
+        label="Username",
+        help_text="They join when they accept the invitation on their Teams page.",
+    )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
 
 

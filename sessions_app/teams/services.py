@@ -6,18 +6,23 @@ by the admin, so the team role is not asked, but every other rule (the last admi
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from sessions_app import access
 from sessions_app.access import ActionNotAllowed
 from sessions_app.audit import chain as audit
 from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
-from sessions_app.models import Membership, Role, Team
+from sessions_app.models import Invitation, Membership, Role, Team
 
 POLICY_FIELDS = ("require_plan_approval", "forbid_self_approval")
 LAST_ADMIN = "This is the team's last admin; make someone else an admin first."
@@ -86,9 +91,11 @@ def membership_add(
     operator: bool = False,
     request: HttpRequest | None = None,
 ) -> Membership:
+    """Add a person directly: the operator only (team admins invite, see below)."""
     access.require(
         access.may_manage_members(acting_role(actor, team.pk, operator=operator), "add members")
     )
+    access.require(access.may_add_without_consent(operator))
     role = Role(role)
     if user is None:
         user = get_user_model().objects.filter(username=username.strip()).first()
@@ -210,3 +217,153 @@ def team_update_policy(
             request=request,
         )
     return locked
+
+
+# --- invitations ------------------------------------------------------------------------
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_create(
+    *,
+    actor: Any,
+    team: Team,
+    role: str,
+    username: str = "",
+    operator: bool = False,
+    request: HttpRequest | None = None,
+) -> tuple[Invitation, str]:
+    """Invite an account to the team; it joins only when that person accepts.
+
+    Returns the invitation and its token, which is stored only hashed (for a delivery by
+    email to come; in the portal the invitee answers on their teams page).
+    """
+    access.require(access.may_invite(acting_role(actor, team.pk, operator=operator)))
+    role = Role(role)
+    name = username.strip()
+    user = get_user_model().objects.filter(username=name).first() if name else None
+    if user is None:
+        raise ActionNotAllowed(f"There is no user named {name!r}; an operator creates accounts.")
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        _lock_team(team)
+        existing = Membership.objects.filter(team=team, user=user).first()
+        if existing is not None:
+            raise ActionNotAllowed(
+                f"{user.get_username()} is already in the team as {existing.get_role_display()}."
+            )
+        now = timezone.now()
+        # An expired invitation no longer holds the one pending place.
+        Invitation.objects.filter(
+            team=team, invited_user=user, status=Invitation.Status.PENDING, expires_at__lte=now
+        ).update(status=Invitation.Status.REVOKED, answered_at=now)
+        try:
+            with transaction.atomic():
+                invitation = Invitation.objects.create(
+                    team=team,
+                    role=role,
+                    invited_user=user,
+                    token_hash=token_hash(token),
+                    invited_by=actor if getattr(actor, "is_authenticated", False) else None,
+                    expires_at=now + dt.timedelta(days=settings.INVITATION_DAYS),
+                )
+        except IntegrityError:
+            raise ActionNotAllowed(
+                f"{user.get_username()} already has a pending invitation to the team."
+            ) from None
+        audit.record(
+            AuditAction.MEMBER_INVITE,
+            actor=actor,
+            team=team,
+            target=Target.of_user(user),
+            details={
+                "username": user.get_username(),
+                "role": role.value,
+                "expires_at": invitation.expires_at.isoformat(),
+            },
+            request=request,
+        )
+    return invitation, token
+
+
+def _answer(invitation: Invitation, status: str, now: dt.datetime) -> bool:
+    """Claim the invitation's one answer by a conditional update."""
+    return (
+        Invitation.objects.filter(
+            pk=invitation.pk, status=Invitation.Status.PENDING, expires_at__gt=now
+        ).update(status=status, answered_at=now)
+        == 1
+    )
+
+
+def invitation_accept(
+    *, actor: Any, invitation: Invitation, request: HttpRequest | None = None
+) -> Membership:
+    access.require(access.may_answer_invitation(actor, invitation))
+    team = invitation.team
+    with transaction.atomic():
+        _lock_team(team)
+        if not _answer(invitation, Invitation.Status.ACCEPTED, timezone.now()):
+            raise ActionNotAllowed("This invitation was answered already or has expired.")
+        membership, _ = Membership.objects.get_or_create(
+            team=team, user=actor, defaults={"role": invitation.role}
+        )
+        audit.record(
+            AuditAction.MEMBER_ACCEPT,
+            actor=actor,
+            team=team,
+            target=Target.of_user(actor),
+            details={
+                "username": actor.get_username(),
+                "role": membership.role,
+                "invited_by": invitation.invited_by.get_username() if invitation.invited_by else "",
+            },
+            request=request,
+        )
+    return membership
+
+
+def invitation_decline(
+    *, actor: Any, invitation: Invitation, request: HttpRequest | None = None
+) -> None:
+    access.require(access.may_answer_invitation(actor, invitation))
+    with transaction.atomic():
+        if not _answer(invitation, Invitation.Status.DECLINED, timezone.now()):
+            raise ActionNotAllowed("This invitation was answered already or has expired.")
+        audit.record(
+            AuditAction.MEMBER_DECLINE,
+            actor=actor,
+            team=invitation.team,
+            target=Target.of_user(actor),
+            details={"username": actor.get_username(), "role": invitation.role},
+            request=request,
+        )
+
+
+def invitation_revoke(
+    *,
+    actor: Any,
+    invitation: Invitation,
+    operator: bool = False,
+    request: HttpRequest | None = None,
+) -> None:
+    team = invitation.team
+    access.require(
+        access.may_invite(acting_role(actor, team.pk, operator=operator), "revoke invitations")
+    )
+    with transaction.atomic():
+        updated = Invitation.objects.filter(
+            pk=invitation.pk, status=Invitation.Status.PENDING
+        ).update(status=Invitation.Status.REVOKED, answered_at=timezone.now())
+        if not updated:
+            raise ActionNotAllowed("This invitation was answered already.")
+        audit.record(
+            AuditAction.MEMBER_REVOKE,
+            actor=actor,
+            team=team,
+            target=Target("user", str(invitation.invited_user_id or ""), invitation.invitee_label),
+            details={"username": invitation.invitee_label, "role": invitation.role},
+            request=request,
+        )

@@ -17,16 +17,17 @@ from django.db.models import Count, Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app import access
 from sessions_app.access import ActionNotAllowed, RoleRequired
-from sessions_app.connections.forms import ConnectionAddForm
+from sessions_app.connections.forms import ConnectionAddForm, ConnectionRenameForm
 from sessions_app.connections.selectors import decorate
-from sessions_app.models import JulesConnection, Membership, Role, Team
+from sessions_app.models import Invitation, JulesConnection, Membership, Role, Team
 from sessions_app.teams import services
-from sessions_app.teams.forms import MemberAddForm, PolicyForm, RoleForm
+from sessions_app.teams.forms import InviteForm, PolicyForm, RoleForm
 from sessions_app.teams.selectors import get_team_for_user
 from sessions_app.web.request import AuthedRequest
 
@@ -60,8 +61,14 @@ def team_context(request: AuthedRequest, team: Team, **forms: Any) -> dict[str, 
         "admin_count": sum(1 for m in memberships if m.role == Role.ADMIN),
         "roles": Role.choices,
         "connections": connections,
-        "member_form": forms.get("member_form") or MemberAddForm(),
+        "member_form": forms.get("member_form") or InviteForm(),
+        "invitations": list(
+            Invitation.objects.filter(
+                team=team, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
+            ).select_related("invited_user", "invited_by")
+        ),
         "connection_form": forms.get("connection_form") or ConnectionAddForm(),
+        "rename_form": ConnectionRenameForm(),
         "policy_form": forms.get("policy_form")
         or PolicyForm(
             initial={
@@ -98,10 +105,16 @@ def team_list(request: AuthedRequest) -> HttpResponse:
         .order_by("name")
     )
     rows = [(team, memberships[team.pk].get_role_display()) for team in teams]
+    invitations = Invitation.objects.filter(
+        invited_user=request.user,
+        status=Invitation.Status.PENDING,
+        expires_at__gt=timezone.now(),
+    ).select_related("team", "invited_by")
     template = "sessions_app/teams/team_list.html"
     if request.htmx and request.htmx.target == "teams":
         template += "#teams"
-    return render(request, template, {"rows": rows, "nav_active": "teams"})
+    context = {"rows": rows, "invitations": list(invitations), "nav_active": "teams"}
+    return render(request, template, context)
 
 
 @require_GET
@@ -114,12 +127,12 @@ def team_detail(request: AuthedRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-def member_add(request: AuthedRequest, slug: str) -> HttpResponse:
+def invitation_create(request: AuthedRequest, slug: str) -> HttpResponse:
     team = team_for(request, slug, Role.ADMIN)
-    form = MemberAddForm(request.POST)
+    form = InviteForm(request.POST)
     if form.is_valid():
         try:
-            membership = services.membership_add(
+            invitation, _ = services.invitation_create(
                 actor=request.user,
                 team=team,
                 username=form.cleaned_data["username"],
@@ -131,10 +144,57 @@ def member_add(request: AuthedRequest, slug: str) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"{membership.user.get_username()} joined as {membership.get_role_display()}.",
+                f"{invitation.invitee_label} is invited as {invitation.get_role_display()}; "
+                "they join when they accept.",
             )
             return team_response(request, team, "members", ok=True)
     return team_response(request, team, "members", ok=False, member_form=form)
+
+
+@require_POST
+def invitation_revoke(request: AuthedRequest, slug: str, invitation_pk: int) -> HttpResponse:
+    team = team_for(request, slug, Role.ADMIN)
+    invitation = get_object_or_404(
+        Invitation.objects.select_related("invited_user"), pk=invitation_pk, team=team
+    )
+    try:
+        services.invitation_revoke(actor=request.user, invitation=invitation, request=request)
+    except ActionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"The invitation of {invitation.invitee_label} is revoked.")
+    return team_response(request, team, "members", ok=True)
+
+
+def _invitation_for(request: AuthedRequest, pk: int) -> Invitation:
+    # Only the invitee sees it; anyone else, team admins included, gets a 404 here.
+    return get_object_or_404(
+        Invitation.objects.select_related("team", "invited_by"), pk=pk, invited_user=request.user
+    )
+
+
+@require_POST
+def invitation_answer(request: AuthedRequest, pk: int, answer: str) -> HttpResponse:
+    invitation = _invitation_for(request, pk)
+    try:
+        if answer == "accept":
+            membership = services.invitation_accept(
+                actor=request.user, invitation=invitation, request=request
+            )
+        else:
+            services.invitation_decline(actor=request.user, invitation=invitation, request=request)
+    except ActionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        if answer == "accept":
+            messages.success(
+                request,
+                f"You joined {invitation.team.name} as {membership.get_role_display()}.",
+            )
+        else:
+            messages.success(request, f"You declined the invitation to {invitation.team.name}.")
+    url = reverse("sessions_app:team-list")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @require_POST

@@ -5,9 +5,11 @@ the audit history. Screenshots land in test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
+from django.utils import timezone
 
 from sessions_app.models import AuditEntry, Membership, OutboxAction
 from tests.browser.conftest import sign_in, wait_until
@@ -21,7 +23,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_admin_manages_the_team_in_place(page, live_server, cast, screenshot):
+def test_an_admin_manages_the_team_in_place(page, browser, live_server, cast, screenshot):
     UserFactory(username="newcomer")
     ConnectionFactory(team=cast.team, label="Acme Jules")
     sign_in(page, live_server, "admin")
@@ -32,11 +34,22 @@ def test_an_admin_manages_the_team_in_place(page, live_server, cast, screenshot)
 
     page.fill("#id_username", "newcomer")
     page.select_option("#id_role", "approver")
-    page.click("button:has-text('Add')")
-    page.wait_for_selector("#team-members >> text=newcomer")
+    page.click("button:has-text('Invite')")
+    page.wait_for_selector("#team-members >> text=Waiting for an answer")
     assert page.url == url  # Swapped in place, no navigation.
-    page.wait_for_selector(".toast >> text=newcomer joined as Approver.")
+    page.wait_for_selector(".toast >> text=they join when they accept")
+    assert not Membership.objects.filter(user__username="newcomer").exists()
+
+    # The invitee accepts on their own teams page.
+    other = browser.new_context(viewport={"width": 1280, "height": 900})
+    invitee = other.new_page()
+    sign_in(invitee, live_server, "newcomer")
+    invitee.click("nav >> text=Teams")
+    invitee.click("#invitations >> button:has-text('Accept and join')")
+    invitee.wait_for_selector(".toast >> text=You joined Acme as Approver.")
+    other.close()
     assert Membership.objects.get(user__username="newcomer").role == "approver"
+    page.reload()
 
     row = Membership.objects.get(user__username="newcomer").pk
     page.select_option(f"#role-{row}", "viewer")
@@ -57,16 +70,54 @@ def test_an_admin_manages_the_team_in_place(page, live_server, cast, screenshot)
 
     page.click('a:has-text("The team\'s audit history")')
     page.wait_for_selector("#audit-results")
-    for words in ("Member added", "Role changed", "Member removed", "Connection disabled"):
+    for words in ("Role changed", "Member removed", "Connection disabled"):
         assert page.locator(f"#audit-results >> text={words}").count() == 1, words
     # A filter refreshes the results in place and keeps them in the address.
     page.select_option("#id_action", "member.*")
     page.wait_for_url(re.compile(r".*action=member.*"))
-    page.wait_for_selector("#audit-results >> text=3 entries")
+    page.wait_for_selector("#audit-results >> text=4 entries")
     assert page.locator("#audit-results >> text=Connection disabled").count() == 0
     screenshot("11-audit")
     actions = set(AuditEntry.objects.values_list("action", flat=True))
-    assert {"member.add", "member.role_change", "member.remove", "policy.change"} <= actions
+    assert {"member.invite", "member.accept", "member.role_change", "member.remove"} <= actions
+    assert "policy.change" in actions
+
+
+def test_the_team_page_fits_a_phone_with_long_unbroken_names(page, live_server, cast):
+    # Usernames take 120 characters; team names and labels at most 100.
+    long_name = "x" * 100
+    cast.team.name = "T" * 100
+    cast.team.save()
+    UserFactory(username="u" * 120)
+    connection = ConnectionFactory(team=cast.team, label=long_name)
+    from sessions_app.models import Invitation
+
+    Invitation.objects.create(
+        team=cast.team,
+        role="member",
+        invited_user=UserFactory(username="i" * 120),
+        token_hash="p" * 64,
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )
+    Membership.objects.create(team=cast.team, user=UserFactory(username="m" * 120))
+    sign_in(page, live_server, "admin")
+    page.set_viewport_size({"width": 375, "height": 800})
+    for path in (
+        f"/teams/{cast.team.slug}/",
+        "/teams/",
+        f"/connections/{connection.pk}/",
+        f"/connections/{connection.pk}/remove/",
+    ):
+        page.goto(live_server.url + path)
+        page.wait_for_selector("main")
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], (path, widths)
+    # The help texts are shown, next to the fields they explain.
+    page.goto(f"{live_server.url}/teams/{cast.team.slug}/")
+    help_id = page.get_attribute("#id_api_key", "aria-describedby")
+    assert help_id and "never shown again" in page.inner_text(f"#{help_id}")
 
 
 def test_an_approver_approves_from_the_inbox(page, live_server, cast, screenshot, monkeypatch):

@@ -64,6 +64,8 @@ class WorkerPool:
             **os.environ,
             "DATABASE_URL": _database_url_for_test_db(),
             "CELERY_TASK_ALWAYS_EAGER": "0",
+            # The simulators of the tests listen on ephemeral loopback ports.
+            "JULES_ALLOWED_BASE_URLS": "http://127.0.0.1:*/v1alpha",
             **self.extra_env,
         }
         log = open(ROOT / "test-artifacts" / f"worker-{name}.log", "ab")  # noqa: SIM115

@@ -6,12 +6,14 @@ team, approvers and admins approve, and the outsider gets a 404 everywhere.
 
 from __future__ import annotations
 
+import datetime as dt
 from unittest import mock
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from sessions_app.models import AuditEntry, JulesConnection, Membership, OutboxAction
+from sessions_app.models import AuditEntry, Invitation, JulesConnection, Membership, OutboxAction
 from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,10 +74,12 @@ def test_it_shows_the_admin_forms_to_admins_only(client, cast, world, role):
         reverse("sessions_app:connection-detail", args=[world["connection"].pk])
     ).content.decode()
     is_admin = role == "admin"
-    assert ("Add a member" in html) is is_admin
+    assert ("Invite someone" in html) is is_admin
     assert ("Add a connection" in html) is is_admin
     assert ("Save the policy" in html) is is_admin
     assert ("Rotate key" in html) is is_admin
+    assert ("Rename" in html) is is_admin
+    assert ("Remove…" in html) is is_admin
     assert ("Disable" in connection_html) is is_admin
     rotate = client.get(reverse("sessions_app:connection-rotate", args=[world["connection"].pk]))
     assert rotate.status_code == (200 if is_admin else 403)
@@ -85,11 +89,35 @@ def _posts(cast, world):
     team, connection = cast.team, world["connection"]
     viewer_membership = Membership.objects.get(team=team, user=cast.viewer)
     member_membership = Membership.objects.get(team=team, user=cast.member)
+    doomed = ConnectionFactory(team=team, label="Doomed account")
+    invitee = UserFactory(username="invitee")
+    pending = Invitation.objects.create(
+        team=team,
+        role="viewer",
+        invited_user=invitee,
+        token_hash="h" * 64,
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )
     return [
         (
-            reverse("sessions_app:member-add", args=[team.slug]),
+            reverse("sessions_app:invitation-create", args=[team.slug]),
             {"username": "newcomer", "role": "viewer"},
-            lambda: Membership.objects.filter(user__username="newcomer").exists(),
+            lambda: Invitation.objects.filter(invited_user__username="newcomer").exists(),
+        ),
+        (
+            reverse("sessions_app:invitation-revoke", args=[team.slug, pending.pk]),
+            {},
+            lambda: Invitation.objects.get(pk=pending.pk).status == "revoked",
+        ),
+        (
+            reverse("sessions_app:connection-rename", args=[connection.pk]),
+            {"label": "Renamed account"},
+            lambda: JulesConnection.objects.get(pk=connection.pk).label == "Renamed account",
+        ),
+        (
+            reverse("sessions_app:connection-remove", args=[doomed.pk]),
+            {},
+            lambda: not JulesConnection.objects.filter(pk=doomed.pk).exists(),
         ),
         (
             reverse("sessions_app:member-role", args=[team.slug, viewer_membership.pk]),
@@ -103,7 +131,7 @@ def _posts(cast, world):
         ),
         (
             reverse("sessions_app:connection-add", args=[team.slug]),
-            {"label": "New one", "api_key": "sk-new", "base_url": "http://127.0.0.1:9/v1alpha"},
+            {"label": "New one", "api_key": "sk-new"},
             lambda: JulesConnection.objects.filter(label="New one").exists(),
         ),
         (
@@ -127,7 +155,7 @@ def _posts(cast, world):
 @pytest.mark.parametrize("role", ROLES)
 def test_it_lets_only_admins_change_the_team(client, cast, world, role):
     client.force_login(cast.by_role()[role])
-    with mock.patch("sessions_app.connections.services.check_api_key"):
+    with mock.patch("sessions_app.connections.services.check_api_key", return_value=[]):
         for url, data, changed in _posts(cast, world):
             response = client.post(url, data)
             if role == "admin":
@@ -137,7 +165,7 @@ def test_it_lets_only_admins_change_the_team(client, cast, world, role):
                 assert response.status_code == (404 if role == "outsider" else 403), url
                 assert not changed(), url
     changes = AuditEntry.objects.exclude(action__startswith="auth.").count()
-    assert changes == (7 if role == "admin" else 0)
+    assert changes == (10 if role == "admin" else 0)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -169,6 +197,31 @@ def test_it_hides_other_teams_objects_behind_404s(client, cast, world):
     url = reverse("sessions_app:member-remove", args=["acme", foreign_membership.pk])
     assert client.post(url).status_code == 404
     assert Membership.objects.filter(pk=foreign_membership.pk).exists()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_the_invitee_answers_an_invitation(client, cast, role):
+    invitee = UserFactory(username="invitee")
+    invitation = Invitation.objects.create(
+        team=cast.team,
+        role="member",
+        invited_user=invitee,
+        token_hash="i" * 64,
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )
+    client.force_login(cast.by_role()[role])
+    for name in ("invitation-accept", "invitation-decline"):
+        url = reverse(f"sessions_app:{name}", args=[invitation.pk])
+        # The team's admin included: answering is the invitee's alone.
+        assert client.post(url).status_code == 404, (name, role)
+        assert client.get(url).status_code == 405
+    invitation.refresh_from_db()
+    assert invitation.status == "pending"
+    assert not Membership.objects.filter(user=invitee).exists()
+    client.force_login(invitee)
+    response = client.post(reverse("sessions_app:invitation-accept", args=[invitation.pk]))
+    assert response.status_code == 302
+    assert Membership.objects.get(user=invitee, team=cast.team).role == "member"
 
 
 # --- every URL of the portal, for every role ------------------------------------------
@@ -232,6 +285,7 @@ def _every_get(cast, things, role):
         "team-detail": ([team.slug], 200, 404),
         "connection-detail": ([connection.pk], 200, 404),
         "connection-rotate": ([connection.pk], 200 if role == "admin" else 403, 404),
+        "connection-remove": ([connection.pk], 200 if role == "admin" else 403, 404),
         "audit": ([], 200, 200),
         "audit-export": (["csv"], 200, 200),
         "notification-list": ([], 200, 200),
@@ -261,7 +315,11 @@ POST_ONLY = {
     "session-message",
     "session-archive",
     "session-delete",
-    "member-add",
+    "invitation-create",
+    "invitation-revoke",
+    "invitation-accept",
+    "invitation-decline",
+    "connection-rename",
     "member-role",
     "member-remove",
     "connection-add",
@@ -300,6 +358,8 @@ def test_every_page_answers_each_role_as_the_issue_says(client, cast, everything
         ("session-approve", [everything["waiting"].pk]),
         ("session-delete", [everything["own"].pk]),
         ("team-policy", [cast.team.slug]),
+        ("invitation-create", [cast.team.slug]),
+        ("connection-rename", [everything["connection"].pk]),
     ]:
         assert client.get(reverse(f"sessions_app:{name}", args=args)).status_code == 405
 

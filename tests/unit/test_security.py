@@ -25,17 +25,15 @@ def _post_urls(cast, connection, session):
     team = cast.team
     viewer = Membership.objects.get(team=team, user=cast.viewer)
     return {
-        reverse("sessions_app:member-add", args=[team.slug]): {
+        reverse("sessions_app:invitation-create", args=[team.slug]): {
             "username": "newcomer",
             "role": "viewer",
         },
         reverse("sessions_app:member-role", args=[team.slug, viewer.pk]): {"role": "admin"},
         reverse("sessions_app:member-remove", args=[team.slug, viewer.pk]): {},
-        reverse("sessions_app:connection-add", args=[team.slug]): {
-            "label": "x",
-            "api_key": "k",
-            "base_url": "http://127.0.0.1:9/v1alpha",
-        },
+        reverse("sessions_app:connection-add", args=[team.slug]): {"label": "x", "api_key": "k"},
+        reverse("sessions_app:connection-rename", args=[connection.pk]): {"label": "y"},
+        reverse("sessions_app:connection-remove", args=[connection.pk]): {},
         reverse("sessions_app:team-policy", args=[team.slug]): {"forbid_self_approval": "on"},
         reverse("sessions_app:connection-enabled", args=[connection.pk]): {"enabled": "0"},
         reverse("sessions_app:connection-rotate", args=[connection.pk]): {"api_key": "k"},
@@ -81,8 +79,9 @@ def test_it_accepts_a_post_with_the_token_from_the_page(cast):
 
 
 def test_it_keeps_api_keys_out_of_pages_logs_and_exports(
-    client, cast, simulator, caplog, django_capture_on_commit_callbacks
+    client, cast, simulator, settings, caplog, django_capture_on_commit_callbacks
 ):
+    settings.JULES_API_BASE_URL = simulator.base_url
     caplog.set_level(logging.DEBUG)
     requests.post(
         f"{simulator.admin_url}/accounts", json={"keys": [SECRET]}, timeout=5
@@ -93,7 +92,7 @@ def test_it_keeps_api_keys_out_of_pages_logs_and_exports(
         pages.append(
             client.post(
                 reverse("sessions_app:connection-add", args=[cast.team.slug]),
-                {"label": "Live", "api_key": SECRET, "base_url": simulator.base_url},
+                {"label": "Live", "api_key": SECRET},
             )
         )
     connection = JulesConnection.objects.get(label="Live")

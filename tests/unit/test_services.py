@@ -293,29 +293,31 @@ def test_it_bulk_approves_only_what_the_policy_allows(cast, connection):
 # --- team admin ---------------------------------------------------------------------------
 
 
-def test_it_adds_members_as_an_admin_only(cast):
+def test_only_the_operator_adds_a_person_without_their_consent(cast):
     newcomer = UserFactory(username="newcomer")
-    with pytest.raises(services.ActionNotAllowed, match="admin"):
+    # A team admin cannot add anyone directly any more: they invite.
+    with pytest.raises(services.ActionNotAllowed, match="invite them instead"):
         team_services.membership_add(
-            actor=cast.approver, team=cast.team, username="newcomer", role="member"
+            actor=cast.admin, team=cast.team, username="newcomer", role="member"
         )
     with pytest.raises(Http404):
         team_services.membership_add(
             actor=cast.outsider, team=cast.team, username="newcomer", role="member"
         )
+    operator = UserFactory(username="operator", is_staff=True)
     membership = team_services.membership_add(
-        actor=cast.admin, team=cast.team, username="newcomer", role="approver"
+        actor=operator, team=cast.team, username="newcomer", role="approver", operator=True
     )
     assert membership.user == newcomer and membership.role == "approver"
     [entry] = _audit("member.add")
     assert entry.details == {"username": "newcomer", "role": "approver"}
     with pytest.raises(services.ActionNotAllowed, match="already in the team"):
         team_services.membership_add(
-            actor=cast.admin, team=cast.team, username="newcomer", role="viewer"
+            actor=operator, team=cast.team, username="newcomer", role="viewer", operator=True
         )
     with pytest.raises(services.ActionNotAllowed, match="no user named"):
         team_services.membership_add(
-            actor=cast.admin, team=cast.team, username="ghost", role="viewer"
+            actor=operator, team=cast.team, username="ghost", role="viewer", operator=True
         )
 
 

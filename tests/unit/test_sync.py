@@ -306,7 +306,10 @@ def test_the_worker_sets_its_switch_interval_when_it_starts():
         sys.setswitchinterval(before)
 
 
-def test_the_sync_client_reads_proxy_settings_once_and_still_honours_them(monkeypatch, cast):
+def test_the_sync_client_reads_proxy_settings_once_and_still_honours_them(
+    monkeypatch, cast, settings
+):
+    settings.JULES_ALLOWED_BASE_URLS = ["https://jules.example/v1alpha"]
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
@@ -328,7 +331,8 @@ def test_the_sync_client_reads_proxy_settings_once_and_still_honours_them(monkey
     assert JulesClient("k", "https://jules.example")._http.trust_env is True
 
 
-def test_the_sync_clients_fast_gets_send_what_requests_would_send(monkeypatch, cast):
+def test_the_sync_clients_fast_gets_send_what_requests_would_send(monkeypatch, cast, settings):
+    settings.JULES_ALLOWED_BASE_URLS = ["https://jules.example/v1alpha"]
     import requests
 
     sent: dict[str, list[requests.PreparedRequest]] = {"fast": [], "plain": []}

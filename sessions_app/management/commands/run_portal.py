@@ -66,6 +66,9 @@ class Command(BaseCommand):
                 snapshot_seconds=SNAPSHOT_SECONDS,
             )
             base_url, api_key = simulator.base_url, DEMO_SIM_KEY
+            # The simulator is this run's Jules: the web server and the workers inherit it
+            # as the operator's address, so the demo key also works from the team page.
+            os.environ["JULES_API_BASE_URL"] = base_url
             self.stdout.write(f"Jules simulator on {base_url} (speed x{options['sim_speed']:g}).")
         login = ensure_demo(base_url, api_key)
 
