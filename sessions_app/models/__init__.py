@@ -6,6 +6,7 @@ audit: the append-only history. outbox: user actions on their way to the service
 
 from __future__ import annotations
 
+from sessions_app.models.api import ApiToken, IdempotentAnswer, Scope
 from sessions_app.models.audit import AuditChainHead, AuditEntry
 from sessions_app.models.jules import (
     Activity,
@@ -23,12 +24,15 @@ from sessions_app.models.teams import Membership, Role, Team
 __all__ = [
     "Activity",
     "ActivityKind",
+    "ApiToken",
     "AuditChainHead",
     "AuditEntry",
+    "IdempotentAnswer",
     "JulesConnection",
     "Membership",
     "OutboxAction",
     "Role",
+    "Scope",
     "Session",
     "SessionOutput",
     "SessionState",
