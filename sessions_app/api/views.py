@@ -51,7 +51,7 @@ api = NinjaAPI(
 )
 install(api)
 
-ERRORS: dict[int, Any] = {code: s.ErrorOut for code in (401, 403, 404, 422, 429)}
+ERRORS: dict[int, Any] = dict.fromkeys((401, 403, 404, 422, 429), s.ErrorOut)
 WRITE_ERRORS: dict[int, Any] = {**ERRORS, 409: s.ErrorOut}
 MAX_LIMIT = 200
 
@@ -139,11 +139,11 @@ def session_list(
     repo: str = "",
     connection: int | None = None,
     launched_by: str = "",
-    archived: str = Query("", description="'', 'include' or 'only'"),  # noqa: B008
+    archived: str = Query("", description="'', 'include' or 'only'"),
     created_after: dt.date | None = None,
     created_before: dt.date | None = None,
     cursor: str = "",
-    limit: int = Query(50, ge=1, le=MAX_LIMIT),  # noqa: B008
+    limit: int = Query(50, ge=1, le=MAX_LIMIT),
 ) -> Any:
     """The caller's sessions, newest first, with the list page's filters."""
     need(request, Scope.READ)
@@ -196,9 +196,7 @@ def _after_session(value: Any) -> Q:
         raise invalid("cursor", "Not a cursor this API gave.") from None
     if when is None:
         return Q(create_time__isnull=True, id__lt=pk)
-    return (
-        Q(create_time__lt=when) | Q(create_time=when, id__lt=pk) | Q(create_time__isnull=True)
-    )
+    return Q(create_time__lt=when) | Q(create_time=when, id__lt=pk) | Q(create_time__isnull=True)
 
 
 @api.get("/sessions/{pk}", response={200: s.SessionDetailOut, **ERRORS}, tags=["sessions"])
@@ -211,8 +209,8 @@ def session_detail(request: HttpRequest, pk: int) -> Any:
 def session_activities(
     request: HttpRequest,
     pk: int,
-    after: int = Query(0, ge=0, description="Only activities stored after this one."),  # noqa: B008
-    limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),  # noqa: B008
+    after: int = Query(0, ge=0, description="Only activities stored after this one."),
+    limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> Any:
     """The session's activities in the order the portal stored them."""
     need(request, Scope.READ)
@@ -229,9 +227,10 @@ def session_launch(request: HttpRequest, payload: s.LaunchIn) -> Any:
     if connection is None:
         raise ApiError(404, "not_found", "No such object.")
     _allow(access.may_launch(_role(request, connection.team_id)))
-    if payload.source and not Source.objects.filter(
-        connection=connection, name=payload.source
-    ).exists():
+    if (
+        payload.source
+        and not Source.objects.filter(connection=connection, name=payload.source).exists()
+    ):
         raise invalid("source", "Not one of this connection's synced sources.")
 
     def act() -> tuple[int, Any]:
@@ -296,9 +295,7 @@ def session_archive(request: HttpRequest, pk: int) -> Any:
     return _session_write(request, pk, Scope.LAUNCH, check, services.session_archive)
 
 
-@api.post(
-    "/sessions/{pk}/unarchive", response={202: s.ActionOut, **WRITE_ERRORS}, tags=["actions"]
-)
+@api.post("/sessions/{pk}/unarchive", response={202: s.ActionOut, **WRITE_ERRORS}, tags=["actions"])
 def session_unarchive(request: HttpRequest, pk: int) -> Any:
     def check(user: Any, role: str, session: Session) -> access.Decision:
         return access.may_archive(role, user, session, archived=False)
@@ -357,9 +354,7 @@ def team_members(request: HttpRequest, slug: str) -> Any:
     members: QuerySet[Membership] = (
         Membership.objects.filter(team=membership.team)
         .select_related("user")
-        .annotate(
-            bot=Exists(ApiToken.objects.filter(user=OuterRef("user"), team__isnull=False))
-        )
+        .annotate(bot=Exists(ApiToken.objects.filter(user=OuterRef("user"), team__isnull=False)))
         .order_by("user__username")
     )
     return [
@@ -383,7 +378,7 @@ def audit_list(
     since: dt.date | None = None,
     until: dt.date | None = None,
     cursor: str = "",
-    limit: int = Query(50, ge=1, le=MAX_LIMIT),  # noqa: B008
+    limit: int = Query(50, ge=1, le=MAX_LIMIT),
 ) -> Any:
     """The audit history the caller may see (the audit page's filters), newest first."""
     need(request, Scope.READ)
