@@ -60,6 +60,13 @@ class BearerToken(HttpBearer):
 class BrowserSession(SessionAuth):
     """The signed-in user, for the portal's own pages; CSRF is checked on writes."""
 
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        # A request that presents a token is judged by the token alone: a revoked one
+        # must not pass on the strength of a cookie the same browser happens to hold.
+        if "authorization" in request.headers:
+            return None
+        return super().authenticate(request, key)
+
 
 def caller(request: HttpRequest) -> Any:
     return request.auth  # type: ignore[attr-defined]

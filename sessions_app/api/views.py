@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import HttpRequest, QueryDict
 from ninja import NinjaAPI, Query
+from ninja.responses import Status
 
 from sessions_app import access
 from sessions_app.api import schemas as s
@@ -52,7 +53,8 @@ api = NinjaAPI(
 install(api)
 
 ERRORS: dict[int, Any] = dict.fromkeys((401, 403, 404, 422, 429), s.ErrorOut)
-WRITE_ERRORS: dict[int, Any] = {**ERRORS, 409: s.ErrorOut}
+# 400: a body that is not JSON at all.
+WRITE_ERRORS: dict[int, Any] = {**ERRORS, 400: s.ErrorOut, 409: s.ErrorOut}
 MAX_LIMIT = 200
 
 
@@ -77,11 +79,11 @@ def _form_errors(form: Any, extra: dict[str, list[str]] | None = None) -> None:
         raise ApiError(422, "invalid", "The request has invalid values.", fields)
 
 
-def _idempotent(request: HttpRequest, act: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
+def _idempotent(request: HttpRequest, act: Callable[[], tuple[int, Any]]) -> Status[Any]:
     """Run `act` once per `Idempotency-Key`: a retry gets the first answer back."""
     key = request.headers.get("Idempotency-Key", "")
     if not key:
-        return act()
+        return Status(*act())
     if len(key) > 200:
         raise invalid("Idempotency-Key", "At most 200 characters.")
     who = caller_key(request)
@@ -89,7 +91,7 @@ def _idempotent(request: HttpRequest, act: Callable[[], tuple[int, Any]]) -> tup
     if first is not None:
         if first.path != request.path:
             raise invalid("Idempotency-Key", "This key was used for another request.")
-        return first.status, first.body
+        return Status(first.status, first.body)
     status, body = act()
     try:
         with transaction.atomic():
@@ -98,7 +100,7 @@ def _idempotent(request: HttpRequest, act: Callable[[], tuple[int, Any]]) -> tup
             )
     except IntegrityError:
         pass  # A concurrent retry stored its answer first.
-    return status, body
+    return Status(status, body)
 
 
 def _action(action: OutboxAction) -> dict[str, Any]:

@@ -197,3 +197,37 @@ def test_the_schema_is_openapi_31_and_the_docs_use_no_cdn(client):
     html = docs.content.decode()
     assert docs.status_code == 200 and "swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower() and "//unpkg" not in html
+
+
+def test_the_token_pages_show_the_secret_once_and_revoke(client, cast):
+    client.force_login(cast.member)
+    page = client.post("/tokens/new", {"name": "laptop", "scopes": ["read", "launch"]})
+    assert page.status_code == 200
+    token = ApiToken.objects.get()
+    raw = page.context["secret"]
+    assert raw in page.content.decode() and token.digest == digest(raw)
+    assert raw not in client.get("/tokens/").content.decode()
+    assert client.get("/api/v1/teams", **auth(raw)).status_code == 200
+    client.force_login(cast.admin)
+    assert client.post(f"/tokens/{token.pk}/revoke").status_code == 404
+    client.force_login(cast.member)
+    assert client.post(f"/tokens/{token.pk}/revoke").status_code == 302
+    assert client.get("/api/v1/teams", **auth(raw)).status_code == 401
+    assert list(AuditEntry.objects.filter(action__startswith="token.").values_list("action")) == [
+        ("token.revoke",),
+        ("token.create",),
+    ]
+
+
+@pytest.mark.parametrize("role", ["admin", "approver", "member", "viewer", "outsider"])
+def test_only_team_admins_make_and_revoke_service_tokens(client, cast, role):
+    service, _ = token_create(user=cast.admin, name="ci", scopes=["read"], team=cast.team)
+    client.force_login(cast.by_role()[role])
+    made = client.post(
+        f"/teams/{cast.team.slug}/tokens/new", {"name": "bot", "scopes": ["read"], "role": "member"}
+    )
+    revoked = client.post(f"/tokens/{service.pk}/revoke")
+    expected = {"admin": (200, 302), "outsider": (404, 404)}.get(role, (403, 403))
+    assert (made.status_code, revoked.status_code) == expected
+    assert ApiToken.objects.filter(name="bot").exists() is (role == "admin")
+    assert ApiToken.objects.get(pk=service.pk).is_live() is (role != "admin")

@@ -228,6 +228,8 @@ def _every_get(cast, things, role):
         "connection-rotate": ([connection.pk], 200 if role == "admin" else 403, 404),
         "audit": ([], 200, 200),
         "audit-export": (["csv"], 200, 200),
+        "api-tokens": ([], 200, 200),
+        "team-tokens": ([team.slug], 200 if role == "admin" else 403, 404),
     }
     return {
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
@@ -248,6 +250,9 @@ POST_ONLY = {
     "connection-add",
     "team-policy",
     "connection-enabled",
+    "api-token-create",
+    "api-token-revoke",
+    "team-token-create",
 }
 
 
