@@ -307,7 +307,7 @@ def session_unarchive(request: HttpRequest, pk: int) -> Any:
 
 @api.get("/actions/{action_id}", response={200: s.ActionOut, **ERRORS}, tags=["actions"])
 def action_status(request: HttpRequest, action_id: uuid.UUID) -> Any:
-    """One of the caller's own actions: queued, delivered (with its session) or failed."""
+    """One of the caller's own actions: pending, sending, done (with its session) or failed."""
     need(request, Scope.READ)
     action = OutboxAction.objects.filter(pk=action_id, actor=caller(request)).first()
     if action is None:
