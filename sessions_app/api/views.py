@@ -15,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import HttpRequest, QueryDict
-from ninja import NinjaAPI, Query
+from ninja import Header, NinjaAPI, Query
 from ninja.responses import Status
 
 from sessions_app import access
@@ -56,6 +56,13 @@ ERRORS: dict[int, Any] = dict.fromkeys((401, 403, 404, 422, 429), s.ErrorOut)
 # 400: a body that is not JSON at all.
 WRITE_ERRORS: dict[int, Any] = {**ERRORS, 400: s.ErrorOut, 409: s.ErrorOut}
 MAX_LIMIT = 200
+# Declared on every POST so that the schema shows it; `_idempotent` reads it.
+IDEMPOTENCY_KEY = Header(
+    "",
+    alias="Idempotency-Key",
+    max_length=200,
+    description="Retrying with the same key returns the first answer instead of acting twice.",
+)
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -222,7 +229,9 @@ def session_activities(
 
 
 @api.post("/sessions", response={202: s.ActionOut, **WRITE_ERRORS}, tags=["actions"])
-def session_launch(request: HttpRequest, payload: s.LaunchIn) -> Any:
+def session_launch(
+    request: HttpRequest, payload: s.LaunchIn, idempotency_key: str = IDEMPOTENCY_KEY
+) -> Any:
     """Launch a session; the answer is the queued action (poll `/actions/{id}`)."""
     need(request, Scope.LAUNCH)
     connection = JulesConnection.objects.filter(pk=payload.connection).first()
@@ -267,7 +276,7 @@ def _session_write(
 
 
 @api.post("/sessions/{pk}/approve", response={202: s.ActionOut, **WRITE_ERRORS}, tags=["actions"])
-def session_approve(request: HttpRequest, pk: int) -> Any:
+def session_approve(request: HttpRequest, pk: int, idempotency_key: str = IDEMPOTENCY_KEY) -> Any:
     """Approve the latest plan (the team's no-self-approval policy applies)."""
     return _session_write(
         request, pk, Scope.APPROVE, access.may_approve_by_policy, services.session_approve_plan
@@ -275,7 +284,9 @@ def session_approve(request: HttpRequest, pk: int) -> Any:
 
 
 @api.post("/sessions/{pk}/messages", response={202: s.ActionOut, **WRITE_ERRORS}, tags=["actions"])
-def session_message(request: HttpRequest, pk: int, payload: s.MessageIn) -> Any:
+def session_message(
+    request: HttpRequest, pk: int, payload: s.MessageIn, idempotency_key: str = IDEMPOTENCY_KEY
+) -> Any:
     def send(*, user: Any, session: Session, request: HttpRequest) -> OutboxAction:
         return services.session_send_message(
             user=user, session=session, prompt=payload.prompt, request=request
@@ -290,7 +301,7 @@ def session_message(request: HttpRequest, pk: int, payload: s.MessageIn) -> Any:
 
 
 @api.post("/sessions/{pk}/archive", response={202: s.ActionOut, **WRITE_ERRORS}, tags=["actions"])
-def session_archive(request: HttpRequest, pk: int) -> Any:
+def session_archive(request: HttpRequest, pk: int, idempotency_key: str = IDEMPOTENCY_KEY) -> Any:
     def check(user: Any, role: str, session: Session) -> access.Decision:
         return access.may_archive(role, user, session, archived=True)
 
@@ -298,7 +309,7 @@ def session_archive(request: HttpRequest, pk: int) -> Any:
 
 
 @api.post("/sessions/{pk}/unarchive", response={202: s.ActionOut, **WRITE_ERRORS}, tags=["actions"])
-def session_unarchive(request: HttpRequest, pk: int) -> Any:
+def session_unarchive(request: HttpRequest, pk: int, idempotency_key: str = IDEMPOTENCY_KEY) -> Any:
     def check(user: Any, role: str, session: Session) -> access.Decision:
         return access.may_archive(role, user, session, archived=False)
 
