@@ -231,3 +231,23 @@ def test_only_team_admins_make_and_revoke_service_tokens(client, cast, role):
     assert (made.status_code, revoked.status_code) == expected
     assert ApiToken.objects.filter(name="bot").exists() is (role == "admin")
     assert ApiToken.objects.get(pk=service.pk).is_live() is (role != "admin")
+
+
+def test_the_sessions_list_costs_the_same_queries_on_every_page(client, cast):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    conn = ConnectionFactory(team=cast.team)
+    start = timezone.now()
+    for i in range(30):
+        SessionFactory(connection=conn, create_time=start - dt.timedelta(minutes=i))
+    _, raw = token_create(user=cast.viewer, name="ci", scopes=["read"])
+    client.get("/api/v1/teams", **auth(raw))  # "Last used" is written once, here.
+    counts, cursor = [], ""
+    while True:
+        with CaptureQueriesContext(db) as queries:
+            page = client.get("/api/v1/sessions", {"limit": 5, "cursor": cursor}, **auth(raw))
+        counts.append(len(queries))
+        if not (cursor := page.json()["next_cursor"]):
+            break
+    assert len(counts) == 6 and len(set(counts)) == 1 and counts[0] <= 5, counts
