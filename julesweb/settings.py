@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    # Listed so that the API docs page uses the packaged Swagger UI files, not a CDN.
+    "ninja",
     "sessions_app",
 ]
 
@@ -272,6 +274,8 @@ JULES_MAX_RESPONSE_BYTES = envint("JULES_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)
 JULES_ALLOWED_BASE_URLS = envlist("JULES_ALLOWED_BASE_URLS")
 # The outbox's first wait after a failed delivery, doubled after each further failure.
 OUTBOX_BACKOFF_SECONDS = envint("OUTBOX_BACKOFF_SECONDS", 5)
+# Requests a minute each API token may make; 0 turns the limit off (docs/api.md).
+API_RATE_LIMIT = envint("API_RATE_LIMIT", 600)
 # Sync cadences in seconds: active sessions are re-read fast, finished ones slowly, and a
 # full re-list catches revived or changed old sessions that the createTime order hides.
 SYNC_ACTIVE_SECONDS = envint("SYNC_ACTIVE_SECONDS", 10)

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from sessions_app.api.urls import urls as api_urls
 from sessions_app.web import views as core
 
 urlpatterns = [
@@ -16,5 +17,6 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/", api_urls()),
     path("", include("sessions_app.urls")),
 ]

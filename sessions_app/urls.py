@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from sessions_app.api import pages as api_pages
 from sessions_app.audit import views as audit
 from sessions_app.connections import views as connections
 from sessions_app.notifications import views as notifications
@@ -109,6 +110,11 @@ urlpatterns = [
     ),
     path("connections/<int:pk>/rename/", connections.connection_rename, name="connection-rename"),
     path("connections/<int:pk>/remove/", connections.connection_remove, name="connection-remove"),
+    path("tokens/", api_pages.token_list, name="api-tokens"),
+    path("tokens/new", api_pages.token_create, name="api-token-create"),
+    path("tokens/<uuid:pk>/revoke", api_pages.token_revoke, name="api-token-revoke"),
+    path("teams/<slug:slug>/tokens/", api_pages.team_tokens, name="team-tokens"),
+    path("teams/<slug:slug>/tokens/new", api_pages.team_token_create, name="team-token-create"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
 ]

@@ -45,6 +45,8 @@ class AuditAction(models.TextChoices):
     NOTIFY_SETTINGS_CHANGE = "notify.settings_change", "Notification settings changed"
     TEAM_CREATE = "team.create", "Team created (admin)"
     TEAM_DELETE = "team.delete", "Team deleted (admin)"
+    TOKEN_CREATE = "token.create", "API token created"
+    TOKEN_REVOKE = "token.revoke", "API token revoked"
     AUTH_SIGN_IN = "auth.sign_in", "Signed in"
     AUTH_SIGN_IN_FAILED = "auth.sign_in_failed", "Failed sign-in"
     AUTH_LOCKED_OUT = "auth.locked_out", "Locked out"
@@ -60,6 +62,7 @@ GROUP_LABELS = {
     "channel": "Any team channel change",
     "notify": "",
     "team": "",
+    "token": "Any API token change",
     "auth": "Any sign-in event",
 }
 

@@ -7,6 +7,7 @@ notifications: events and their delivery to people and other systems.
 
 from __future__ import annotations
 
+from sessions_app.models.api import ApiToken, IdempotentAnswer, Scope
 from sessions_app.models.audit import AuditChainHead, AuditEntry, SignInLockout
 from sessions_app.models.jules import (
     Activity,
@@ -34,6 +35,7 @@ from sessions_app.models.teams import Invitation, Membership, Role, Team
 __all__ = [
     "Activity",
     "ActivityKind",
+    "ApiToken",
     "AuditChainHead",
     "AuditEntry",
     "Channel",
@@ -41,6 +43,7 @@ __all__ = [
     "Endpoint",
     "Event",
     "EventKind",
+    "IdempotentAnswer",
     "Invitation",
     "JulesConnection",
     "Membership",
@@ -48,6 +51,7 @@ __all__ = [
     "NotificationPreference",
     "OutboxAction",
     "Role",
+    "Scope",
     "Session",
     "SessionOutput",
     "SessionState",

@@ -295,6 +295,8 @@ def _every_get(cast, things, role):
         "notification-unsubscribe": ([_unsubscribe_token(cast)], 200, 200),
         "team-channels": ([team.slug], 200 if role == "admin" else 403, 404),
         "endpoint-detail": ([things["endpoint"].pk], 200 if role == "admin" else 403, 404),
+        "api-tokens": ([], 200, 200),
+        "team-tokens": ([team.slug], 200 if role == "admin" else 403, 404),
     }
     return {
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
@@ -331,6 +333,9 @@ POST_ONLY = {
     "endpoint-rotate",
     "endpoint-enabled",
     "delivery-redeliver",
+    "api-token-create",
+    "api-token-revoke",
+    "team-token-create",
 }
 
 

@@ -124,6 +124,11 @@ def world(cast, settings):
         "fmt": "csv",
         "action_pk": action.pk,
         "connection_pk": connection.pk,
+        # Objects of later concerns: a number or id that names none answers 404, not 500.
+        "invitation_pk": 999_999,
+        "token": "not-a-signed-token",
+        "delivery_id": uuid.uuid4(),
+        "uuid_pk": uuid.uuid4(),
     }
 
 
@@ -142,6 +147,8 @@ def routes(world: dict[str, Any]) -> list[Route]:
 def _pk_for(name: str | None, world: dict[str, Any]) -> dict[str, Any]:
     if name == "action-status":
         return {"pk": world["action_pk"]}
+    if name == "api-token-revoke":
+        return {"pk": world["uuid_pk"]}
     if name and name.startswith("connection-") and name != "connection-add":
         return {"pk": world["connection_pk"]}
     return {}
