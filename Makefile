@@ -53,7 +53,7 @@ types: setup-dev
 
 # Unit and contract tests run on SQLite with eager Celery, whatever the environment names.
 unit: setup-dev
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -q tests/unit tests/contract
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -q -n 2 tests/unit tests/contract
 
 # Integration tests use DATABASE_URL and REDIS_URL (skipped, or failed with
 # REQUIRE_SERVICES=1, when they are missing); browser tests use Chromium likewise.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sessions_app import access
 from sessions_app.models import (
     Channel,
     Event,
@@ -18,7 +19,6 @@ from sessions_app.models import (
     Role,
     TeamNotificationSettings,
 )
-from sessions_app.models.teams import role_at_least
 
 # The least role that hears of each kind by default.
 APPROVERS = {EventKind.PLAN_AWAITING, EventKind.APPROVAL_OVERDUE}
@@ -34,7 +34,7 @@ ADMINS = {
 
 def is_default_recipient(kind: str, role: str, user_id: int, launcher_id: int | None) -> bool:
     if kind in APPROVERS:
-        return role_at_least(role, Role.APPROVER)
+        return access.has_role(role, Role.APPROVER)
     if kind in LAUNCHER:
         # A session nobody launched from the portal is its team admins' to watch.
         return user_id == launcher_id if launcher_id else role == Role.ADMIN

@@ -30,7 +30,6 @@ from sessions_app.models import (
     SessionState,
 )
 from sessions_app.models.jules import ActivityKind, SyncStatus
-from sessions_app.models.teams import role_at_least
 from sessions_app.sessions import services
 from sessions_app.sessions.filters import (
     cached_count_states,
@@ -109,7 +108,7 @@ def session_list(request: AuthedRequest) -> HttpResponse:
             query.setlist(key, kept)
     roles = [m.role for m in memberships.values()]
     # Members and above launch and act on sessions; a viewer only reads.
-    may_bulk = any(role_at_least(role, Role.MEMBER) for role in roles)
+    may_bulk = any(access.may_launch(role) for role in roles)
     troubled = [c for c in connections if c.sync_status in TROUBLED]
     context = {
         "form": form,
@@ -140,7 +139,7 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         "may_launch": may_bulk,
         "nav_may_launch": may_bulk,
         "may_bulk": may_bulk,
-        "may_approve": any(role_at_least(role, Role.APPROVER) for role in roles),
+        "may_approve": any(access.has_role(role, Role.APPROVER) for role in roles),
         "nav_active": "sessions",
     }
     context["filters_version"] = digest(
