@@ -34,15 +34,20 @@ PHASES = {
 }
 
 
-def decorate(connection: JulesConnection) -> JulesConnection:
-    """Attach what the status fragment shows: whether a sync runs now, and its phase."""
+class SyncProgress(NamedTuple):
+    """What the status fragment shows: whether a sync runs now, and its phase in words."""
+
+    syncing: bool
+    phase: str
+
+
+def sync_progress(connection: JulesConnection) -> SyncProgress:
     now = timezone.now()
     claimed = connection.sync_claimed_until is not None and connection.sync_claimed_until > now
-    connection.syncing = claimed and bool(connection.sync_phase)  # type: ignore[attr-defined]
-    connection.phase_words = PHASES.get(  # type: ignore[attr-defined]
-        connection.sync_phase, connection.sync_phase.capitalize()
+    return SyncProgress(
+        syncing=claimed and bool(connection.sync_phase),
+        phase=PHASES.get(connection.sync_phase, connection.sync_phase.capitalize()),
     )
-    return connection
 
 
 class RemovalSummary(NamedTuple):

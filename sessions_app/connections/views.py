@@ -21,9 +21,9 @@ from sessions_app.access import ActionNotAllowed, RoleRequired
 from sessions_app.connections import services
 from sessions_app.connections.forms import ConnectionAddForm, ConnectionRenameForm, RotateKeyForm
 from sessions_app.connections.selectors import (
-    decorate,
     get_connection_for_user,
     removal_summary,
+    sync_progress,
 )
 from sessions_app.connections.services import KeyRejected
 from sessions_app.models import JulesConnection, Role
@@ -71,7 +71,8 @@ def _connection_context(
 ) -> dict[str, Any]:
     role = access.role_in_team(request.user, connection.team_id) or Role.VIEWER
     return {
-        "connection": decorate(connection),
+        "connection": connection,
+        "progress": sync_progress(connection),
         "team": connection.team,
         "is_admin": bool(access.may_manage_connections(role)),
         "session_count": connection.sessions.count(),
@@ -87,7 +88,7 @@ def connection_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     context = _connection_context(request, connection)
     if request.htmx and request.htmx.target == f"connection-{connection.pk}-status":
         response = render(request, f"{CONNECTION_PAGE}#sync-status", context)
-        if not context["connection"].syncing:
+        if not context["progress"].syncing:
             # The fragment comes without its trigger, and 286 tells htmx to stop polling.
             response.status_code = HttpResponseStopPolling.status_code
         return response

@@ -24,7 +24,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from sessions_app import access
 from sessions_app.access import ActionNotAllowed, RoleRequired
 from sessions_app.connections.forms import ConnectionAddForm, ConnectionRenameForm
-from sessions_app.connections.selectors import decorate
+from sessions_app.connections.selectors import sync_progress
 from sessions_app.models import Invitation, JulesConnection, Membership, Role, Team
 from sessions_app.teams import services
 from sessions_app.teams.forms import InviteForm, PolicyForm, RoleForm
@@ -46,13 +46,12 @@ def team_context(request: AuthedRequest, team: Team, **forms: Any) -> dict[str, 
     memberships = list(
         Membership.objects.filter(team=team).select_related("user").order_by("user__username")
     )
-    connections = [
-        decorate(c)
-        for c in JulesConnection.objects.filter(team=team)
+    connections = list(
+        JulesConnection.objects.filter(team=team)
         .select_related("added_by")
         .annotate(session_count=Count("sessions"))
         .order_by("label")
-    ]
+    )
     return {
         "team": team,
         "role": role,
@@ -61,6 +60,7 @@ def team_context(request: AuthedRequest, team: Team, **forms: Any) -> dict[str, 
         "admin_count": sum(1 for m in memberships if m.role == Role.ADMIN),
         "roles": Role.choices,
         "connections": connections,
+        "connection_rows": [(c, sync_progress(c)) for c in connections],
         "member_form": forms.get("member_form") or InviteForm(),
         "invitations": list(
             Invitation.objects.filter(
