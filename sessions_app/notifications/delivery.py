@@ -366,9 +366,17 @@ def redeliver(delivery: Delivery) -> None:
     after_commit(tasks.deliver_notification, str(delivery.pk))
 
 
+# A wait this long or longer is left to the sweep (every 30 s): a worker holding a
+# not-yet-due task crashes when the broker connection drops (kombu restores unacked
+# messages on close through the dead connection), so long waits are never held there.
+LONGEST_HELD_WAIT = 25.0
+
+
 def _enqueue(delivery_id: str, wait: float) -> None:
     from sessions_app import tasks
 
+    if wait >= LONGEST_HELD_WAIT:
+        return
     try:
         if wait <= 0:
             tasks.deliver_notification.delay(delivery_id)
