@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Paginator
@@ -108,9 +109,16 @@ def _words(key: str, value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _describe(entry: AuditEntry) -> AuditEntry:
-    """Attach the action in words and the details as short `key: value` pairs."""
-    entry.action_words = ACTION_LABELS.get(entry.action, entry.action)  # type: ignore[attr-defined]
+@dataclass(frozen=True)
+class EntryView:
+    """An entry as the pages show it: the action in words, the details as short pairs."""
+
+    entry: AuditEntry
+    action_words: str
+    detail_items: list[tuple[str, str]]
+
+
+def _describe(entry: AuditEntry) -> EntryView:
     items = []
     for key, value in (entry.details or {}).items():
         if key in HIDDEN_KEYS or _is_empty(value):
@@ -120,8 +128,7 @@ def _describe(entry: AuditEntry) -> AuditEntry:
             continue
         label = KEY_WORDS.get(key, key.replace("_", " "))
         items.append((label, text if len(text) <= 300 else text[:300] + "…"))
-    entry.detail_items = items  # type: ignore[attr-defined]
-    return entry
+    return EntryView(entry, ACTION_LABELS.get(entry.action, entry.action), items)
 
 
 @require_GET
@@ -130,8 +137,7 @@ def audit_list(request: AuthedRequest) -> HttpResponse:
     data = form.cleaned_or_empty()
     entries = filtered_entries(request.user, data).select_related("team")
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
-    for entry in page.object_list:
-        _describe(entry)
+    views = [_describe(entry) for entry in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     template = "sessions_app/audit/audit_list.html"
@@ -143,6 +149,7 @@ def audit_list(request: AuthedRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
+            "entries": views,
             "query": query.urlencode(),
             "nav_active": "audit",
         },
