@@ -9,6 +9,7 @@ page shows (the button, or the recorded approval once there is one).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.http import HttpResponse
@@ -30,15 +31,27 @@ from sessions_app.web.request import AuthedRequest
 TEMPLATE = "sessions_app/approvals/inbox.html"
 
 
+@dataclass(frozen=True)
+class ApprovalState:
+    """What the approval fragment shows of a session: its latest plan, the approval that
+    counts for it, and whether this person may approve now (and if not, why)."""
+
+    session: Session
+    plan: Activity | None
+    approval: OutboxAction | None
+    can_approve: bool
+    reason: str
+
+
 def with_approval_state(
     sessions: list[Session], user: object, *, check: bool = True
-) -> list[Session]:
-    """Attach each session's latest plan and its recorded approval, in two queries.
+) -> list[ApprovalState]:
+    """Each session's latest plan and its recorded approval, in two queries.
 
     With `check`, also whether the user may approve it now (the inbox's selector already
     applied the role and the policy, so the inbox skips that per-row work). The session
     page uses this too, to render the `approval` fragment of the inbox template:
-    `{% include "sessions_app/approvals/inbox.html#approval" %}`.
+    `{% include "sessions_app/approvals/inbox.html#approval" %}` with `state` in context.
     """
     ids = [s.pk for s in sessions]
     plans: dict[int, Activity] = {}
@@ -51,16 +64,20 @@ def with_approval_state(
         key = (action.session_id or 0, action.payload.get("plan_id", ""))
         recorded.setdefault(key, []).append(action)
     approvals = {key: access.counting_approval(actions) for key, actions in recorded.items()}
+    states = []
     for session in sessions:
         latest = plans.get(session.pk)
-        session.latest_plan = latest  # type: ignore[attr-defined]
-        session.approval = approvals.get(  # type: ignore[attr-defined]
-            (session.pk, latest.plan_id if latest else "")
-        )
         decision = services.can_approve(user, session) if check else access.ALLOWED
-        session.can_approve = decision.allowed  # type: ignore[attr-defined]
-        session.approve_reason = decision.reason  # type: ignore[attr-defined]
-    return sessions
+        states.append(
+            ApprovalState(
+                session=session,
+                plan=latest,
+                approval=approvals.get((session.pk, latest.plan_id if latest else "")),
+                can_approve=decision.allowed,
+                reason=decision.reason,
+            )
+        )
+    return states
 
 
 def _approvals(session_ids: Iterable[int]) -> list[OutboxAction]:
@@ -85,11 +102,11 @@ def approvals_inbox(request: AuthedRequest) -> HttpResponse:
             "team", "launched_by", "connection"
         )[:INBOX_LIMIT]
     )
-    with_approval_state(sessions, request.user, check=False)
+    states = with_approval_state(sessions, request.user, check=False)
     if len(sessions) < INBOX_LIMIT:
         approvals_waiting(request.user, fresh=len(sessions))
     context = {
-        "sessions": sessions,
+        "states": states,
         "in_inbox": True,
         "nav_active": "approvals",
         "live": access.approves_in_some_team(request.user),
@@ -121,9 +138,14 @@ def session_approve(request: AuthedRequest, pk: int) -> HttpResponse:
         approvals_waiting_changed(request.user)
     if request.htmx:
         session.refresh_from_db()
-        [session] = with_approval_state([session], request.user)
+        [state] = with_approval_state([session], request.user)
         fragment = "row" if request.htmx.target == f"approval-row-{session.pk}" else "approval"
-        context = {"session": session, "error": error, "in_inbox": fragment == "row"}
+        context = {
+            "session": session,
+            "state": state,
+            "error": error,
+            "in_inbox": fragment == "row",
+        }
         return render(request, f"{TEMPLATE}#{fragment}", context)
     back = request.POST.get("next", "")
     # Only a path of this site: `redirect` would try any other word as a view name.

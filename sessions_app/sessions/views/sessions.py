@@ -264,10 +264,11 @@ def _header_context(
     request: AuthedRequest, session: Session, role: str, plan: PlanView | None
 ) -> dict[str, Any]:
     """What the header needs, and the header itself rendered with its digest."""
-    with_approval_state([session], request.user)
+    [approval] = with_approval_state([session], request.user)
     can_message, message_reason = _message_state(role, session)
     context = {
         "session": session,
+        "state": approval,
         "role": role,
         "plan": plan,
         "pending": pending_actions(session),
@@ -278,8 +279,8 @@ def _header_context(
         "message_reason": message_reason,
         "failure_reason": _failure_reason(session),
         "show_approval": session.state == SessionState.AWAITING_PLAN_APPROVAL
-        or getattr(session, "approval", None) is not None
-        or getattr(session, "can_approve", False),
+        or approval.approval is not None
+        or approval.can_approve,
     }
     context["header_html"], context["header_version"] = render_versioned(
         request, f"{DETAIL_TEMPLATE}#header", context
