@@ -158,11 +158,14 @@ def test_it_filters_searches_keeps_ticks_and_bulk_archives(
     assert page.inner_text("#state-count-FAILED") == "0"
     screenshot("06-filtered-list")
     # The URL is the state: going back restores the search without the state filter.
-    page.go_back()
+    # Going back reloads the page (htmx keeps no copies of no-store pages, and refreshes on a
+    # history miss), a moment after the URL changes: wait for that reload's own load event,
+    # or the next navigation is cut short by it.
+    with page.expect_event("load"):
+        page.go_back()
     page.wait_for_url(re.compile(r".*q=alpha$"))
-    # Going back reloads the page (htmx keeps no copies of no-store pages): let it finish
-    # before leaving, or the next navigation is cut short by it.
-    page.wait_for_load_state("networkidle")
+    expect(page.locator("#session-results tbody tr")).to_have_count(3)
+    assert page.locator("input[name=state][value=COMPLETED]").is_checked() is False
 
     # A ticked row that polls itself stays ticked.
     page.goto(f"{live_server.url}/sessions/")
