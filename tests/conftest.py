@@ -10,6 +10,8 @@ import pytest
 
 from tests.factories import ConnectionFactory, MembershipFactory, TeamFactory, UserFactory
 
+pytest_plugins = ["tests.no_skips", "pytester"]
+
 
 @dataclass
 class Cast:

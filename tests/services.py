@@ -16,6 +16,11 @@ def _required(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes"}
 
 
+def skips_forbidden() -> bool:
+    """Whether this run is CI's, which may skip nothing (see `tests/conftest.py`)."""
+    return _required("REQUIRE_SERVICES") or _required("REQUIRE_BROWSER")
+
+
 def services_problem() -> str | None:
     from django.conf import settings
 
