@@ -259,6 +259,8 @@ class Handler(BaseHTTPRequestHandler):
         with world.lock:
             account.inflight_creates += 1
             in_flight = account.inflight_creates
+            if route.operation == "sessions.create":
+                account.peak_inflight_creates = max(account.peak_inflight_creates, in_flight)
         try:
             world.stopping.wait(world.config.parallel_create_seconds)
             if in_flight > (account.parallel_create_limit or 0):

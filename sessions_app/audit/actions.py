@@ -51,6 +51,9 @@ class AuditAction(models.TextChoices):
     AUTH_SIGN_IN_FAILED = "auth.sign_in_failed", "Failed sign-in"
     AUTH_LOCKED_OUT = "auth.locked_out", "Locked out"
     AUTH_LOCKOUT_ENDED = "auth.lockout_ended", "Lockout ended"
+    QUEUE_CANCEL = "queue.cancel", "Queued launch cancelled"
+    QUEUE_MOVE = "queue.move", "Queued launch moved"
+    QUEUE_CAPS = "queue.caps", "Launch caps changed"
 
 
 GROUP_LABELS = {
@@ -64,6 +67,7 @@ GROUP_LABELS = {
     "team": "",
     "token": "Any API token change",
     "auth": "Any sign-in event",
+    "queue": "Any launch queue change",
 }
 
 

@@ -19,6 +19,7 @@ from sessions_app.models.jules import (
     SessionTransition,
     Source,
 )
+from sessions_app.models.launch_queue import LaunchCaps, LaunchTicket
 from sessions_app.models.notifications import (
     Channel,
     Delivery,
@@ -46,6 +47,8 @@ __all__ = [
     "IdempotentAnswer",
     "Invitation",
     "JulesConnection",
+    "LaunchCaps",
+    "LaunchTicket",
     "Membership",
     "Notification",
     "NotificationPreference",

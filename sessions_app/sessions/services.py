@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest
 
 from sessions_app import access
 from sessions_app.access import ActionNotAllowed
+from sessions_app.launch_queue.services import ticket_open
 from sessions_app.models import ActivityKind, JulesConnection, OutboxAction, Session, Team
 from sessions_app.outbox.services import open_action
 
@@ -37,7 +38,14 @@ def session_launch(
     require_plan_approval: bool = True,
     auto_create_pr: bool = False,
     request: HttpRequest | None = None,
+    any_connection: bool = False,
+    rerun_of: Session | None = None,
 ) -> OutboxAction:
+    """Queue a launch: it starts when its account has room (docs/launch-queue.md).
+
+    `any_connection` lets the queue start it on any of the team's connections that has the
+    repository; `rerun_of` links it to the session it runs again.
+    """
     access.require(access.may_launch(access.require_in_team(user, connection.team_id)))
     if not connection.enabled:
         raise ActionNotAllowed("This connection is disabled; a team admin can enable it.")
@@ -54,16 +62,23 @@ def session_launch(
         "require_plan_approval": require_plan_approval,
         "automation_mode": "AUTO_CREATE_PR" if auto_create_pr else "",
     }
+    if rerun_of is not None and rerun_of.team_id != connection.team_id:
+        raise ActionNotAllowed("A session is run again in its own team.")
+    details: dict[str, Any] = {**payload, "prompt": prompt[:500]}
+    if rerun_of is not None:
+        details["rerun_of"] = rerun_of.pk
     with transaction.atomic():
-        return open_action(
+        action = open_action(
             user=user,
             session=None,
             connection=connection,
             kind=OutboxAction.Kind.LAUNCH,
             payload=payload,
-            details={**payload, "prompt": prompt[:500]},
+            details=details,
             request=request,
         )
+        ticket_open(action=action, any_connection=any_connection, rerun_of=rerun_of)
+        return action
 
 
 def latest_plan_id(session: Session) -> str:
