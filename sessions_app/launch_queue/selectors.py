@@ -218,3 +218,11 @@ def ticket_for_user(user: Any, action_id: Any) -> LaunchTicket:
     if ticket is None:
         raise Http404("No such launch.")
     return ticket
+
+
+def launch_caps_context(connection: JulesConnection, form: Any = None) -> dict[str, Any]:
+    """The caps part of a connection's page: its use now and the admins' form."""
+    from sessions_app.launch_queue.forms import CapsForm
+
+    use, _ = connection_use(connection, timezone.now())
+    return {"queue_use": use, "caps_form": form or CapsForm.for_caps(use.caps)}

@@ -297,6 +297,9 @@ def _every_get(cast, things, role):
         "endpoint-detail": ([things["endpoint"].pk], 200 if role == "admin" else 403, 404),
         "api-tokens": ([], 200, 200),
         "team-tokens": ([team.slug], 200 if role == "admin" else 403, 404),
+        "team-queue": ([team.slug], 200, 404),
+        # Lists only the user's own messages, whoever asks.
+        "bulk-message-status": ([], 200, 200),
     }
     return {
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
@@ -336,6 +339,9 @@ POST_ONLY = {
     "api-token-create",
     "api-token-revoke",
     "team-token-create",
+    "queue-cancel",
+    "queue-move",
+    "connection-caps",
 }
 
 
@@ -372,13 +378,21 @@ def test_every_page_answers_each_role_as_the_issue_says(client, cast, everything
 # What each role may do to the sessions of its team (team changes are tested above).
 MAY = {
     "viewer": set(),
-    "member": {"launch", "message", "archive own", "unarchive own", "bulk archive own"},
+    "member": {
+        "launch",
+        "message",
+        "archive own",
+        "unarchive own",
+        "bulk archive own",
+        "bulk message own",
+    },
     "approver": {
         "launch",
         "message",
         "archive own",
         "unarchive own",
         "bulk archive own",
+        "bulk message own",
         "approve",
         "bulk approve",
     },
@@ -403,6 +417,9 @@ def _session_posts(cast, things, user):
     bulk_waiting = SessionFactory(connection=connection, state="AWAITING_PLAN_APPROVAL")
     ActivityFactory(session=bulk_waiting, kind="planGenerated", plan_id="b" * 32)
     bulk_own = SessionFactory(connection=connection, state="COMPLETED", launched_by=user)
+    bulk_asking = SessionFactory(
+        connection=connection, state="AWAITING_USER_FEEDBACK", launched_by=user
+    )
 
     def url(name, pk=None):
         return reverse(f"sessions_app:{name}", args=[pk] if pk else [])
@@ -441,6 +458,13 @@ def _session_posts(cast, things, user):
             "archive",
             bulk_own,
         ),
+        (
+            "bulk message own",
+            url("session-bulk"),
+            {"action": "message", "prompt": "Yes, go on", "ids": [bulk_asking.pk]},
+            "message",
+            bulk_asking,
+        ),
     ]
 
 
@@ -455,7 +479,7 @@ def test_each_role_does_to_sessions_exactly_what_the_issue_says(client, cast, ev
         if (
             role == "outsider"
             and session is not None
-            and what not in {"bulk approve", "bulk archive own"}
+            and what not in {"bulk approve", "bulk archive own", "bulk message own"}
         ):
             assert response.status_code == 404, what
         else:
@@ -467,3 +491,52 @@ def test_each_role_does_to_sessions_exactly_what_the_issue_says(client, cast, ev
             )
             assert audited.exists(), what
     assert done == MAY[role], role
+
+
+# --- the launch queue (docs/launch-queue.md) ---------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_does_to_the_launch_queue_what_it_may(client, cast, world, role):
+    from sessions_app.models import LaunchCaps, LaunchTicket
+    from sessions_app.sessions import services
+
+    user = cast.by_role()[role]
+    connection = world["connection"]
+    client.force_login(user)
+
+    def launch(by):
+        return services.session_launch(user=by, connection=connection, prompt="Later")
+
+    theirs, own_first, own = launch(cast.member), launch(cast.approver), launch(cast.approver)
+    if role in {"admin", "approver", "member"}:
+        own = launch(user)
+
+    def status(action):
+        return LaunchTicket.objects.get(pk=action.pk).status
+
+    # Cancel: the launcher, or an admin; the outsider is told nothing exists.
+    response = client.post(reverse("sessions_app:queue-cancel", args=[theirs.pk]))
+    assert response.status_code == (404 if role == "outsider" else 302)
+    cancelled = role in {"admin", "member"}  # the member launched it
+    assert (status(theirs) == "cancelled") is cancelled, role
+    if role in {"approver", "admin", "member"}:
+        client.post(reverse("sessions_app:queue-cancel", args=[own.pk]))
+        assert status(own) == "cancelled"
+    # Move: admins only.
+    before = LaunchTicket.objects.get(pk=own_first.pk).order
+    response = client.post(
+        reverse("sessions_app:queue-move", args=[own_first.pk]), {"direction": "down"}
+    )
+    assert response.status_code == (404 if role == "outsider" else 302)
+    moved = LaunchTicket.objects.get(pk=own_first.pk).order != before
+    assert moved is (role == "admin"), role
+    # Caps: admins only; others 403, the outsider 404.
+    response = client.post(
+        reverse("sessions_app:connection-caps", args=[connection.pk]),
+        {"tier": "pro", "max_in_flight": "2"},
+    )
+    expected = {"admin": 302, "outsider": 404}.get(role, 403)
+    assert response.status_code == expected, role
+    tier = LaunchCaps.objects.filter(pk=connection.pk).values_list("tier", flat=True).first()
+    assert (tier == "pro") is (role == "admin")
