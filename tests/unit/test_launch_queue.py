@@ -280,3 +280,162 @@ def test_a_new_member_gets_a_turn_before_a_long_queue(cast, conn):
     _launch(newcomer, conn, "n0")
     prompts = [e.prompt for e in selectors.team_queue(cast.team).entries]
     assert prompts == ["m0", "n0", "m1", "m2", "m3"]
+
+
+# --- the pages ---------------------------------------------------------------------------
+
+
+def test_the_queue_page_shows_position_reason_and_polls_until_empty(client, cast, conn):
+    from django.urls import reverse
+
+    _caps(conn, tier="custom", concurrent_cap=1)
+    SessionFactory(connection=conn, state=SessionState.IN_PROGRESS)
+    first = _launch(cast.member, conn, "First thing")
+    second = _launch(cast.admin, conn, "Second thing")
+    gate.admit(first)
+    client.force_login(cast.viewer)
+    url = reverse("sessions_app:team-queue", args=[cast.team.slug])
+    html = client.get(url).content.decode()
+    assert "First thing" in html and "Second thing" in html
+    assert "Concurrent cap reached" in html and 'hx-trigger="every 3s"' in html
+    assert "Cancel" not in html and "↑" not in html  # a viewer only reads
+    view = selectors.team_queue(cast.team)
+    polled = client.get(f"{url}?v={view.version}", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="queue")
+    assert polled.status_code == 204
+    client.force_login(cast.admin)
+    html = client.get(url).content.decode()
+    assert html.count(">Cancel<") == 2 and "↑" in html
+    for action in (first, second):
+        client.post(reverse("sessions_app:queue-cancel", args=[action.pk]))
+    last = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="queue")
+    assert last.status_code == 286 and "Nothing waits" in last.content.decode()
+
+
+def test_the_caps_form_keeps_what_was_typed_on_a_mistake(client, cast, conn):
+    from django.urls import reverse
+
+    client.force_login(cast.admin)
+    url = reverse("sessions_app:connection-caps", args=[conn.pk])
+    response = client.post(url, {"tier": "custom", "daily_cap": "", "max_in_flight": "7"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "need a daily or a concurrent number" in html
+    assert 'value="7"' in html
+    assert not LaunchCaps.objects.filter(pk=conn.pk, tier="custom").exists()
+    response = client.post(url, {"tier": "free", "max_in_flight": "2"})
+    assert response.status_code == 302
+    page = client.get(reverse("sessions_app:connection-detail", args=[conn.pk])).content.decode()
+    assert "15 a day, 3 at once" in page and "Launch caps" in page
+
+
+def test_a_failed_session_runs_again_prefilled_and_linked_both_ways(client, cast, conn):
+    from django.urls import reverse
+
+    from tests.factories import SourceFactory
+
+    source = SourceFactory(
+        connection=conn, name="sources/github/acme/billing", repo="billing", branches=["main"]
+    )
+    failed = SessionFactory(
+        connection=conn,
+        state=SessionState.FAILED,
+        prompt="Fix the flaky test",
+        title="Flaky",
+        source_name=source.name,
+        starting_branch="main",
+        automation_mode="AUTO_CREATE_PR",
+        launched_by=cast.member,
+    )
+    client.force_login(cast.member)
+    page = client.get(reverse("sessions_app:session-detail", args=[failed.pk])).content.decode()
+    assert f"?rerun={failed.pk}" in page
+    form = client.get(reverse("sessions_app:session-launch") + f"?rerun={failed.pk}")
+    html = form.content.decode()
+    assert "Fix the flaky test" in html and f'name="rerun_of" value="{failed.pk}"' in html
+    assert 'id="id_auto_create_pr" value="on" checked' in html
+    response = client.post(
+        reverse("sessions_app:session-launch"),
+        {
+            "connection": conn.pk,
+            "source": source.pk,
+            "branch": "main",
+            "prompt": "Fix the flaky test, again",
+            "require_plan_approval": "on",
+            "rerun_of": failed.pk,
+        },
+    )
+    assert response.status_code == 302
+    ticket = LaunchTicket.objects.get(rerun_of=failed)
+    assert ticket.action.payload["prompt"] == "Fix the flaky test, again"
+    page = client.get(reverse("sessions_app:session-detail", args=[failed.pk])).content.decode()
+    assert "Run again as:" in page and f'data-rerun="{ticket.action_id}"' in page
+    rerun = _finish(ticket.action)
+    page = client.get(reverse("sessions_app:session-detail", args=[rerun.pk])).content.decode()
+    assert f'data-rerun-of="{failed.pk}"' in page and "A re-run of" in page
+
+
+def test_only_resting_sessions_run_again(client, cast, conn):
+    from django.urls import reverse
+
+    running = SessionFactory(connection=conn, state=SessionState.IN_PROGRESS)
+    client.force_login(cast.member)
+    page = client.get(reverse("sessions_app:session-detail", args=[running.pk])).content.decode()
+    assert "?rerun=" not in page
+    response = client.post(
+        reverse("sessions_app:session-launch"),
+        {"connection": conn.pk, "prompt": "again", "rerun_of": running.pk},
+    )
+    assert "Only a failed or completed session can be run again." in response.content.decode()
+    assert not LaunchTicket.objects.exists()
+    client.force_login(cast.viewer)
+    failed = SessionFactory(connection=conn, state=SessionState.FAILED)
+    page = client.get(reverse("sessions_app:session-detail", args=[failed.pk])).content.decode()
+    assert "?rerun=" not in page  # viewers do not launch
+
+
+def test_one_message_reaches_each_selected_session_that_awaits_feedback(
+    client, cast, simulator, sim_connection
+):
+    from django.urls import reverse
+
+    from jules.client import JulesClient
+    from sessions_app import sync
+
+    remotes = [
+        JulesClient("test-key", simulator.base_url).create_session(
+            prompt=f"Ask me [sim:question] {i}", require_plan_approval=False
+        )
+        for i in range(2)
+    ]
+    simulator.advance(600)
+    asking = []
+    for remote in remotes:
+        session = sync.upsert_remote_session(sim_connection, remote, launched_by=cast.member)
+        sync.sync_one_session(session.pk)
+        session.refresh_from_db()
+        asking.append(session)
+    assert {s.state for s in asking} == {SessionState.AWAITING_USER_FEEDBACK}
+    done = SessionFactory(connection=sim_connection, state=SessionState.COMPLETED)
+    client.force_login(cast.member)
+    url = reverse("sessions_app:session-bulk")
+    ids = [s.pk for s in asking] + [done.pk]
+    response = client.post(url, {"action": "message", "prompt": "", "ids": ids})
+    assert not OutboxAction.objects.filter(kind="message").exists()
+    response = client.post(url, {"action": "message", "prompt": "Use option B", "ids": ids})
+    assert response.status_code == 302
+    status_url = response["Location"]
+    actions = OutboxAction.objects.filter(kind="message").order_by("created_at")
+    assert {a.session_id for a in actions} == {s.pk for s in asking}
+    page = client.get(status_url)
+    html = page.content.decode()
+    assert html.count('data-status="pending"') == 2 and "0 delivered, 2 on the way" in html
+    messages = [m.message for m in page.context["messages"]]
+    assert any("does not await feedback" in m for m in messages)
+    for action in actions:
+        assert delivery.deliver(str(action.pk)) == "done"
+    last = client.get(status_url, HTTP_HX_REQUEST="true")
+    assert (
+        last.status_code == 286 and "2 delivered, 0 on the way, 0 failed" in last.content.decode()
+    )
+    # Another person sees none of these messages on that page.
+    client.force_login(cast.approver)
+    assert "None of these messages is yours" in client.get(status_url).content.decode()
