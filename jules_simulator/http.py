@@ -266,6 +266,7 @@ class Handler(BaseHTTPRequestHandler):
             if in_flight > (account.parallel_create_limit or 0):
                 world.count("status.404", account)
                 world.count(f"failed.{route.operation}", account)
+                world.count(f"parallel_failed.{route.operation}", account)
                 return error_answer(not_found("Could not get source."))
             return self.run(account, route, query, body)
         finally:

@@ -446,7 +446,7 @@ class World:
                     "peak_inflight_creates": account.peak_inflight_creates,
                     "refused_daily": account.counts["refused.daily"],
                     "refused_concurrent": account.counts["refused.concurrent"],
-                    "parallel_create_failures": account.counts["failed.sessions.create"],
+                    "parallel_create_failures": account.counts["parallel_failed.sessions.create"],
                     "states": dict(Counter(s.state for s in account.sessions.values())),
                 }
             return report

@@ -95,3 +95,11 @@ def close_lockouts() -> None:
     from sessions_app.audit.lockout import close_finished_lockouts
 
     close_finished_lockouts()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def tick_launch_queue() -> int:
+    """Start queued launches where a Jules account has room (docs/launch-queue.md)."""
+    from sessions_app.launch_queue.gate import tick
+
+    return tick()

@@ -341,3 +341,18 @@ def wake(connection: JulesConnection, count: int | None = None) -> int:
     for pk in due:
         after_commit(tasks.deliver_action, str(pk))
     return len(due)
+
+
+def tick() -> int:
+    """Wake the head of each connection's queue that has room now; beat runs it often.
+
+    A slot frees when Jules ends a session, which the portal learns from the sync; this
+    is what starts the next launch then, without every waiting launch asking on a timer.
+    """
+    woken = 0
+    teams = LaunchTicket.objects.filter(status=Status.QUEUED).values("team_id")
+    for connection in JulesConnection.objects.filter(team_id__in=teams, enabled=True):
+        free = room(caps_for(connection.pk), usage(connection.pk)).free
+        if free > 0:
+            woken += wake(connection, count=free)
+    return woken

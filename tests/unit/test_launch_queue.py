@@ -439,3 +439,28 @@ def test_one_message_reaches_each_selected_session_that_awaits_feedback(
     # Another person sees none of these messages on that page.
     client.force_login(cast.approver)
     assert "None of these messages is yours" in client.get(status_url).content.decode()
+
+
+def test_the_tick_wakes_the_head_of_the_queue_when_a_slot_frees(
+    cast, conn, django_capture_on_commit_callbacks
+):
+    from unittest import mock
+
+    from sessions_app import tasks
+
+    _caps(conn, tier="custom", concurrent_cap=1)
+    running = SessionFactory(connection=conn, state=SessionState.IN_PROGRESS)
+    first, second = _launch(cast.member, conn, "one"), _launch(cast.member, conn, "two")
+    parked = timezone.now() + dt.timedelta(hours=1)
+    OutboxAction.objects.filter(pk__in=[first.pk, second.pk]).update(next_attempt_at=parked)
+    conf = tasks.deliver_action.app.conf
+    conf.task_always_eager = False  # as with workers; the autouse fixture restores it
+    with mock.patch.object(tasks.deliver_action, "delay") as delay:
+        assert gate.tick() == 0  # no room yet
+        running.state = SessionState.COMPLETED
+        running.save()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert gate.tick() == 1
+    delay.assert_called_once_with(str(first.pk))
+    assert OutboxAction.objects.get(pk=first.pk).next_attempt_at <= timezone.now()
+    assert OutboxAction.objects.get(pk=second.pk).next_attempt_at == parked
