@@ -103,8 +103,11 @@ def usage(connection_id: int, now: dt.datetime | None = None) -> Usage:
     return Usage(
         active=sessions.filter(deleted_remotely=False, state__in=SLOT_STATES).count(),
         created_today=len(starts),
+        # An action the outbox gave up on (its workers kept dying) holds no slot.
         in_flight=LaunchTicket.objects.filter(
-            connection_id=connection_id, status=Status.CREATING
+            connection_id=connection_id,
+            status=Status.CREATING,
+            action__status__in=[OutboxAction.Status.PENDING, OutboxAction.Status.SENDING],
         ).count(),
         window_starts=starts,
     )

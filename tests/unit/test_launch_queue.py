@@ -464,3 +464,13 @@ def test_the_tick_wakes_the_head_of_the_queue_when_a_slot_frees(
     delay.assert_called_once_with(str(first.pk))
     assert OutboxAction.objects.get(pk=first.pk).next_attempt_at <= timezone.now()
     assert OutboxAction.objects.get(pk=second.pk).next_attempt_at == parked
+
+
+def test_a_create_the_outbox_gave_up_on_holds_no_slot(cast, conn):
+    _caps(conn, max_in_flight=1)
+    stuck, next_one = _launch(cast.member, conn), _launch(cast.member, conn)
+    assert gate.admit(stuck).admitted
+    assert not gate.admit(next_one).admitted
+    # The sweep fails an action whose workers died too often; its ticket stays "creating".
+    OutboxAction.objects.filter(pk=stuck.pk).update(status="failed")
+    assert gate.admit(next_one).admitted
