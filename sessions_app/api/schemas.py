@@ -116,6 +116,11 @@ class LaunchIn(Schema):
     starting_branch: str = Field("", max_length=250)
     require_plan_approval: bool = True
     auto_create_pr: bool = False
+    any_connection: bool = Field(
+        False,
+        description="Start on any of the team's connections that has the source, whichever "
+        "has room first (docs/launch-queue.md).",
+    )
 
 
 class MessageIn(Schema):

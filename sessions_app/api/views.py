@@ -255,6 +255,7 @@ def session_launch(
             require_plan_approval=payload.require_plan_approval,
             auto_create_pr=payload.auto_create_pr,
             request=request,
+            any_connection=payload.any_connection,
         )
         return 202, _action(action)
 

@@ -474,3 +474,26 @@ def test_a_create_the_outbox_gave_up_on_holds_no_slot(cast, conn):
     # The sweep fails an action whose workers died too often; its ticket stays "creating".
     OutboxAction.objects.filter(pk=stuck.pk).update(status="failed")
     assert gate.admit(next_one).admitted
+
+
+def test_the_api_launches_into_the_queue_on_any_connection(client, cast, conn):
+    from django.urls import reverse
+
+    from sessions_app.api.tokens import token_create
+
+    other = ConnectionFactory(team=cast.team, label="spare")
+    _caps(conn, tier="custom", concurrent_cap=1)
+    SessionFactory(connection=conn, state=SessionState.IN_PROGRESS)
+    _token, secret = token_create(user=cast.member, name="ci", scopes=["read", "launch"])
+    response = client.post(
+        "/api/v1/sessions",
+        {"connection": conn.pk, "prompt": "From CI", "any_connection": True},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert response.status_code == 202, response.content
+    ticket = LaunchTicket.objects.get()
+    assert ticket.any_connection
+    assert gate.admit(ticket.action).connection == other
+    page = client.get(reverse("sessions_app:team-queue", args=[cast.team.slug]))
+    assert page.status_code == 302  # the API token signs nobody in to the pages

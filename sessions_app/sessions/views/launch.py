@@ -174,7 +174,7 @@ def launch_branches(request: AuthedRequest) -> HttpResponse:
 def action_status(request: AuthedRequest, pk: str) -> HttpResponse:
     """Where an action of the user's stands; a delivered launch moves on to its session."""
     action = (
-        OutboxAction.objects.select_related("session", "connection")
+        OutboxAction.objects.select_related("session", "connection__team")
         .filter(pk=pk, actor=request.user)
         .first()
     )
