@@ -294,8 +294,11 @@ def refused(action: OutboxAction, exc: jerrors.JulesError, reason: str) -> None:
 
 def learn(connection: JulesConnection, exc: jerrors.JulesError) -> None:
     """A quota refusal lowers the learned cap to what the account held when it came;
-    caps an admin set are left alone."""
+    caps an admin set are left alone. A 429 that names no quota is rate limiting, which
+    the backoff handles: learning a cap from it would hold launches back for good."""
     kind = QUOTA_REASONS.get(exc.reason or "")
+    if kind is None:
+        return
     with transaction.atomic():
         caps_for(connection.pk)
         caps = LaunchCaps.objects.select_for_update().get(connection_id=connection.pk)
@@ -310,7 +313,7 @@ def learn(connection: JulesConnection, exc: jerrors.JulesError) -> None:
             caps.learned_daily_cap is None or held_daily < caps.learned_daily_cap
         ):
             caps.learned_daily_cap, changed = held_daily, True
-        if kind in ("concurrent", None) and (
+        if kind == "concurrent" and (
             caps.learned_concurrent_cap is None or held_now < caps.learned_concurrent_cap
         ):
             caps.learned_concurrent_cap, changed = held_now, True

@@ -497,3 +497,14 @@ def test_the_api_launches_into_the_queue_on_any_connection(client, cast, conn):
     assert gate.admit(ticket.action).connection == other
     page = client.get(reverse("sessions_app:team-queue", args=[cast.team.slug]))
     assert page.status_code == 302  # the API token signs nobody in to the pages
+
+
+def test_a_rate_limit_that_names_no_quota_teaches_no_cap(cast, conn):
+    from jules import errors as jerrors
+
+    SessionFactory.create_batch(3, connection=conn, state=SessionState.IN_PROGRESS)
+    assert gate.admit(_launch(cast.member, conn)).admitted  # the create Jules refuses
+    gate.learn(conn, jerrors.RateLimitedError("slow down", status=429, retry_after=1))
+    assert gate.caps_for(conn.pk).effective() == (None, None)
+    gate.learn(conn, jerrors.RateLimitedError("over", status=429, reason="DAILY_SESSION_LIMIT"))
+    assert gate.caps_for(conn.pk).effective() == (3, None)
