@@ -26,9 +26,10 @@ from hypothesis import strategies as st
 
 import sessions_app.audit.filters
 import sessions_app.connections.forms
+import sessions_app.launch_queue.forms
 import sessions_app.sessions.forms
 import sessions_app.teams.forms
-from sessions_app.models import OutboxAction
+from sessions_app.models import LaunchTicket, OutboxAction
 from sessions_app.urls import urlpatterns
 from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory, SourceFactory
 
@@ -38,10 +39,12 @@ pytestmark = pytest.mark.django_db
 RAW_PARAMETERS = {
     "page", "v", "p", "after", "ids", "action", "query", "prompt", "undo", "retry",
     "source_q", "source", "connection", "next", "enabled", "from", "format", "role",
+    "direction", "rerun", "a", "back",
 }  # fmt: skip
 FORM_MODULES = (
     sessions_app.audit.filters,
     sessions_app.connections.forms,
+    sessions_app.launch_queue.forms,
     sessions_app.sessions.forms,
     sessions_app.teams.forms,
 )
@@ -114,6 +117,9 @@ def world(cast, settings):
         kind=OutboxAction.Kind.LAUNCH,
         payload={"prompt": "x"},
     )
+    LaunchTicket.objects.create(
+        action=action, team=cast.team, connection=connection, launcher=cast.admin
+    )
     membership = cast.team.memberships.get(user=cast.viewer)
     return {
         "pk": session.pk,
@@ -145,7 +151,7 @@ def routes(world: dict[str, Any]) -> list[Route]:
 
 
 def _pk_for(name: str | None, world: dict[str, Any]) -> dict[str, Any]:
-    if name == "action-status":
+    if name in {"action-status", "queue-cancel", "queue-move"}:
         return {"pk": world["action_pk"]}
     if name == "api-token-revoke":
         return {"pk": world["uuid_pk"]}
