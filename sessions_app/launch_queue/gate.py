@@ -51,6 +51,7 @@ QUOTA_REASONS = {"DAILY_SESSION_LIMIT": "daily", "CONCURRENT_SESSION_LIMIT": "co
 # the rest rarely, since a launch that leaves the queue wakes the next ones.
 SOON_SECONDS = 3
 LATER_SECONDS = 30
+LATEST_SECONDS = 300
 DAILY_RECHECK_CAP_SECONDS = 3600
 
 
@@ -220,7 +221,12 @@ def _why(
     now: dt.datetime,
 ) -> Verdict:
     daily, concurrent = caps.effective()
-    soon = SOON_SECONDS if ahead < caps.max_in_flight + 2 else LATER_SECONDS
+    # Far back in line, asking often only costs: a launch that leaves wakes the next ones.
+    soon = (
+        SOON_SECONDS
+        if ahead < caps.max_in_flight + 2
+        else min(LATEST_SECONDS, max(LATER_SECONDS, 2 * ahead))
+    )
     label = connection.label
     if left.daily <= 0 and daily is not None:
         index = min(len(used.window_starts) - 1, max(0, ahead - int(left.daily)))

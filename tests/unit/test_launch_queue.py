@@ -508,3 +508,20 @@ def test_a_rate_limit_that_names_no_quota_teaches_no_cap(cast, conn):
     assert gate.caps_for(conn.pk).effective() == (None, None)
     gate.learn(conn, jerrors.RateLimitedError("over", status=429, reason="DAILY_SESSION_LIMIT"))
     assert gate.caps_for(conn.pk).effective() == (3, None)
+
+
+def test_the_operator_reads_caps_and_tickets_in_the_admin_but_changes_nothing(client, cast, conn):
+    from django.contrib.auth import get_user_model
+
+    operator = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    _caps(conn, tier="pro")
+    action = _launch(cast.member, conn, "Seen by the operator")
+    client.force_login(operator)
+    listing = client.get("/admin/sessions_app/launchticket/")
+    assert listing.status_code == 200 and "Queued" in listing.content.decode()
+    caps_page = client.get(f"/admin/sessions_app/launchcaps/{conn.pk}/change/")
+    assert caps_page.status_code == 200
+    client.post(f"/admin/sessions_app/launchcaps/{conn.pk}/change/", {"tier": "free"})
+    assert LaunchCaps.objects.get(pk=conn.pk).tier == "pro"
+    assert client.get("/admin/sessions_app/launchticket/add/").status_code == 403
+    assert action
