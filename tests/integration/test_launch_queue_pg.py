@@ -81,3 +81,60 @@ def test_workers_admitting_at_once_keep_to_the_creates_in_flight(cast):
             for i in range(8)
         ]
     assert len(_admit_together(actions)) == 2
+
+
+def test_real_workers_drain_the_queue_within_the_caps_they_learn(cast, workers):
+    """Launches past an account's caps, delivered by two real Celery workers while the
+    test plays beat (sync, sweep, tick): every launch starts, none fails, and Jules'
+    own counts show the caps were kept after the one refusal that taught them."""
+    import time
+
+    from jules_simulator import SimulatorConfig, start_simulator
+    from sessions_app import sync, tasks
+    from sessions_app.models import LaunchCaps, OutboxAction
+    from sessions_app.outbox import delivery
+    from tests.integration.conftest import align_simulator_clock, wait_for
+
+    config = SimulatorConfig(concurrent_cap=2, parallel_create_limit=3)
+    sim = start_simulator(api_keys=["queue-key"], manual_clock=True, config=config)
+    try:
+        align_simulator_clock(sim)
+        cast.team.require_plan_approval = False
+        cast.team.save()
+        connection = ConnectionFactory(team=cast.team, base_url=sim.base_url, api_key="queue-key")
+        sync.sync_connection(connection.pk)
+        workers.extra_env = {"OUTBOX_BACKOFF_SECONDS": "1", "JULES_RETRY_BUDGET": "5"}
+        workers.start("q1", queues="actions")
+        workers.start("q2", queues="actions")
+        for index in range(6):
+            services.session_launch(
+                user=[cast.member, cast.approver][index % 2],
+                connection=connection,
+                prompt=f"Queued task {index}",
+                require_plan_approval=False,
+            )
+        # Jules' clock stands still: two sessions run, the third create is refused, and
+        # the refusal teaches the cap.
+        wait_for(
+            lambda: LaunchCaps.objects.filter(pk=connection.pk, learned_concurrent_cap=2).exists(),
+            60,
+        )
+        deadline = time.monotonic() + 120
+        while LaunchTicket.objects.exclude(status=LaunchTicket.Status.STARTED).exists():
+            assert time.monotonic() < deadline, list(
+                OutboxAction.objects.values_list("status", "last_error")
+            )
+            sim.advance(60)
+            sync.sync_connection(connection.pk, full=True)
+            delivery.sweep()
+            tasks.tick_launch_queue.delay()
+            time.sleep(1)
+        assert not OutboxAction.objects.filter(status="failed").exists()
+        [account] = sim.quotas().values()
+        assert account["created"] == 6 and account["peak_busy"] <= 2
+        assert account["parallel_create_failures"] == 0
+        # Unset, the caps were learned from Jules' first refusal, and kept from then on.
+        assert LaunchCaps.objects.get(pk=connection.pk).learned_concurrent_cap == 2
+        assert 1 <= account["refused_concurrent"] <= 2
+    finally:
+        sim.stop()
