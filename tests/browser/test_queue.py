@@ -120,3 +120,56 @@ def test_launches_wait_in_the_queue_and_the_page_drains(
     assert statuses == ["cancelled", "started", "started", "started"]
     [account] = sim.quotas().values()
     assert account["peak_busy"] <= 2 and account["refused_concurrent"] == 0
+
+
+def test_one_message_to_several_sessions_and_a_re_run(
+    page, live_server, cast, simulator, eager_celery, screenshot
+):
+    from jules.client import JulesClient
+
+    connection = ConnectionFactory(
+        team=cast.team, label="Acme Jules", base_url=simulator.base_url, api_key="test-key"
+    )
+    sync.sync_connection(connection.pk)
+    client = JulesClient("test-key", simulator.base_url)
+    for index in range(2):
+        remote = client.create_session(
+            prompt=f"Which way, {index}? [sim:question]", require_plan_approval=False
+        )
+        sync.upsert_remote_session(connection, remote, launched_by=cast.member)
+    failed = client.create_session(
+        prompt="Doomed [sim:failure step=0]", require_plan_approval=False
+    )
+    sync.upsert_remote_session(connection, failed, launched_by=cast.member)
+    simulator.advance(600)
+    for session in Session.objects.all():
+        sync.sync_one_session(session.pk)
+    asking = list(Session.objects.filter(state="AWAITING_USER_FEEDBACK"))
+    assert len(asking) == 2
+
+    sign_in(page, live_server, "member")
+    for session in Session.objects.all():
+        page.check(f"#select-{session.pk}")
+    page.select_option("#bulk-action", "message")
+    page.fill("#bulk-prompt", "Take the second way.")
+    page.click("#bulk button:has-text('Apply')")
+    page.wait_for_url(re.compile(r".*/sessions/bulk/messages\?.*"))
+    # The failed one is named as skipped; the two that asked get the message, live.
+    page.wait_for_selector("text=does not await feedback")
+    page.wait_for_selector("[data-summary]:has-text('2 delivered, 0 on the way, 0 failed')")
+    assert page.locator("#bulk-results tbody tr[data-status=done]").count() == 2
+    screenshot("bulk-message")
+    assert simulator.request_counts()["sessions.sendMessage"] == 2
+
+    # The failed session runs again from its page, through the prefilled form.
+    doomed = Session.objects.get(state="FAILED")
+    page.goto(f"{live_server.url}/sessions/{doomed.pk}/")
+    page.click("a:has-text('Run again')")
+    page.wait_for_selector(f"[data-rerun-of='{doomed.pk}']")
+    assert "Doomed" in page.input_value("#id_prompt")
+    page.fill("#id_prompt", "Not doomed this time")
+    page.click("button:has-text('Launch')")
+    page.wait_for_url(re.compile(r".*/sessions/\d+/$"))
+    page.wait_for_selector(f"[data-rerun-of='{doomed.pk}']:has-text('A re-run of')")
+    page.goto(f"{live_server.url}/sessions/{doomed.pk}/")
+    page.wait_for_selector("text=Run again as:")
