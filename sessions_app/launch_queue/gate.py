@@ -315,13 +315,12 @@ def learn(connection: JulesConnection, exc: jerrors.JulesError) -> None:
         held_daily = max(1, used.created_today + used.in_flight - 1)
         held_now = max(1, used.active + used.in_flight - 1)
         changed = False
-        if kind == "daily" and (
-            caps.learned_daily_cap is None or held_daily < caps.learned_daily_cap
-        ):
+        learned_daily, learned_now = caps.effective()  # None once stale
+        if learned_daily is None and learned_now is None:
+            caps.learned_daily_cap = caps.learned_concurrent_cap = None
+        if kind == "daily" and (learned_daily is None or held_daily < learned_daily):
             caps.learned_daily_cap, changed = held_daily, True
-        if kind == "concurrent" and (
-            caps.learned_concurrent_cap is None or held_now < caps.learned_concurrent_cap
-        ):
+        if kind == "concurrent" and (learned_now is None or held_now < learned_now):
             caps.learned_concurrent_cap, changed = held_now, True
         if changed:
             caps.learned_at = timezone.now()

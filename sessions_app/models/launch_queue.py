@@ -7,6 +7,8 @@ Why and how: docs/launch-queue.md.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -17,6 +19,8 @@ from sessions_app.models.teams import Team
 
 # Daily and concurrent caps per plan: docs/jules-api.md#quotas-and-rate-limits
 TIER_CAPS = {"free": (15, 3), "pro": (100, 15), "ultra": (300, 60)}
+# How long caps learned from refusals hold before the portal tries without them again.
+LEARNED_FOR = dt.timedelta(hours=24)
 
 
 class LaunchCaps(models.Model):
@@ -50,11 +54,14 @@ class LaunchCaps(models.Model):
         return f"caps of connection {self.connection_id}"
 
     def effective(self) -> tuple[int | None, int | None]:
-        """(daily, concurrent): the tier's or the custom numbers, else the learned ones."""
+        """(daily, concurrent): the tier's or the custom numbers, else the learned ones
+        while they are fresh (a plan may have grown since; one refusal teaches again)."""
         if self.tier in TIER_CAPS:
             return TIER_CAPS[self.tier]
         if self.tier == self.Tier.CUSTOM:
             return self.daily_cap, self.concurrent_cap
+        if self.learned_at is not None and timezone.now() - self.learned_at > LEARNED_FOR:
+            return None, None
         return self.learned_daily_cap, self.learned_concurrent_cap
 
     @property

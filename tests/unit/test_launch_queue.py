@@ -525,3 +525,21 @@ def test_the_operator_reads_caps_and_tickets_in_the_admin_but_changes_nothing(cl
     assert LaunchCaps.objects.get(pk=conn.pk).tier == "pro"
     assert client.get("/admin/sessions_app/launchticket/add/").status_code == 403
     assert action
+
+
+def test_learned_caps_lapse_after_a_day(cast, conn):
+    from jules import errors as jerrors
+
+    SessionFactory.create_batch(2, connection=conn, state=SessionState.IN_PROGRESS)
+    assert gate.admit(_launch(cast.member, conn)).admitted
+    refusal = jerrors.RateLimitedError("over", status=429, reason="CONCURRENT_SESSION_LIMIT")
+    gate.learn(conn, refusal)
+    assert gate.caps_for(conn.pk).effective() == (None, 2)
+    LaunchCaps.objects.filter(pk=conn.pk).update(
+        learned_at=timezone.now() - dt.timedelta(hours=25)
+    )
+    assert gate.caps_for(conn.pk).effective() == (None, None)
+    # A new refusal teaches afresh, even a higher number than before.
+    SessionFactory(connection=conn, state=SessionState.IN_PROGRESS)
+    gate.learn(conn, refusal)
+    assert gate.caps_for(conn.pk).effective() == (None, 3)
