@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Avg, DurationField, ExpressionWrapper, F
+from django.http import Http404
 from django.utils import timezone
 
 from sessions_app import access
@@ -21,6 +22,7 @@ from sessions_app.models import (
     SessionState,
     Team,
 )
+from sessions_app.web.htmx import digest
 
 Status = LaunchTicket.Status
 RECENT = 10
@@ -79,9 +81,7 @@ class QueueView:
         parts = [f"{e.action_id}:{e.status}:{e.reason}:{e.position}" for e in self.entries]
         parts += [f"{u.connection.pk}:{u.active}:{u.in_flight}" for u in self.connections]
         parts += [str(t.pk) for t in self.recent]
-        import hashlib
-
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+        return digest(*parts)
 
 
 def typical_run(connection_id: int) -> dt.timedelta | None:
@@ -208,8 +208,6 @@ def team_queue(team: Team, user: Any = None, role: str | None = None) -> QueueVi
 
 def ticket_for_user(user: Any, action_id: Any) -> LaunchTicket:
     """A ticket of one of the user's teams; 404 for anyone else."""
-    from django.http import Http404
-
     ticket = (
         LaunchTicket.objects.select_related("connection", "launcher")
         .filter(pk=action_id, team__memberships__user=user)
