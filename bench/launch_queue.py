@@ -2,7 +2,8 @@
 
     python -m bench.launch_queue [--launches 200] [--connections 3] [--daily 100]
                                  [--concurrent 15] [--speed 40] [--workers 4]
-                                 [--caps tier|learn] [--members 3] [--timeout 600]
+                                 [--caps tier|learn] [--members 3] [--in-flight 2]
+                                 [--timeout 600]
 
 Needs PostgreSQL (BENCH_QUEUE_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/jules_bench_queue); the row lock of the gate is what
@@ -55,6 +56,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--caps", choices=["tier", "learn"], default="tier")
+    parser.add_argument("--in-flight", type=int, default=2, help="the caps' max_in_flight")
     parser.add_argument("--timeout", type=float, default=600.0)
     return parser.parse_args(argv)
 
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             connection.save()
             connections.append(connection)
             caps = gate.caps_for(connection.pk)
+            caps.max_in_flight = options.in_flight
             if options.caps == "tier":
                 tier = next(
                     (t for t, c in TIER_CAPS.items() if c == (options.daily, options.concurrent)),
@@ -236,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             launched = time.monotonic() - started
             drained = finished = None
+            busy_samples: list[int] = []
             deadline = started + options.timeout
             while time.monotonic() < deadline:
                 open_ = LaunchTicket.objects.filter(
@@ -245,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                     drained = time.monotonic() - started
                 states = sim.quotas()
                 busy = sum(account["busy"] for account in states.values())
+                if open_:
+                    busy_samples.append(busy)
                 if drained is not None and busy == 0:
                     finished = time.monotonic() - started
                     break
@@ -271,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{options.launches} launches, {options.connections} connections capped at "
             f"{options.concurrent} at once and {options.daily} a day, speed {options.speed:g}, "
-            f"caps {options.caps}, {options.workers} delivery workers, {options.members} members"
+            f"caps {options.caps}, {options.in_flight} creates in flight, "
+            f"{options.workers} delivery workers, {options.members} members"
         )
         print(f"launch calls took {launched:.1f} s")
         print("account     peak busy  peak 24h  peak creates in flight  refused  parallel 404s")
@@ -291,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  failed: {action.last_error}")
         print(f"sessions created: {sum(a['created'] for a in report.values())}")
         print(f"mean run time D = {mean_run:.2f} s (wall), {len(runs)} sessions")
+        if busy_samples:
+            print(
+                f"slots busy while launches waited: {statistics.mean(busy_samples):.1f} "
+                f"of {slots} on average"
+            )
         if drained is None or finished is None:
             print(f"TIMED OUT after {options.timeout:.0f} s")
             return 1
