@@ -1,7 +1,7 @@
 """The launch queue under load: N launches across several Jules accounts with caps.
 
     python -m bench.launch_queue [--launches 200] [--connections 3] [--daily 100]
-                                 [--concurrent 15] [--speed 40] [--workers 4]
+                                 [--concurrent 15] [--speed 40] [--workers 8]
                                  [--caps tier|learn] [--members 3] [--in-flight 2]
                                  [--timeout 600]
 
@@ -15,7 +15,7 @@ connection, each with the daily and concurrent caps and a parallel-create limit 
 allowed on any of the team's connections. The portal runs as in production minus Celery:
 `deliver_action` tasks go to `--workers` threads that call the outbox's `deliver` (a
 countdown becomes a timer), the outbox sweep runs every 5 s and the queue's tick every 2 s (as beat runs them), and each connection is synced
-every second (`SYNC_ACTIVE_SECONDS=1`), so the portal sees sessions end about a second
+every second (`SYNC_ACTIVE_SECONDS=1`) by the sync task's body, so the portal sees sessions end about a second
 after they do. With `--caps tier` the portal knows the caps (the "pro" tier, or custom
 numbers when they differ); with `learn` it starts knowing none and learns from refusals.
 
@@ -53,7 +53,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--daily", type=int, default=100)
     parser.add_argument("--concurrent", type=int, default=15)
     parser.add_argument("--speed", type=float, default=40.0)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--caps", choices=["tier", "learn"], default="tier")
     parser.add_argument("--in-flight", type=int, default=2, help="the caps' max_in_flight")
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     from sessions_app.models.launch_queue import TIER_CAPS
     from sessions_app.outbox import delivery
     from sessions_app.sessions import services
+    from sessions_app.tasks import sync_connection as sync_task
 
     with db.cursor() as cursor:
         cursor.execute(
@@ -221,9 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda task, args=None, kwargs=None, **o: fake.apply_async(task, args, kwargs, **o),
         ):
             fake.start()
-            syncs = [
-                loop(stopping, 1.0, lambda pk=c.pk: sync.sync_connection(pk)) for c in connections
-            ]
+            syncs = [loop(stopping, 1.0, lambda pk=c.pk: sync_task(pk)) for c in connections]
             sweeper = loop(stopping, 5.0, delivery.sweep)
             ticker = loop(stopping, 2.0, gate.tick)
             started = time.monotonic()

@@ -20,8 +20,10 @@ logger = logging.getLogger(__name__)
 def sync_connection(connection_id: int, full: bool = False) -> None:
     """List sessions, re-read due sessions and their new activities for one connection."""
     from sessions_app import sync
+    from sessions_app.launch_queue.gate import tick
 
     sync.sync_connection(connection_id, full=full)
+    tick(connection_id)  # Sessions that ended free slots for queued launches at once.
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)

@@ -183,19 +183,31 @@ def admit(action: OutboxAction) -> Verdict:
     return _waiting(ticket, first)
 
 
+def _ahead(ticket: LaunchTicket, connection: JulesConnection) -> int:
+    return (
+        LaunchTicket.objects.filter(competing(connection))
+        .filter(before(ticket))
+        .exclude(pk=ticket.pk)
+        .count()
+    )
+
+
 def _try(ticket: LaunchTicket, connection: JulesConnection) -> Verdict:
-    caps_for(connection.pk)
+    caps = caps_for(connection.pk)
+    # A first look without the lock: most checks find no room, and they must not queue
+    # up on the lock ahead of the one launch that may start.
+    now = timezone.now()
+    used = usage(connection.pk, now)
+    left = room(caps, used)
+    ahead = _ahead(ticket, connection)
+    if ahead >= left.free:
+        return _why(caps, used, left, ahead, connection, now)
     with transaction.atomic():
         caps = LaunchCaps.objects.select_for_update().get(connection_id=connection.pk)
         now = timezone.now()
         used = usage(connection.pk, now)
         left = room(caps, used)
-        ahead = (
-            LaunchTicket.objects.filter(competing(connection))
-            .filter(before(ticket))
-            .exclude(pk=ticket.pk)
-            .count()
-        )
+        ahead = _ahead(ticket, connection)
         if ahead < left.free:
             claimed = LaunchTicket.objects.filter(pk=ticket.pk, status=Status.QUEUED).update(
                 status=Status.CREATING,
@@ -354,15 +366,19 @@ def wake(connection: JulesConnection, count: int | None = None) -> int:
     return len(due)
 
 
-def tick() -> int:
-    """Wake the head of each connection's queue that has room now; beat runs it often.
+def tick(connection_id: int | None = None) -> int:
+    """Wake the head of each connection's queue that has room now (of one connection, after
+    its sync pass); beat runs it often.
 
     A slot frees when Jules ends a session, which the portal learns from the sync; this
     is what starts the next launch then, without every waiting launch asking on a timer.
     """
     woken = 0
     teams = LaunchTicket.objects.filter(status=Status.QUEUED).values("team_id")
-    for connection in JulesConnection.objects.filter(team_id__in=teams, enabled=True):
+    connections = JulesConnection.objects.filter(team_id__in=teams, enabled=True)
+    if connection_id is not None:
+        connections = connections.filter(pk=connection_id)
+    for connection in connections:
         free = room(caps_for(connection.pk), usage(connection.pk)).free
         if free > 0:
             woken += wake(connection, count=free)

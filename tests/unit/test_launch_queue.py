@@ -535,9 +535,7 @@ def test_learned_caps_lapse_after_a_day(cast, conn):
     refusal = jerrors.RateLimitedError("over", status=429, reason="CONCURRENT_SESSION_LIMIT")
     gate.learn(conn, refusal)
     assert gate.caps_for(conn.pk).effective() == (None, 2)
-    LaunchCaps.objects.filter(pk=conn.pk).update(
-        learned_at=timezone.now() - dt.timedelta(hours=25)
-    )
+    LaunchCaps.objects.filter(pk=conn.pk).update(learned_at=timezone.now() - dt.timedelta(hours=25))
     assert gate.caps_for(conn.pk).effective() == (None, None)
     # A new refusal teaches afresh, even a higher number than before.
     SessionFactory(connection=conn, state=SessionState.IN_PROGRESS)
