@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from django.db.models import Q
 from django.http import Http404
 
 from sessions_app.models import (
     ActivityKind,
+    EventKind,
     Invitation,
     Membership,
     OutboxAction,
@@ -185,6 +187,19 @@ def may_manage_team_channels(
     """Team channels (webhooks, Slack, Chat, Teams), their delivery logs and the team's
     notification defaults."""
     return _role_rule(role, Role.ADMIN, doing)
+
+
+# Team channels and their delivery logs are their team admins' business alone.
+ADMIN_EVENT_KINDS = (EventKind.ENDPOINT_DISABLED,)
+
+
+def events_visible_q(user: Any) -> Q:
+    """The notification events the user may read (the API's `/events`): those of the teams
+    they are in now, whose sessions and connections every member sees, except the events
+    about team channels, which only the team's admins see."""
+    teams = Membership.objects.filter(user=user).values("team_id")
+    admin_teams = Membership.objects.filter(user=user, role=Role.ADMIN).values("team_id")
+    return Q(team_id__in=teams) & (~Q(kind__in=ADMIN_EVENT_KINDS) | Q(team_id__in=admin_teams))
 
 
 # --- approvals --------------------------------------------------------------------------

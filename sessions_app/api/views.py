@@ -414,3 +414,7 @@ def audit_list(
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": rows, "next_cursor": _encode(rows[-1].seq) if more and rows else None}
+
+
+# The operations of these modules register themselves on `api` when imported.
+from sessions_app.api import feeds, token_admin  # noqa: E402, F401
