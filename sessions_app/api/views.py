@@ -56,6 +56,10 @@ ERRORS: dict[int, Any] = dict.fromkeys((401, 403, 404, 422, 429), s.ErrorOut)
 # 400: a body that is not JSON at all.
 WRITE_ERRORS: dict[int, Any] = {**ERRORS, 400: s.ErrorOut, 409: s.ErrorOut}
 MAX_LIMIT = 200
+# The order of the `session_created_cover` index, (create_time DESC, id DESC), whose
+# descending columns PostgreSQL sorts nulls first: any other null placement makes every
+# page sort the whole list instead of reading the index (docs/api.md, "Cursor pagination").
+SESSION_ORDER = (F("create_time").desc(nulls_first=True), F("id").desc())
 # Declared on every POST so that the schema shows it; `_idempotent` reads it.
 IDEMPOTENCY_KEY = Header(
     "",
@@ -180,11 +184,7 @@ def session_list(
         qs = qs.filter(state__in=states)
     if cursor:
         qs = qs.filter(_after_session(_decode(cursor)))
-    rows = list(
-        qs.select_related("team", "launched_by").order_by(
-            F("create_time").desc(nulls_last=True), "-id"
-        )[: limit + 1]
-    )
+    rows = list(qs.select_related("team", "launched_by").order_by(*SESSION_ORDER)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
@@ -196,7 +196,7 @@ def session_list(
 
 
 def _after_session(value: Any) -> Q:
-    """Rows after the cursor's (create_time, id) in the list's order (nulls last)."""
+    """Rows after the cursor's (create_time, id) in the list's order (nulls first)."""
     try:
         stamp, pk = value
         pk = int(pk)
@@ -204,8 +204,9 @@ def _after_session(value: Any) -> Q:
     except (TypeError, ValueError):
         raise invalid("cursor", "Not a cursor this API gave.") from None
     if when is None:
-        return Q(create_time__isnull=True, id__lt=pk)
-    return Q(create_time__lt=when) | Q(create_time=when, id__lt=pk) | Q(create_time__isnull=True)
+        return Q(create_time__isnull=True, id__lt=pk) | Q(create_time__isnull=False)
+    # The first condition alone bounds the index range; the second trims its first key.
+    return Q(create_time__lte=when) & (Q(create_time__lt=when) | Q(id__lt=pk))
 
 
 @api.get("/sessions/{pk}", response={200: s.SessionDetailOut, **ERRORS}, tags=["sessions"])

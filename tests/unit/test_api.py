@@ -251,3 +251,22 @@ def test_the_sessions_list_costs_the_same_queries_on_every_page(client, cast):
         if not (cursor := page.json()["next_cursor"]):
             break
     assert len(counts) == 6 and len(set(counts)) == 1 and counts[0] <= 5, counts
+
+
+def test_the_sessions_list_puts_sessions_without_a_creation_time_first(client, cast):
+    connection = ConnectionFactory(team=cast.team)
+    start = timezone.now()
+    dated = [
+        SessionFactory(connection=connection, create_time=start - dt.timedelta(minutes=i))
+        for i in range(3)
+    ]
+    undated = [SessionFactory(connection=connection, create_time=None) for _ in range(3)]
+    _, raw = token_create(user=cast.viewer, name="ci", scopes=["read"])
+    seen, cursor = [], ""
+    while True:
+        page = client.get("/api/v1/sessions", {"limit": 2, "cursor": cursor}, **auth(raw)).json()
+        seen += [item["id"] for item in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    # The index's order on PostgreSQL (descending, nulls first), on every database.
+    assert seen == [s.pk for s in reversed(undated)] + [s.pk for s in dated]
