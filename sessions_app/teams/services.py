@@ -23,6 +23,7 @@ from sessions_app.audit import chain as audit
 from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
 from sessions_app.models import Invitation, Membership, Role, Team
+from sessions_app.teams.selectors import people_of_team
 
 POLICY_FIELDS = ("require_plan_approval", "forbid_self_approval")
 LAST_ADMIN = "This is the team's last admin; make someone else an admin first."
@@ -42,7 +43,9 @@ def _lock_team(team: Team) -> Team:
 
 
 def _other_admins(team: Team, membership: Membership) -> bool:
-    return Membership.objects.filter(team=team, role=Role.ADMIN).exclude(pk=membership.pk).exists()
+    # A service token's bot cannot sign in: an admin token does not keep a team run.
+    others = people_of_team(team).filter(role=Role.ADMIN).exclude(pk=membership.pk)
+    return others.exists()
 
 
 def team_create(*, actor: Any, team: Team, request: HttpRequest | None = None) -> Team:
