@@ -30,7 +30,8 @@ def auth(user, scopes=ALL):
 
 
 def _body(response) -> str:
-    assert isinstance(response, StreamingHttpResponse)
+    # Streamed: the rows are written while the database iterator reads them.
+    assert isinstance(response, StreamingHttpResponse) and response.streaming
     return response.getvalue().decode()
 
 
