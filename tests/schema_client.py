@@ -51,6 +51,19 @@ def http_transport(base_url: str, timeout: float = 30.0) -> Transport:
     return send
 
 
+# The operations of the launch-to-diff flow, by method and the end of their path template.
+FLOW = {
+    "launch": ("post", "/sessions"),
+    "action": ("get", "/actions/{action_id}"),
+    "session": ("get", "/sessions/{pk}"),
+    "activities": ("get", "/sessions/{pk}/activities"),
+    "approvals": ("get", "/approvals"),
+    "approve": ("post", "/approve"),
+    "message": ("post", "/messages"),
+    "events": ("get", "/events"),
+}
+
+
 class SchemaClient:
     """Calls operations by their `operationId`, building requests from the schema alone."""
 
@@ -72,6 +85,10 @@ class SchemaClient:
             if m == method and path.endswith(suffix)
         ]
         return found
+
+    def flow(self) -> dict[str, str]:
+        """The operation ids of the flow's steps (`FLOW`), as this schema names them."""
+        return {name: self.operation_id(*where) for name, where in FLOW.items()}
 
     def call(self, operation: str, body: Any = None, **params: Any) -> Any:
         """`params` by the schema's names: path, query and header parameters alike."""

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db.models import Min
-from django.http import HttpRequest, QueryDict, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Query
 
@@ -16,13 +16,11 @@ from sessions_app import access
 from sessions_app.api import schemas as s
 from sessions_app.api.auth import caller, need
 from sessions_app.api.errors import invalid
-from sessions_app.api.views import ERRORS, MAX_LIMIT, _form_errors, api
+from sessions_app.api.views import ERRORS, MAX_LIMIT, api, audit_entries
 from sessions_app.audit import export
-from sessions_app.audit.filters import AuditFilterForm, filtered_entries
 from sessions_app.models import Event, EventKind, Scope
 from sessions_app.notifications.channels import webhook
 
-AUDIT_FIELDS = ("team", "person", "action", "session", "since", "until")
 # A poller is not shown events younger than this: one written by a transaction that
 # commits later than a newer one would otherwise fall behind its `after` for good.
 EVENTS_HOLD_BACK = dt.timedelta(seconds=10)
@@ -56,15 +54,7 @@ def audit_export(
     """The audit history the caller may see, with the audit list's filters, as JSON lines
     or CSV (cells that a spreadsheet would run as formulas are quoted)."""
     need(request, Scope.READ)
-    user = caller(request)
-    data = QueryDict(mutable=True)
-    for name in AUDIT_FIELDS:
-        if name in request.GET:
-            data[name] = request.GET[name]
-    form = AuditFilterForm(data, user=user)
-    form.is_valid()
-    _form_errors(form)
-    entries = filtered_entries(user, form.cleaned_data)
+    entries = audit_entries(request)
     response = StreamingHttpResponse(
         export.WRITERS[format](entries), content_type=export.CONTENT_TYPES[format]
     )

@@ -26,6 +26,7 @@ from sessions_app.audit.filters import AuditFilterForm, filtered_entries
 from sessions_app.models import (
     Activity,
     ApiToken,
+    AuditEntry,
     IdempotentAnswer,
     JulesConnection,
     Membership,
@@ -382,6 +383,23 @@ def team_members(request: HttpRequest, slug: str) -> Any:
     ]
 
 
+AUDIT_FILTERS = ("team", "person", "action", "session", "since", "until")
+
+
+def audit_entries(request: HttpRequest) -> QuerySet[AuditEntry]:
+    """The entries the audit page's filters in the query select, newest first; a filter
+    with a bad value is a 422, never dropped (the answer would hold more than was asked)."""
+    user = caller(request)
+    data = QueryDict(mutable=True)
+    for name in AUDIT_FILTERS:
+        if name in request.GET:
+            data[name] = request.GET[name]
+    form = AuditFilterForm(data, user=user)
+    form.is_valid()
+    _form_errors(form)
+    return filtered_entries(user, form.cleaned_data)
+
+
 @api.get("/audit", response={200: s.AuditPage, **ERRORS}, tags=["audit"])
 def audit_list(
     request: HttpRequest,
@@ -396,16 +414,7 @@ def audit_list(
 ) -> Any:
     """The audit history the caller may see (the audit page's filters), newest first."""
     need(request, Scope.READ)
-    user = caller(request)
-    fields = ("team", "person", "action", "session", "since", "until")
-    data = QueryDict(mutable=True)
-    for name in fields:
-        if name in request.GET:
-            data[name] = request.GET[name]
-    form = AuditFilterForm(data, user=user)
-    form.is_valid()
-    _form_errors(form)
-    entries = filtered_entries(user, form.cleaned_data)
+    entries = audit_entries(request)
     if cursor:
         seq = _decode(cursor)
         if not isinstance(seq, int):

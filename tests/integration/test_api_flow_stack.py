@@ -31,16 +31,7 @@ def test_a_schema_only_client_drives_a_session_to_its_diff_on_the_stack(
     _, approver_raw = token_create(user=cast.approver, name="bot", scopes=["read", "approve"])
     transport = http_transport(live_server.url)
     ci, approver = SchemaClient(transport, member_raw), SchemaClient(transport, approver_raw)
-    op = {
-        "launch": ci.operation_id("post", "/sessions"),
-        "action": ci.operation_id("get", "/actions/{action_id}"),
-        "session": ci.operation_id("get", "/sessions/{pk}"),
-        "activities": ci.operation_id("get", "/sessions/{pk}/activities"),
-        "approvals": ci.operation_id("get", "/approvals"),
-        "approve": ci.operation_id("post", "/approve"),
-        "message": ci.operation_id("post", "/messages"),
-        "events": ci.operation_id("get", "/events"),
-    }
+    op = ci.flow()
 
     def done(client: SchemaClient, action: dict[str, Any]) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
