@@ -10,13 +10,13 @@ from django.conf import settings
 from django.db.models import Min
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
-from ninja import Query
+from ninja import Query, Router
 
 from sessions_app import access
 from sessions_app.api import schemas as s
 from sessions_app.api.auth import caller, need
+from sessions_app.api.common import ERRORS, MAX_LIMIT, audit_entries
 from sessions_app.api.errors import invalid
-from sessions_app.api.views import ERRORS, MAX_LIMIT, api, audit_entries
 from sessions_app.audit import export
 from sessions_app.models import Event, EventKind, Scope
 from sessions_app.notifications.channels import webhook
@@ -24,6 +24,7 @@ from sessions_app.notifications.channels import webhook
 # A poller is not shown events younger than this: one written by a transaction that
 # commits later than a newer one would otherwise fall behind its `after` for good.
 EVENTS_HOLD_BACK = dt.timedelta(seconds=10)
+router = Router()
 EXPORT_RESPONSE = {
     200: {
         "description": "The matching entries, newest first, streamed.",
@@ -35,7 +36,7 @@ EXPORT_RESPONSE = {
 }
 
 
-@api.get(
+@router.get(
     "/audit/export",
     response=ERRORS,
     tags=["audit"],
@@ -63,7 +64,7 @@ def audit_export(
     return response
 
 
-@api.get("/events", response={200: s.EventPage, **ERRORS}, tags=["events"])
+@router.get("/events", response={200: s.EventPage, **ERRORS}, tags=["events"])
 def event_list(
     request: HttpRequest,
     after: int = Query(0, ge=0, le=2**63 - 1, description="Only events after this one."),

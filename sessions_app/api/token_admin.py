@@ -7,16 +7,18 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest
+from ninja import Router
 
 from sessions_app import access
 from sessions_app.api import schemas as s
 from sessions_app.api.auth import caller, need
+from sessions_app.api.common import ERRORS, IDEMPOTENCY_KEY, WRITE_ERRORS, idempotent
 from sessions_app.api.errors import ApiError, forbidden
 from sessions_app.api.tokens import service_tokens_for_team, token_revoke
-from sessions_app.api.views import ERRORS, IDEMPOTENCY_KEY, WRITE_ERRORS, _idempotent, api
 from sessions_app.models import ApiToken, Scope, Team
 from sessions_app.teams.selectors import teams_for_user
 
+router = Router()
 MAX_TOKENS = 500
 
 
@@ -50,7 +52,9 @@ def _out(token: ApiToken) -> dict[str, Any]:
     }
 
 
-@api.get("/teams/{slug}/tokens", response={200: list[s.ServiceTokenOut], **ERRORS}, tags=["teams"])
+@router.get(
+    "/teams/{slug}/tokens", response={200: list[s.ServiceTokenOut], **ERRORS}, tags=["teams"]
+)
 def team_tokens(request: HttpRequest, slug: str) -> Any:
     """The team's service tokens, revoked ones too, newest first (never their secrets)."""
     team = _admin_team(request, slug)
@@ -58,7 +62,7 @@ def team_tokens(request: HttpRequest, slug: str) -> Any:
     return [_out(token) for token in tokens.order_by("-created_at")[:MAX_TOKENS]]
 
 
-@api.post(
+@router.post(
     "/teams/{slug}/tokens/{token_id}/revoke",
     response={200: s.ServiceTokenOut, **WRITE_ERRORS},
     tags=["teams"],
@@ -80,4 +84,4 @@ def team_token_revoke(
         token.refresh_from_db(fields=["revoked_at", "last_used_at"])
         return 200, s.ServiceTokenOut.model_validate(_out(token)).model_dump(mode="json")
 
-    return _idempotent(request, act)
+    return idempotent(request, act)

@@ -12,22 +12,27 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import HttpRequest, QueryDict
-from ninja import Header, NinjaAPI, Query
-from ninja.responses import Status
+from ninja import NinjaAPI, Query
 
 from sessions_app import access
+from sessions_app.api import feeds, token_admin
 from sessions_app.api import schemas as s
-from sessions_app.api.auth import BearerToken, BrowserSession, caller, caller_key, need
+from sessions_app.api.auth import BearerToken, BrowserSession, caller, need
+from sessions_app.api.common import (
+    ERRORS,
+    IDEMPOTENCY_KEY,
+    MAX_LIMIT,
+    WRITE_ERRORS,
+    audit_entries,
+    form_errors,
+    idempotent,
+)
 from sessions_app.api.errors import ApiError, forbidden, install, invalid
-from sessions_app.audit.filters import AuditFilterForm, filtered_entries
 from sessions_app.models import (
     Activity,
     ApiToken,
-    AuditEntry,
-    IdempotentAnswer,
     JulesConnection,
     Membership,
     OutboxAction,
@@ -53,21 +58,10 @@ api = NinjaAPI(
 )
 install(api)
 
-ERRORS: dict[int, Any] = dict.fromkeys((401, 403, 404, 422, 429), s.ErrorOut)
-# 400: a body that is not JSON at all.
-WRITE_ERRORS: dict[int, Any] = {**ERRORS, 400: s.ErrorOut, 409: s.ErrorOut}
-MAX_LIMIT = 200
 # The order of the `session_created_cover` index, (create_time DESC, id DESC), whose
 # descending columns PostgreSQL sorts nulls first: any other null placement makes every
 # page sort the whole list instead of reading the index (docs/api.md, "Cursor pagination").
 SESSION_ORDER = (F("create_time").desc(nulls_first=True), F("id").desc())
-# Declared on every POST so that the schema shows it; `_idempotent` reads it.
-IDEMPOTENCY_KEY = Header(
-    "",
-    alias="Idempotency-Key",
-    max_length=200,
-    description="Retrying with the same key returns the first answer instead of acting twice.",
-)
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -82,37 +76,6 @@ def _decode(cursor: str) -> Any:
         return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise invalid("cursor", "Not a cursor this API gave.") from None
-
-
-def _form_errors(form: Any, extra: dict[str, list[str]] | None = None) -> None:
-    fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
-    fields.update(extra or {})
-    if fields:
-        raise ApiError(422, "invalid", "The request has invalid values.", fields)
-
-
-def _idempotent(request: HttpRequest, act: Callable[[], tuple[int, Any]]) -> Status[Any]:
-    """Run `act` once per `Idempotency-Key`: a retry gets the first answer back."""
-    key = request.headers.get("Idempotency-Key", "")
-    if not key:
-        return Status(*act())
-    if len(key) > 200:
-        raise invalid("Idempotency-Key", "At most 200 characters.")
-    who = caller_key(request)
-    first = IdempotentAnswer.objects.filter(caller=who, key=key).first()
-    if first is not None:
-        if first.path != request.path:
-            raise invalid("Idempotency-Key", "This key was used for another request.")
-        return Status(first.status, first.body)
-    status, body = act()
-    try:
-        with transaction.atomic():
-            IdempotentAnswer.objects.create(
-                caller=who, key=key, path=request.path, status=status, body=body
-            )
-    except IntegrityError:
-        pass  # A concurrent retry stored its answer first.
-    return Status(status, body)
 
 
 def _action(action: OutboxAction) -> dict[str, Any]:
@@ -178,7 +141,7 @@ def session_list(
     form = SessionFilterForm(data)
     form.is_valid()
     unknown = {"state": ["Unknown state."]} if form.unknown_states else None
-    _form_errors(form, unknown)
+    form_errors(form, unknown)
     team_ids = Membership.objects.filter(user=caller(request)).values_list("team_id", flat=True)
     qs, states = filter_sessions(team_ids, form.cleaned_data)
     if states is not None:
@@ -260,7 +223,7 @@ def session_launch(
         )
         return 202, _action(action)
 
-    return _idempotent(request, act)
+    return idempotent(request, act)
 
 
 def _session_write(
@@ -274,7 +237,7 @@ def _session_write(
     def act() -> tuple[int, Any]:
         return 202, _action(do(user=user, session=session, request=request))
 
-    return _idempotent(request, act)
+    return idempotent(request, act)
 
 
 @api.post("/sessions/{pk}/approve", response={202: s.ActionOut, **WRITE_ERRORS}, tags=["actions"])
@@ -383,23 +346,6 @@ def team_members(request: HttpRequest, slug: str) -> Any:
     ]
 
 
-AUDIT_FILTERS = ("team", "person", "action", "session", "since", "until")
-
-
-def audit_entries(request: HttpRequest) -> QuerySet[AuditEntry]:
-    """The entries the audit page's filters in the query select, newest first; a filter
-    with a bad value is a 422, never dropped (the answer would hold more than was asked)."""
-    user = caller(request)
-    data = QueryDict(mutable=True)
-    for name in AUDIT_FILTERS:
-        if name in request.GET:
-            data[name] = request.GET[name]
-    form = AuditFilterForm(data, user=user)
-    form.is_valid()
-    _form_errors(form)
-    return filtered_entries(user, form.cleaned_data)
-
-
 @api.get("/audit", response={200: s.AuditPage, **ERRORS}, tags=["audit"])
 def audit_list(
     request: HttpRequest,
@@ -426,5 +372,6 @@ def audit_list(
     return {"items": rows, "next_cursor": _encode(rows[-1].seq) if more and rows else None}
 
 
-# The operations of these modules register themselves on `api` when imported.
-from sessions_app.api import feeds, token_admin  # noqa: E402, F401
+# The exports and events, and the service tokens' operations (docs/api.md).
+api.add_router("", feeds.router)
+api.add_router("", token_admin.router)
