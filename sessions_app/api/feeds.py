@@ -68,7 +68,9 @@ def audit_export(
 def event_list(
     request: HttpRequest,
     after: int = Query(0, ge=0, le=2**63 - 1, description="Only events after this one."),
-    kind: list[str] = Query([]),  # noqa: B008 (ninja's way of declaring a query list)
+    kind: list[str] = Query(  # noqa: B008 (ninja's way of declaring a query list)
+        [], description="Only these kinds (repeat it), as docs/notifications.md lists them."
+    ),
     limit: int = Query(100, ge=1, le=MAX_LIMIT),
 ) -> Any:
     """The notification events of the caller's teams, oldest first, for polling: pass the
