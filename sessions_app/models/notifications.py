@@ -212,6 +212,9 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # When a task for it was last published (runnable from then): the sweep leaves rows
+    # that a queued task holds alone (outbox/requeue.py).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     response_code = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)

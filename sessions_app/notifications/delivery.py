@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,7 @@ from sessions_app.models import (
 from sessions_app.notifications import recipients
 from sessions_app.notifications.channels import DeliveryError, chat, email, http, slack, teams
 from sessions_app.notifications.channels import webhook as standard_webhook
+from sessions_app.outbox import requeue
 
 logger = logging.getLogger(__name__)
 
@@ -96,29 +98,65 @@ def fan_out(event: Event) -> list[str]:
         Event.objects.filter(pk=event.pk, fanned_out_at__isnull=True).update(fanned_out_at=now)
     # Only the rows this call created (a second fan-out finds theirs taken).
     keys = [d.key for d in deliveries]
-    created = Delivery.objects.filter(key__in=keys, created_at=now).values_list("pk", flat=True)
-    ids = [str(pk) for pk in created]
-    for delivery_id, delay in _due_in(ids, group):
-        _enqueue(delivery_id, delay)
-    return ids
+    created = Delivery.objects.filter(key__in=keys, created_at=now).values_list("pk", "channel")
+    due_now = [str(pk) for pk, channel in created if channel != Channel.EMAIL]
+    emails = [str(pk) for pk, channel in created if channel == Channel.EMAIL]
+    # After the caller's commit, when fan-out runs inside a batch (fan_out_pending).
+    transaction.on_commit(lambda: _enqueue_fan_out(due_now, emails, group.total_seconds()))
+    return due_now + emails
 
 
-def _due_in(ids: list[str], group: dt.timedelta) -> list[tuple[str, float]]:
-    return [
-        (str(pk), group.total_seconds() if channel == Channel.EMAIL else 0.0)
-        for pk, channel in Delivery.objects.filter(pk__in=ids).values_list("pk", "channel")
-    ]
+def _enqueue_fan_out(due_now: list[str], emails: list[str], group: float) -> None:
+    from sessions_app import tasks
+
+    published: list[str] = []
+    for delivery_id in due_now:
+        if not requeue.publish(tasks.deliver_notification, delivery_id):
+            break  # The broker is down: the sweep publishes the rest, unmarked.
+        published.append(delivery_id)
+    requeue.mark_enqueued(Delivery, published, timezone.now())
+    for delivery_id in emails:
+        _enqueue(delivery_id, group)
 
 
-def fan_out_pending(limit: int = 200) -> int:
-    events = list(
-        Event.objects.filter(fanned_out_at__isnull=True)
-        .select_related("team")
-        .order_by("created_at", "id")[:limit]
-    )
-    for event in events:
-        fan_out(event)
-    return len(events)
+# Events fanned out in one transaction: several fan-out tasks (one follows each commit of
+# the sync) share a burst instead of all working through the same oldest events.
+FAN_OUT_BATCH = 20
+# A fan-out task hands the rest to a new task after this long, inside its time limit.
+FAN_OUT_BUDGET_SECONDS = 60.0
+
+
+def fan_out_pending(limit: int | None = None) -> int:
+    """Fan out the events not yet fanned out (at most `limit`); how many it did."""
+    done = 0
+    deadline = time.monotonic() + FAN_OUT_BUDGET_SECONDS
+    while limit is None or done < limit:
+        with transaction.atomic():
+            # Rows another fan-out holds are skipped, not waited for (SQLite has no such
+            # lock and runs one writer at a time anyway).
+            batch = list(
+                Event.objects.select_for_update(skip_locked=True)
+                .filter(fanned_out_at__isnull=True)
+                .order_by("created_at", "id")[:FAN_OUT_BATCH]
+            )
+            for event in batch:
+                fan_out(event)
+        done += len(batch)
+        if len(batch) < FAN_OUT_BATCH:
+            break
+        if time.monotonic() > deadline:
+            _enqueue_fan_out_task()
+            break
+    return done
+
+
+def _enqueue_fan_out_task() -> None:
+    from sessions_app import tasks
+
+    try:
+        tasks.fan_out_events.delay()
+    except Exception:  # The sweep fans out the rest.
+        logger.warning("Could not enqueue the rest of a fan-out; the sweep will.")
 
 
 # --- delivery ---------------------------------------------------------------------------
@@ -133,6 +171,9 @@ def _claim(delivery_id: str) -> bool:
             status=Status.SENDING,
             claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
             attempts=F("attempts") + 1,
+            # This task held the row; what comes next publishes anew or leaves it to the
+            # sweep (outbox/requeue.py).
+            enqueued_at=None,
             updated_at=now,
         )
         == 1
@@ -361,9 +402,8 @@ def redeliver(delivery: Delivery) -> None:
         last_error="",
     )
     from sessions_app import tasks
-    from sessions_app.outbox.services import after_commit
 
-    after_commit(tasks.deliver_notification, str(delivery.pk))
+    requeue.publish_after_commit(Delivery, tasks.deliver_notification, str(delivery.pk))
 
 
 # A wait this long or longer is left to the sweep (every 30 s): a worker holding a
@@ -377,29 +417,22 @@ def _enqueue(delivery_id: str, wait: float) -> None:
 
     if wait >= LONGEST_HELD_WAIT:
         return
-    try:
-        if wait <= 0:
-            tasks.deliver_notification.delay(delivery_id)
-        elif not tasks.deliver_notification.app.conf.task_always_eager:
-            tasks.deliver_notification.apply_async((delivery_id,), countdown=wait + 0.5)
-    except Exception:  # A dead broker only delays it until the sweep.
-        logger.warning("Could not enqueue notification %s; the sweep will.", delivery_id)
+    if wait > 0 and tasks.deliver_notification.app.conf.task_always_eager:
+        return  # Eager (tests, no worker): it would run now and find the row not due.
+    countdown = wait + 0.5 if wait > 0 else 0.0
+    requeue.publish_marked(Delivery, tasks.deliver_notification, delivery_id, countdown=countdown)
 
 
 def sweep(now: dt.datetime | None = None) -> int:
-    """Fan out what a lost task left, reclaim dead senders' rows, enqueue due ones."""
+    """Fan out what a lost task left, reclaim dead senders' rows, enqueue due ones that no
+    queued task holds (outbox/requeue.py); how many it enqueued."""
     from sessions_app import tasks
 
     now = now or timezone.now()
     fan_out_pending()
     Delivery.objects.filter(status=Status.SENDING, claimed_until__lt=now).update(
-        status=Status.PENDING, claimed_until=None
+        status=Status.PENDING, claimed_until=None, enqueued_at=None
     )
-    due = list(
-        Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:500]
+    return requeue.enqueue_due(
+        Delivery, tasks.deliver_notification, pending=Status.PENDING, order_by="created_at", now=now
     )
-    for delivery_id in due:
-        tasks.deliver_notification.delay(str(delivery_id))
-    return len(due)
