@@ -32,7 +32,7 @@ from sessions_app.models import (
     EventKind,
     Notification,
 )
-from sessions_app.notifications import recipients
+from sessions_app.notifications import digests, recipients
 from sessions_app.notifications.channels import DeliveryError, chat, email, http, slack, teams
 from sessions_app.notifications.channels import webhook as standard_webhook
 from sessions_app.outbox import requeue
@@ -61,23 +61,31 @@ def fan_out(event: Event) -> list[str]:
     group = dt.timedelta(seconds=settings.NOTIFY_GROUP_SECONDS)
     notifications: list[Notification] = []
     deliveries: list[Delivery] = []
+    on_digest = digests.frequencies(event.team_id)
     for user, channels in recipients.recipients(event):
         if Channel.PORTAL in channels:
             notifications.append(
                 Notification(event=event, user=user, team_id=event.team_id, created_at=now)
             )
         if Channel.EMAIL in channels:
-            deliveries.append(
-                Delivery(
-                    key=f"{event.pk}:email:{user.pk}",
-                    event=event,
-                    channel=Channel.EMAIL,
-                    user=user,
-                    session_id_ref=event.session_id,
-                    next_attempt_at=now + group,
-                    created_at=now,
-                )
+            email_row = Delivery(
+                key=f"{event.pk}:email:{user.pk}",
+                event=event,
+                channel=Channel.EMAIL,
+                user=user,
+                session_id_ref=event.session_id,
+                next_attempt_at=now + group,
+                created_at=now,
             )
+            frequency = on_digest.get(user.pk)
+            if frequency:
+                # It waits for the person's digest of this period (notifications/digests.py).
+                email_row.status = Status.DIGEST
+                email_row.digest = frequency
+                email_row.digest_until = email_row.next_attempt_at = digests.period_end(
+                    frequency, now
+                )
+            deliveries.append(email_row)
     # A disabled channel's news goes to people, not into the channel that failed.
     if event.kind != EventKind.ENDPOINT_DISABLED:
         for endpoint in Endpoint.objects.filter(team_id=event.team_id, enabled=True):
@@ -98,7 +106,9 @@ def fan_out(event: Event) -> list[str]:
         Event.objects.filter(pk=event.pk, fanned_out_at__isnull=True).update(fanned_out_at=now)
     # Only the rows this call created (a second fan-out finds theirs taken).
     keys = [d.key for d in deliveries]
-    created = Delivery.objects.filter(key__in=keys, created_at=now).values_list("pk", "channel")
+    created = Delivery.objects.filter(
+        key__in=keys, created_at=now, status=Status.PENDING
+    ).values_list("pk", "channel")
     due_now = [str(pk) for pk, channel in created if channel != Channel.EMAIL]
     emails = [str(pk) for pk, channel in created if channel == Channel.EMAIL]
     # After the caller's commit, when fan-out runs inside a batch (fan_out_pending).
@@ -195,11 +205,15 @@ def deliver(delivery_id: str) -> str:
         if not delivery.endpoint.enabled:
             return _fail(delivery, "The channel is disabled.")
     started = timezone.now()
+    # The other emails this one carries; filled as they are claimed, so a failure midway
+    # releases each of them.
     grouped: list[Delivery] = []
+    answer = None
     try:
         if delivery.channel == Channel.EMAIL:
-            grouped = _send_email(delivery)
-            answer = None
+            _send_email(delivery, grouped)
+        elif delivery.channel == digests.DIGEST_CHANNEL:
+            _send_digest(delivery, grouped)
         else:
             answer = _send_to_endpoint(delivery)
     except DeliveryError as exc:
@@ -231,12 +245,11 @@ def deliver(delivery_id: str) -> str:
     return Status.DELIVERED
 
 
-def _send_email(delivery: Delivery) -> list[Delivery]:
+def _send_email(delivery: Delivery, grouped: list[Delivery]) -> None:
     """Send this email with the person's other pending ones about the same session."""
     assert delivery.user is not None
     if not recipients.still_member(delivery.user.pk, delivery.event.team_id):
         raise DeliveryError("The person is no longer in the team.", retryable=False)
-    grouped: list[Delivery] = []
     if delivery.session_id_ref is not None:
         now = timezone.now()
         candidates = Delivery.objects.filter(
@@ -255,14 +268,24 @@ def _send_email(delivery: Delivery) -> list[Delivery]:
                 grouped.append(other)
     events = sorted([delivery.event, *(g.event for g in grouped)], key=lambda e: e.created_at)
     email.send(delivery, events)
-    return grouped
+
+
+def _send_digest(delivery: Delivery, grouped: list[Delivery]) -> None:
+    """One message with every email waiting for this person's digest of this team."""
+    claim_until = timezone.now() + dt.timedelta(seconds=CLAIM_SECONDS)
+    grouped.extend(digests.take(delivery, claim_until))
+    if grouped:  # A digest retried after its emails went out has nothing left to send.
+        email.send(delivery, digests.events_of(grouped), digest=delivery.digest)
 
 
 def _release(grouped: list[Delivery]) -> None:
-    if grouped:
-        Delivery.objects.filter(pk__in=[g.pk for g in grouped]).update(
-            status=Status.PENDING, claimed_until=None, attempts=F("attempts") - 1
-        )
+    """Emails taken into a message that failed: back to waiting, costing no attempt."""
+    for back, rows in ((Status.DIGEST, [g for g in grouped if g.digest_until]),
+                       (Status.PENDING, [g for g in grouped if not g.digest_until])):  # fmt: skip
+        if rows:
+            Delivery.objects.filter(pk__in=[g.pk for g in rows]).update(
+                status=back, claimed_until=None, attempts=F("attempts") - 1
+            )
 
 
 def _send_to_endpoint(delivery: Delivery) -> http.Response:
@@ -361,6 +384,9 @@ def _fail(delivery: Delivery, reason: str) -> str:
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Status.FAILED, claimed_until=None, last_error=reason, updated_at=timezone.now()
     )
+    if delivery.channel == digests.DIGEST_CHANNEL:
+        # Its emails fail with it, rather than wait for a digest that already failed.
+        digests.waiting(delivery).update(status=Status.FAILED, last_error=reason)
     if delivery.endpoint is not None and delivery.endpoint.enabled:
         disable_endpoint(delivery.endpoint, f"A delivery failed for good: {reason}")
     return Status.FAILED
@@ -430,9 +456,12 @@ def sweep(now: dt.datetime | None = None) -> int:
 
     now = now or timezone.now()
     fan_out_pending()
-    Delivery.objects.filter(status=Status.SENDING, claimed_until__lt=now).update(
-        status=Status.PENDING, claimed_until=None, enqueued_at=None
+    expired = Delivery.objects.filter(status=Status.SENDING, claimed_until__lt=now)
+    # A digest's email whose sender died goes back to its digest, not out on its own.
+    expired.filter(channel=Channel.EMAIL, digest_until__isnull=False).update(
+        status=Status.DIGEST, claimed_until=None
     )
+    expired.update(status=Status.PENDING, claimed_until=None, enqueued_at=None)
     return requeue.enqueue_due(
         Delivery, tasks.deliver_notification, pending=Status.PENDING, order_by="created_at", now=now
     )
