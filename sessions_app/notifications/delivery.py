@@ -351,9 +351,10 @@ def _kick_next(delivery: Delivery) -> None:
         _enqueue(str(following.pk), 0.0)
 
 
-def backoff_seconds(attempts: int) -> int:
-    base = max(1, settings.NOTIFY_BACKOFF_SECONDS)
-    return int(min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempts - 1)))
+def backoff_seconds(attempts: int) -> float:
+    # A fraction of a second is allowed, so that a drill can compress an outage's clock.
+    base = max(0.1, float(settings.NOTIFY_BACKOFF_SECONDS))
+    return round(min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempts - 1)), 1)
 
 
 def _failed_attempt(
@@ -369,7 +370,7 @@ def _failed_attempt(
             status=Status.PENDING,
             next_attempt_at=due,
             claimed_until=None,
-            last_error=f"{reason} Attempt {delivery.attempts}; next try in {wait} s.",
+            last_error=f"{reason} Attempt {delivery.attempts}; next try in {wait:g} s.",
             response_code=status,
             duration_ms=duration,
             updated_at=now,
