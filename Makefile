@@ -74,5 +74,10 @@ load: setup-dev
 soak: setup-dev
 	$(BIN)/python -m bench.soak --minutes $(or $(SOAK_MINUTES),30)
 
+# Notification latency and webhook throughput on real workers (docs/performance.md).
+.PHONY: notify-bench
+notify-bench: setup-dev
+	$(BIN)/python -m bench.notifications
+
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -309,7 +309,7 @@ WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", 10.0)
 WEBHOOK_MAX_BYTES = envint("WEBHOOK_MAX_BYTES", 256 * 1024)
 # First wait after a failed notification delivery, doubled after each failure (at most an
 # hour); a delivery is retried for NOTIFY_RETRY_HOURS before it fails for good.
-NOTIFY_BACKOFF_SECONDS = envint("NOTIFY_BACKOFF_SECONDS", 10)
+NOTIFY_BACKOFF_SECONDS = envfloat("NOTIFY_BACKOFF_SECONDS", 10.0)
 NOTIFY_RETRY_HOURS = envfloat("NOTIFY_RETRY_HOURS", 26.0)
 # Emails about one session within this many seconds go out as one message.
 NOTIFY_GROUP_SECONDS = envint("NOTIFY_GROUP_SECONDS", 30)

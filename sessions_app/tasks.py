@@ -90,6 +90,14 @@ def sweep_notifications() -> None:
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def send_email_digests() -> None:
+    """Open the digest of each person, team and period that has ended (one each)."""
+    from sessions_app.notifications import digests
+
+    digests.open_due()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def close_lockouts() -> None:
     """Write the closing audit entry of each sign-in lockout that has ended."""
     from sessions_app.audit.lockout import close_finished_lockouts

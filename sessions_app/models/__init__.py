@@ -22,6 +22,7 @@ from sessions_app.models.jules import (
 from sessions_app.models.notifications import (
     Channel,
     Delivery,
+    DigestPreference,
     Endpoint,
     Event,
     EventKind,
@@ -40,6 +41,7 @@ __all__ = [
     "AuditEntry",
     "Channel",
     "Delivery",
+    "DigestPreference",
     "Endpoint",
     "Event",
     "EventKind",
