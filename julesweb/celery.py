@@ -31,6 +31,7 @@ app.conf.update(
         "sessions_app.tasks.fan_out_events": {"queue": "actions"},
         "sessions_app.tasks.deliver_notification": {"queue": "actions"},
         "sessions_app.tasks.sweep_notifications": {"queue": "actions"},
+        "sessions_app.tasks.send_invitation": {"queue": "actions"},
         "sessions_app.tasks.*": {"queue": "sync"},
     },
     worker_hijack_root_logger=False,

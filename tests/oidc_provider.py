@@ -153,6 +153,10 @@ class LoopbackProvider:
                 }
             )
 
+        @app.get("/favicon.ico")
+        def favicon() -> Any:
+            return "", 204
+
         @app.get("/jwks")
         def jwks() -> Any:
             return jsonify(KeySet([provider.key]).as_dict(private=False))

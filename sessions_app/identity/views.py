@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, redirect_to_login
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,11 +21,12 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from sessions_app.access import ActionNotAllowed
 from sessions_app.audit import chain as audit
 from sessions_app.audit.actions import AuditAction
-from sessions_app.identity import mapping, services
+from sessions_app.identity import invitations, mapping, services
 from sessions_app.identity import provider as oidc
 from sessions_app.identity import session as state
 from sessions_app.identity.config import (
@@ -34,6 +35,7 @@ from sessions_app.identity.config import (
     password_sign_in,
     provider_settings,
 )
+from sessions_app.models import Invitation
 
 log = logging.getLogger(__name__)
 
@@ -207,3 +209,65 @@ def sign_out(request: HttpRequest) -> HttpResponse:
         "registration/signing_out.html",
         {"url": url, "provider_name": provider.name if provider else ""},
     )
+
+
+JOIN_PAGE = "sessions_app/identity/join.html"
+
+
+def _join_problem(invitation: Invitation | None) -> tuple[int, str, str] | None:
+    """Why the link cannot be answered: (status, title, sentence), or None when it can."""
+    if invitation is None:
+        return 404, "Unknown invitation", "This invitation link is not valid; check the email."
+    if invitation.status == Invitation.Status.ACCEPTED:
+        return 410, "Invitation used", "This invitation was accepted already; the link worked once."
+    if invitation.status != Invitation.Status.PENDING:
+        return (
+            410,
+            "Invitation closed",
+            f"This invitation was {invitation.get_status_display().lower()}; "
+            "ask a team admin for a new one.",
+        )
+    if not invitation.is_open():
+        return (
+            410,
+            "Invitation expired",
+            "This invitation has expired; ask a team admin for a new one.",
+        )
+    return None
+
+
+@login_not_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation_join(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of an invitation email: a clear page when it cannot be used any more."""
+    invitation = invitations.invitation_for_token(token)
+    problem = _join_problem(invitation)
+    if problem is not None:
+        status, title, sentence = problem
+        return render(
+            request, JOIN_PAGE, {"problem": sentence, "problem_title": title}, status=status
+        )
+    assert invitation is not None
+    context: dict[str, Any] = {"invitation": invitation}
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        try:
+            if request.POST.get("answer") == "decline":
+                invitations.invitation_decline_by_link(
+                    actor=request.user, invitation=invitation, request=request
+                )
+                messages.success(request, f"You declined the invitation to {invitation.team.name}.")
+                return redirect("sessions_app:team-list")
+            membership = invitations.invitation_accept_by_link(
+                actor=request.user, invitation=invitation, request=request
+            )
+        except ActionNotAllowed as exc:
+            context["refusal"] = str(exc)
+            return render(request, JOIN_PAGE, context, status=403)
+        messages.success(
+            request, f"You joined {invitation.team.name} as {membership.get_role_display()}."
+        )
+        return redirect("sessions_app:team-detail", invitation.team.slug)
+    return render(request, JOIN_PAGE, context)
