@@ -32,6 +32,7 @@ app.conf.update(
         "sessions_app.tasks.deliver_notification": {"queue": "actions"},
         "sessions_app.tasks.sweep_notifications": {"queue": "actions"},
         "sessions_app.tasks.send_invitation": {"queue": "actions"},
+        "sessions_app.tasks.sweep_invitations": {"queue": "actions"},
         "sessions_app.tasks.*": {"queue": "sync"},
     },
     worker_hijack_root_logger=False,
@@ -56,6 +57,7 @@ app.conf.beat_schedule = {
     "sweep-outbox": {"task": "sessions_app.tasks.sweep_outbox", "schedule": 30.0},
     "sweep-notifications": {"task": "sessions_app.tasks.sweep_notifications", "schedule": 30.0},
     "close-lockouts": {"task": "sessions_app.tasks.close_lockouts", "schedule": 60.0},
+    "sweep-invitations": {"task": "sessions_app.tasks.sweep_invitations", "schedule": 60.0},
 }
 app.autodiscover_tasks()
 

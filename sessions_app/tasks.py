@@ -110,3 +110,11 @@ def send_invitation(invitation_id: int) -> None:
     from sessions_app.identity.invitations import invitation_send
 
     invitation_send(invitation_id)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
+def sweep_invitations() -> None:
+    from sessions_app.identity.invitations import invitations_unsent
+
+    for invitation_id in invitations_unsent():
+        send_invitation.delay(invitation_id)

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -106,21 +107,29 @@ def _enqueue(invitation_id: int) -> None:
         log.exception("invitation %s not queued", invitation_id)
 
 
+# A claim older than this is a worker that died while sending: the sweep sends again.
+SEND_CLAIM_SECONDS = 600
+
+
 def invitation_send(invitation_id: int) -> bool:
-    """Send the invitation's email once; False when there is nothing (left) to send."""
-    invitation = (
-        Invitation.objects.select_related("team", "invited_by")
-        .filter(pk=invitation_id, status=Invitation.Status.PENDING, emailed_at=None)
-        .exclude(token_sealed="")
-        .first()
-    )
-    if invitation is None or not invitation.is_open():
+    """Send the invitation's email once; False when there is nothing (left) to send.
+
+    The send is claimed by a conditional update (emailed_at), so two workers never send
+    one invitation twice; a failed send gives the claim back for the task's retry.
+    """
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=SEND_CLAIM_SECONDS)
+    unsent = Invitation.objects.filter(
+        pk=invitation_id, status=Invitation.Status.PENDING, expires_at__gt=now
+    ).exclude(token_sealed="")
+    claimed = unsent.filter(Q(emailed_at=None) | Q(emailed_at__lt=stale)).update(emailed_at=now)
+    if not claimed:
         return False
-    token = crypto.decrypt(invitation.token_sealed)
+    invitation = Invitation.objects.select_related("team", "invited_by").get(pk=invitation_id)
     context = {
         "invitation": invitation,
         "team": invitation.team,
-        "url": join_url(token),
+        "url": join_url(crypto.decrypt(invitation.token_sealed)),
         "inviter": invitation.invited_by.get_username() if invitation.invited_by else "",
     }
     message = EmailMultiAlternatives(
@@ -128,12 +137,29 @@ def invitation_send(invitation_id: int) -> bool:
         body=render_to_string("sessions_app/identity/invitation_email.txt", context),
         to=[invitation.email],
     )
-    message.send()
+    try:
+        message.send()
+    except Exception:
+        Invitation.objects.filter(pk=invitation_id, emailed_at=now).update(emailed_at=None)
+        raise
     # Sent: the token is no longer kept in any readable form.
-    Invitation.objects.filter(pk=invitation.pk, emailed_at=None).update(
-        emailed_at=timezone.now(), token_sealed=""
-    )
+    Invitation.objects.filter(pk=invitation_id).update(token_sealed="")
     return True
+
+
+def invitations_unsent() -> list[int]:
+    """Invitations whose email is still due: the broker was down, or a worker died."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=SEND_CLAIM_SECONDS)
+    return list(
+        Invitation.objects.filter(status=Invitation.Status.PENDING, expires_at__gt=now)
+        .exclude(token_sealed="")
+        .filter(
+            Q(emailed_at=None, created_at__lt=now - dt.timedelta(minutes=1))
+            | Q(emailed_at__lt=stale)
+        )
+        .values_list("pk", flat=True)[:100]
+    )
 
 
 def invitation_for_token(token: str) -> Invitation | None:

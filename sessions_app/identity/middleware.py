@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -20,6 +21,9 @@ from sessions_app.identity import session as state
 from sessions_app.identity.config import AddressNotAllowed, provider_settings
 
 log = logging.getLogger(__name__)
+
+# How long another request of the session may pass while one renews the tokens.
+RENEWAL_SECONDS = 30
 
 
 def _renew(request: HttpRequest, info: dict[str, object]) -> bool:
@@ -68,6 +72,21 @@ class ProviderSessionMiddleware:
     @staticmethod
     def _ended(request: HttpRequest) -> bool:
         info = state.signed_in(request.session)
-        if info is None or time.time() < float(info.get("expires_at") or 0):
+        if info is None:
             return False
-        return not _renew(request, info)
+        provider = provider_settings()
+        if provider is None or info.get("issuer") != provider.issuer:
+            # The operator changed or removed the provider this session came from.
+            return True
+        expires_at = float(info.get("expires_at") or 0)
+        if time.time() < expires_at:
+            return False
+        # One renewal per session at a time: the pages poll in parallel, and a provider
+        # that rotates refresh tokens accepts each one only once.
+        key = f"oidc:renewing:{request.session.session_key}"
+        if not cache.add(key, 1, RENEWAL_SECONDS):
+            return time.time() > expires_at + RENEWAL_SECONDS
+        try:
+            return not _renew(request, info)
+        finally:
+            cache.delete(key)

@@ -239,3 +239,17 @@ def test_passwords_can_be_turned_off(idp, teams, settings):
         "/admin/login/?next=/admin/", {"username": "local", "password": DEFAULT_PASSWORD}
     )
     assert admin.status_code == 200 and "_auth_user_id" not in client.session
+
+
+def test_a_session_ends_when_the_operator_changes_the_provider(idp, teams, settings):
+    idp.add_person("ada")
+    client = Client()
+    sign_in_through(client, idp, "ada")
+    assert client.get("/teams/").status_code == 200
+    settings.OIDC_ISSUER = "https://another-idp.example.com"
+    response = client.get("/teams/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    # Local sessions are not the provider's: they carry on.
+    local = Client()
+    local.force_login(UserFactory(username="local"))
+    assert local.get("/teams/").status_code == 200

@@ -150,3 +150,67 @@ def test_the_sign_in_pages_answer_every_role(client, cast, role, settings):
     assert refused.status_code == 400 and 'data-reason="unknown_state"' in refused.content.decode()
     assert client.post(reverse("logout")).status_code == 302
     assert client.get("/teams/").status_code == 302
+
+
+def test_an_email_that_fails_waits_for_the_sweep(
+    cast, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    import socket
+
+    from sessions_app.tasks import sweep_invitations
+
+    # A real SMTP address where nothing listens: the send fails and nothing is lost.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 2
+    invitation = _invite(cast, capture=django_capture_on_commit_callbacks)
+    invitation.refresh_from_db()
+    assert invitation.emailed_at is None and invitation.token_sealed != ""
+    page = invitations.invitations_unsent()
+    assert page == []  # Not yet: the task's own retries come first.
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    Invitation.objects.filter(pk=invitation.pk).update(
+        created_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+    sweep_invitations()
+    assert [m.to for m in mailoutbox] == [["newcomer@example.com"]]
+    invitation.refresh_from_db()
+    assert invitation.emailed_at is not None and invitation.token_sealed == ""
+    sweep_invitations()
+    assert len(mailoutbox) == 1
+
+
+def test_the_checks_name_a_mapping_or_issuer_they_cannot_use(settings):
+    from sessions_app.identity.checks import check_oidc_settings
+
+    assert check_oidc_settings(None) == []
+    settings.OIDC_GROUP_ROLES = "devs=acme:owner"
+    settings.OIDC_ISSUER, settings.OIDC_CLIENT_ID = "http://10.0.0.5:8080", "portal"
+    settings.OIDC_ALLOWED_URLS = []
+    ids = {message.id for message in check_oidc_settings(None)}
+    assert ids == {"sessions_app.E101", "sessions_app.E102"}
+    settings.OIDC_ALLOWED_URLS = ["http://10.0.0.5:*"]
+    settings.OIDC_GROUP_ROLES = "devs=acme:admin"
+    assert check_oidc_settings(None) == []
+
+
+@pytest.mark.parametrize(
+    "url, allowed",
+    [
+        ("https://idp.example.com/token", True),
+        ("https://idp.example.com:8443/token", False),
+        ("http://idp.example.com/token", False),
+        ("https://keys.example.net/jwks", False),
+        ("https://user@idp.example.com/token", False),
+        ("http://127.0.0.1:5000/jwks", True),
+        ("http://127.0.0.2:5000/jwks", False),
+    ],
+)
+def test_the_portal_calls_only_the_issuer_host_or_listed_addresses(settings, url, allowed):
+    from sessions_app.identity.config import is_allowed
+
+    settings.OIDC_ALLOWED_URLS = ["http://127.0.0.1:*"]
+    assert is_allowed(url, "https://idp.example.com") is allowed
