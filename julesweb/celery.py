@@ -32,6 +32,8 @@ app.conf.update(
         "sessions_app.tasks.deliver_notification": {"queue": "actions"},
         "sessions_app.tasks.sweep_notifications": {"queue": "actions"},
         "sessions_app.tasks.send_email_digests": {"queue": "actions"},
+        "sessions_app.tasks.send_invitation": {"queue": "actions"},
+        "sessions_app.tasks.sweep_invitations": {"queue": "actions"},
         "sessions_app.tasks.*": {"queue": "sync"},
     },
     worker_hijack_root_logger=False,
@@ -57,6 +59,7 @@ app.conf.beat_schedule = {
     "sweep-notifications": {"task": "sessions_app.tasks.sweep_notifications", "schedule": 30.0},
     "close-lockouts": {"task": "sessions_app.tasks.close_lockouts", "schedule": 60.0},
     "send-email-digests": {"task": "sessions_app.tasks.send_email_digests", "schedule": 60.0},
+    "sweep-invitations": {"task": "sessions_app.tasks.sweep_invitations", "schedule": 60.0},
 }
 app.autodiscover_tasks()
 

@@ -358,3 +358,29 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Sign-in with the company's identity provider, OpenID Connect (docs/sign-in.md). Off
+# unless OIDC_ISSUER is set; PASSWORD_SIGN_IN=0 turns local passwords off.
+OIDC_ISSUER = env("OIDC_ISSUER").strip().rstrip("/")
+OIDC_CLIENT_ID = env("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = secret("OIDC_CLIENT_SECRET")
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_SCOPES = env("OIDC_SCOPES", "openid email profile")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+# `group=team-slug:role` items, comma-separated (sessions_app/identity/mapping.py).
+OIDC_GROUP_ROLES = env("OIDC_GROUP_ROLES")
+# Addresses besides the issuer's own host that the portal may call for the provider (its
+# token or key endpoints elsewhere, a provider on loopback); `*` as the port allows any.
+OIDC_ALLOWED_URLS = envlist("OIDC_ALLOWED_URLS")
+OIDC_TIMEOUT_SECONDS = envfloat("OIDC_TIMEOUT_SECONDS", 10.0)
+PASSWORD_SIGN_IN = envbool("PASSWORD_SIGN_IN", True)
+# After authentication and messages: a session whose provider tokens expired is refreshed
+# or ends, with a notice.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "sessions_app.identity.middleware.ProviderSessionMiddleware",
+)
+# Passwords go through a backend that PASSWORD_SIGN_IN=0 turns off (the admin's sign-in too).
+AUTHENTICATION_BACKENDS[
+    AUTHENTICATION_BACKENDS.index("django.contrib.auth.backends.ModelBackend")
+] = "sessions_app.identity.backends.PasswordBackend"

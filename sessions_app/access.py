@@ -271,3 +271,20 @@ def counting_approval(actions: Iterable[OutboxAction]) -> OutboxAction | None:
     if live:
         return live[0]
     return ordered[-1] if ordered else None
+
+
+def may_accept_by_link(user: Any, invitation: Invitation) -> Decision:
+    """An emailed invitation: whoever holds the link must also own the invited address."""
+    if invitation.status != Invitation.Status.PENDING:
+        return _refuse(f"This invitation was already {invitation.get_status_display().lower()}.")
+    if not invitation.is_open():
+        return _refuse("This invitation has expired; ask a team admin for a new one.")
+    if invitation.invited_user_id is not None and invitation.invited_user_id != user.pk:
+        return _refuse("This invitation is for another account.")
+    if invitation.email and (user.email or "").strip().lower() != invitation.email.lower():
+        return _refuse(
+            f"This invitation is for {invitation.email}, and you are signed in as "
+            f"{user.get_username()} ({user.email or 'no email address'}). Sign in with that "
+            "address's account, or ask a team admin to invite this one."
+        )
+    return ALLOWED

@@ -10,6 +10,7 @@ their bodies, so nothing that a task calls imports back into this module's impor
 from __future__ import annotations
 
 import logging
+import smtplib
 
 from celery import shared_task
 
@@ -103,3 +104,25 @@ def close_lockouts() -> None:
     from sessions_app.audit.lockout import close_finished_lockouts
 
     close_finished_lockouts()
+
+
+@shared_task(
+    acks_late=True,
+    time_limit=60,
+    soft_time_limit=50,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=10,
+    max_retries=8,
+)
+def send_invitation(invitation_id: int) -> None:
+    from sessions_app.identity.invitations import invitation_send
+
+    invitation_send(invitation_id)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
+def sweep_invitations() -> None:
+    from sessions_app.identity.invitations import invitations_unsent
+
+    for invitation_id in invitations_unsent():
+        send_invitation.delay(invitation_id)

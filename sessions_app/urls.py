@@ -5,6 +5,7 @@ from django.urls import path
 from sessions_app.api import pages as api_pages
 from sessions_app.audit import views as audit
 from sessions_app.connections import views as connections
+from sessions_app.identity import views as identity
 from sessions_app.notifications import views as notifications
 from sessions_app.sessions.views import approvals, launch, sessions
 from sessions_app.teams import views as teams
@@ -117,4 +118,5 @@ urlpatterns = [
     path("teams/<slug:slug>/tokens/new", api_pages.team_token_create, name="team-token-create"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
+    path("invitations/join/<str:token>/", identity.invitation_join, name="invitation-join"),
 ]

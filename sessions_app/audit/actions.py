@@ -51,6 +51,7 @@ class AuditAction(models.TextChoices):
     AUTH_SIGN_IN_FAILED = "auth.sign_in_failed", "Failed sign-in"
     AUTH_LOCKED_OUT = "auth.locked_out", "Locked out"
     AUTH_LOCKOUT_ENDED = "auth.lockout_ended", "Lockout ended"
+    AUTH_SIGN_OUT_ALL = "auth.sign_out_all", "Everyone signed out (operator)"
 
 
 GROUP_LABELS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sessions_app.models.api import ApiToken, IdempotentAnswer, Scope
 from sessions_app.models.audit import AuditChainHead, AuditEntry, SignInLockout
+from sessions_app.models.identity import ProviderIdentity
 from sessions_app.models.jules import (
     Activity,
     ActivityKind,
@@ -52,6 +53,7 @@ __all__ = [
     "Notification",
     "NotificationPreference",
     "OutboxAction",
+    "ProviderIdentity",
     "Role",
     "Scope",
     "Session",

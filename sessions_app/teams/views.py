@@ -25,6 +25,7 @@ from sessions_app import access
 from sessions_app.access import ActionNotAllowed, RoleRequired
 from sessions_app.connections.forms import ConnectionAddForm, ConnectionRenameForm
 from sessions_app.connections.selectors import sync_progress
+from sessions_app.identity import invitations
 from sessions_app.models import Invitation, JulesConnection, Membership, Role, Team
 from sessions_app.teams import services
 from sessions_app.teams.forms import InviteForm, PolicyForm, RoleForm
@@ -133,10 +134,10 @@ def invitation_create(request: AuthedRequest, slug: str) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         try:
-            invitation, _ = services.invitation_create(
+            invitation = invitations.invitation_create_by_email(
                 actor=request.user,
                 team=team,
-                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 request=request,
             )
@@ -146,7 +147,7 @@ def invitation_create(request: AuthedRequest, slug: str) -> HttpResponse:
             messages.success(
                 request,
                 f"{invitation.invitee_label} is invited as {invitation.get_role_display()}; "
-                "they join when they accept.",
+                "they get a link by email and join when they accept.",
             )
             return team_response(request, team, "members", ok=True)
     return team_response(request, team, "members", ok=False, member_form=form)

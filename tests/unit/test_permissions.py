@@ -101,8 +101,8 @@ def _posts(cast, world):
     return [
         (
             reverse("sessions_app:invitation-create", args=[team.slug]),
-            {"username": "newcomer", "role": "viewer"},
-            lambda: Invitation.objects.filter(invited_user__username="newcomer").exists(),
+            {"email": "newcomer@example.com", "role": "viewer"},
+            lambda: Invitation.objects.filter(email="newcomer@example.com").exists(),
         ),
         (
             reverse("sessions_app:invitation-revoke", args=[team.slug, pending.pk]),
@@ -297,11 +297,30 @@ def _every_get(cast, things, role):
         "endpoint-detail": ([things["endpoint"].pk], 200 if role == "admin" else 403, 404),
         "api-tokens": ([], 200, 200),
         "team-tokens": ([team.slug], 200 if role == "admin" else 403, 404),
+        # The emailed link is the capability: anyone who holds it sees what it offers;
+        # accepting also needs the invited address (tests/unit/test_email_invitations.py).
+        "invitation-join": ([_join_token(cast)], 200, 200),
     }
     return {
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
         for name, (args, ok, outsider) in pages.items()
     }
+
+
+def _join_token(cast):
+    import secrets
+
+    from sessions_app.identity.invitations import invitation_create_by_email
+    from sessions_app.models import Invitation
+    from sessions_app.teams.services import token_hash
+
+    invitation = invitation_create_by_email(
+        actor=cast.admin, team=cast.team, email=f"{secrets.token_hex(4)}@example.com", role="viewer"
+    )
+    # The token as the email carries it: set here, since the email is not read in this test.
+    token = secrets.token_urlsafe(16)
+    Invitation.objects.filter(pk=invitation.pk).update(token_hash=token_hash(token))
+    return token
 
 
 def _unsubscribe_token(cast):
