@@ -31,6 +31,7 @@ app.conf.update(
         "sessions_app.tasks.fan_out_events": {"queue": "actions"},
         "sessions_app.tasks.deliver_notification": {"queue": "actions"},
         "sessions_app.tasks.sweep_notifications": {"queue": "actions"},
+        "sessions_app.tasks.run_due_schedules": {"queue": "actions"},
         "sessions_app.tasks.*": {"queue": "sync"},
     },
     worker_hijack_root_logger=False,
@@ -55,6 +56,8 @@ app.conf.beat_schedule = {
     "sweep-outbox": {"task": "sessions_app.tasks.sweep_outbox", "schedule": 30.0},
     "sweep-notifications": {"task": "sessions_app.tasks.sweep_notifications", "schedule": 30.0},
     "close-lockouts": {"task": "sessions_app.tasks.close_lockouts", "schedule": 60.0},
+    # Each due slot is claimed by a unique row, so extra or restarted beats double nothing.
+    "run-due-schedules": {"task": "sessions_app.tasks.run_due_schedules", "schedule": 60.0},
 }
 app.autodiscover_tasks()
 

@@ -31,6 +31,13 @@ from sessions_app.models.notifications import (
 )
 from sessions_app.models.outbox import OutboxAction
 from sessions_app.models.teams import Invitation, Membership, Role, Team
+from sessions_app.models.templates import (
+    LaunchTemplate,
+    Schedule,
+    ScheduleRun,
+    TemplateLaunch,
+    TemplateVersion,
+)
 
 __all__ = [
     "Activity",
@@ -46,11 +53,14 @@ __all__ = [
     "IdempotentAnswer",
     "Invitation",
     "JulesConnection",
+    "LaunchTemplate",
     "Membership",
     "Notification",
     "NotificationPreference",
     "OutboxAction",
     "Role",
+    "Schedule",
+    "ScheduleRun",
     "Scope",
     "Session",
     "SessionOutput",
@@ -60,4 +70,6 @@ __all__ = [
     "Source",
     "Team",
     "TeamNotificationSettings",
+    "TemplateLaunch",
+    "TemplateVersion",
 ]
