@@ -96,6 +96,8 @@ def test_a_schedule_is_created_edited_paused_resumed_and_runs_on_time(
     page.fill("#id_time_of_day", "07:45")
     page.click("button:has-text('Save schedule')")
     page.wait_for_selector("text=45 7 * * *")
+    # Next runs read in the schedule's zone (December in Berlin: CET).
+    page.wait_for_selector(".next-runs >> text=07:45 CET")
     url = page.url
 
     page.click("button:has-text('Pause')")
