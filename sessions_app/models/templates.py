@@ -171,6 +171,7 @@ class TemplateLaunch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "template launches"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["template", "-created_at"], name="template_launch_recent")]
 
