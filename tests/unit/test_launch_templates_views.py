@@ -195,3 +195,20 @@ def test_someone_elses_schedule_is_read_only_for_a_member(client, cast, sources)
     assert response.status_code == 403
     schedule.refresh_from_db()
     assert schedule.active
+
+
+def test_the_operator_reads_templates_schedules_and_runs_in_the_admin(client, cast, sources):
+    from tests.factories import UserFactory
+
+    client.force_login(cast.member)
+    _create(client, cast, sources)
+    template = LaunchTemplate.objects.get()
+    client.force_login(UserFactory(username="operator", is_staff=True, is_superuser=True))
+    page = client.get(reverse("admin:sessions_app_launchtemplate_change", args=[template.pk]))
+    assert page.status_code == 200 and "Bump {{ package }}" in page.content.decode()
+    for name in ("launchtemplate", "schedule", "schedulerun"):
+        assert client.get(reverse(f"admin:sessions_app_{name}_changelist")).status_code == 200
+        assert client.get(reverse(f"admin:sessions_app_{name}_add")).status_code == 403
+    edit = reverse("admin:sessions_app_launchtemplate_change", args=[template.pk])
+    assert client.post(edit, {"name": "Renamed"}).status_code == 403
+    assert LaunchTemplate.objects.get().name == "Bump"
