@@ -110,6 +110,13 @@ def test_workers_ticking_through_a_killed_worker_lose_and_double_nothing(
         tasks.run_due_schedules.delay()
     wait_for(lambda: not _busy(), 60)
     _assert_once_each(first)
+    # The workers delivered each launch to the simulator; the next tick links the sessions.
+    wait_for(lambda: not OutboxAction.objects.exclude(status="done").exists(), 90)
+    services.run_due_schedules(now=first)
+    launches = TemplateLaunch.objects.select_related("session")
+    assert all(launch.session is not None for launch in launches)
+    prompts = sorted(launch.session.prompt for launch in launches)
+    assert prompts == sorted(f"Tidy area {n}" for n in range(SCHEDULES))
 
 
 def _busy() -> bool:

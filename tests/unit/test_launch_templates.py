@@ -339,3 +339,40 @@ def test_a_run_as_someone_who_left_fails_with_a_reason(cast, scheduled):
     (run,) = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
     assert run.status == "failed" and "no longer in the team" in run.reason
     assert not OutboxAction.objects.exists()
+
+
+def test_the_command_ticks_at_a_given_time_and_refuses_a_bad_one(scheduled):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    _due(scheduled, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    out = io.StringIO()
+    call_command("run_due_schedules", "--at", "2026-06-01T10:00:30", stdout=out)
+    assert "Nightly bump 2026-06-01 10:00 UTC: Launched." in out.getvalue()
+    assert "1 run(s)" in out.getvalue()
+    with pytest.raises(CommandError, match="not an ISO 8601 time"):
+        call_command("run_due_schedules", "--at", "tomorrow")
+
+
+@pytest.mark.parametrize("policy", [True, False])
+def test_a_scheduled_plan_waits_for_an_approver_as_the_policy_says(cast, repos, policy):
+    connection, _sources = repos
+    type(cast.team).objects.filter(pk=cast.team.pk).update(require_plan_approval=policy)
+    template = services.template_create(
+        user=cast.member,
+        team=cast.team,
+        content=_content(name="Auto", prompt="Tidy", title_pattern="", require_plan_approval=False),
+    )
+    schedule = services.schedule_create(
+        user=cast.member,
+        template=template,
+        spec=services.ScheduleSpec(
+            name="Hourly", connection=connection, cadence="cron", cron="0 * * * *"
+        ),
+    )
+    _due(schedule, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    services.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    (action,) = OutboxAction.objects.filter(kind="launch")
+    assert action.payload["require_plan_approval"] is policy
+    assert action.actor == cast.member
