@@ -34,6 +34,7 @@ app.conf.update(
         "sessions_app.tasks.send_email_digests": {"queue": "actions"},
         "sessions_app.tasks.send_invitation": {"queue": "actions"},
         "sessions_app.tasks.sweep_invitations": {"queue": "actions"},
+        "sessions_app.tasks.run_due_schedules": {"queue": "actions"},
         "sessions_app.tasks.*": {"queue": "sync"},
     },
     worker_hijack_root_logger=False,
@@ -60,6 +61,8 @@ app.conf.beat_schedule = {
     "close-lockouts": {"task": "sessions_app.tasks.close_lockouts", "schedule": 60.0},
     "send-email-digests": {"task": "sessions_app.tasks.send_email_digests", "schedule": 60.0},
     "sweep-invitations": {"task": "sessions_app.tasks.sweep_invitations", "schedule": 60.0},
+    # Each due slot is claimed by a unique row, so extra or restarted beats double nothing.
+    "run-due-schedules": {"task": "sessions_app.tasks.run_due_schedules", "schedule": 60.0},
 }
 app.autodiscover_tasks()
 

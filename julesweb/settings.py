@@ -343,6 +343,10 @@ AXES_CLIENT_IP_CALLABLE = "sessions_app.web.client_address.client_address"
 # How long an invitation to a team can be accepted.
 INVITATION_DAYS = envint("INVITATION_DAYS", 7)
 
+# A schedule's slot missed while beat was down runs once when it comes back, if it is at
+# most this old; older ones are recorded as missed (docs/templates.md).
+SCHEDULE_CATCH_UP_HOURS = envint("SCHEDULE_CATCH_UP_HOURS", 24)
+
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 # Error pages and mails hide anything that looks like a key, in every frame.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "sessions_app.web.error_reports.KeySafeExceptionReporterFilter"

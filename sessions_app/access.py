@@ -20,6 +20,7 @@ from sessions_app.models import (
     Membership,
     OutboxAction,
     Role,
+    Schedule,
     Session,
     SessionState,
     Team,
@@ -286,5 +287,29 @@ def may_accept_by_link(user: Any, invitation: Invitation) -> Decision:
             f"This invitation is for {invitation.email}, and you are signed in as "
             f"{user.get_username()} ({user.email or 'no email address'}). Sign in with that "
             "address's account, or ask a team admin to invite this one."
+        )
+    return ALLOWED
+
+
+# --- launch templates and schedules (docs/templates.md) -------------------------------
+
+
+def may_edit_templates(role: str | None) -> Decision:
+    """A team's template library: members and above create and edit (each save a version)."""
+    return _role_rule(role, Role.MEMBER, "create and edit launch templates")
+
+
+def may_schedule(role: str | None) -> Decision:
+    return _role_rule(role, Role.MEMBER, "schedule launches")
+
+
+def may_change_schedule(role: str | None, user: Any, schedule: Schedule) -> Decision:
+    """Edit, pause, resume and run now: its creator, or any admin of the team."""
+    if not has_role(role, Role.MEMBER):
+        return _role_rule(role, Role.MEMBER, "change schedules")
+    if not has_role(role, Role.ADMIN) and schedule.created_by_id != user.pk:
+        return _refuse(
+            "Members and approvers may change only the schedules they created; "
+            "an admin of the team may change any."
         )
     return ALLOWED

@@ -6,6 +6,7 @@ from sessions_app.api import pages as api_pages
 from sessions_app.audit import views as audit
 from sessions_app.connections import views as connections
 from sessions_app.identity import views as identity
+from sessions_app.launch_templates import urls as launch_templates
 from sessions_app.notifications import views as notifications
 from sessions_app.sessions.views import approvals, launch, sessions
 from sessions_app.teams import views as teams
@@ -120,3 +121,6 @@ urlpatterns = [
     path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
     path("invitations/join/<str:token>/", identity.invitation_join, name="invitation-join"),
 ]
+
+# Launch templates and schedules (docs/templates.md).
+urlpatterns += launch_templates.urlpatterns

@@ -37,6 +37,13 @@ class AuditAction(models.TextChoices):
     MEMBER_DECLINE = "member.decline", "Invitation declined"
     MEMBER_REVOKE = "member.revoke", "Invitation revoked"
     POLICY_CHANGE = "policy.change", "Approval policy changed"
+    TEMPLATE_CREATE = "template.create", "Launch template created"
+    TEMPLATE_CHANGE = "template.change", "Launch template changed"
+    SCHEDULE_CREATE = "schedule.create", "Schedule created"
+    SCHEDULE_CHANGE = "schedule.change", "Schedule changed"
+    SCHEDULE_PAUSE = "schedule.pause", "Schedule paused"
+    SCHEDULE_RESUME = "schedule.resume", "Schedule resumed"
+    SCHEDULE_RUN = "schedule.run", "Scheduled run"
     CHANNEL_ADD = "channel.add", "Team channel added"
     CHANNEL_ROTATE = "channel.rotate", "Team channel secret rotated"
     CHANNEL_ENABLE = "channel.enable", "Team channel enabled"
@@ -60,6 +67,8 @@ GROUP_LABELS = {
     "connection": "Any connection change",
     "member": "Any membership change",
     "policy": "",
+    "template": "Any launch template change",
+    "schedule": "Any schedule change or run",
     "channel": "Any team channel change",
     "notify": "",
     "team": "",

@@ -33,6 +33,13 @@ from sessions_app.models.notifications import (
 )
 from sessions_app.models.outbox import OutboxAction
 from sessions_app.models.teams import Invitation, Membership, Role, Team
+from sessions_app.models.templates import (
+    LaunchTemplate,
+    Schedule,
+    ScheduleRun,
+    TemplateLaunch,
+    TemplateVersion,
+)
 
 __all__ = [
     "Activity",
@@ -49,12 +56,15 @@ __all__ = [
     "IdempotentAnswer",
     "Invitation",
     "JulesConnection",
+    "LaunchTemplate",
     "Membership",
     "Notification",
     "NotificationPreference",
     "OutboxAction",
     "ProviderIdentity",
     "Role",
+    "Schedule",
+    "ScheduleRun",
     "Scope",
     "Session",
     "SessionOutput",
@@ -64,4 +74,6 @@ __all__ = [
     "Source",
     "Team",
     "TeamNotificationSettings",
+    "TemplateLaunch",
+    "TemplateVersion",
 ]
