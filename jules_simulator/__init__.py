@@ -76,6 +76,9 @@ class RunningSimulator:
     def request_counts(self) -> dict[str, int]:
         return self.state.request_counts()
 
+    def quotas(self) -> dict[str, dict[str, Any]]:
+        return self.state.quotas()
+
     def stop(self) -> None:
         if self._stopped:
             return

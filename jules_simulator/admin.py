@@ -5,6 +5,9 @@
   both answer `{"now": epoch seconds, "time": RFC 3339}`.
 - `GET  /_sim/requests` — request counts per operation, in total and per account id (keys
   never appear).
+- `GET  /_sim/quotas` — per account: caps, sessions busy and created in the last 24 h,
+  the peaks of both (and of creates in flight), and the creates refused over a cap or
+  failed as parallel creates.
 - `GET  /_sim/sessions/{id}` — one session's state, phase and scenario.
 - `POST /_sim/reset` — back to the state at start.
 - `GET|POST|DELETE /_sim/faults` — list, add (an object, a list, `{"spec": "..."}` or a
@@ -71,6 +74,8 @@ def _route(server: SimServer, method: str, path: str, data: Any) -> Any:
                 "counts": dict(world.counts),
                 "accounts": {a.id: dict(a.counts) for a in world.accounts.values()},
             }
+    if path == "/quotas" and method == "GET":
+        return {"accounts": world.quotas()}
     if path.startswith("/sessions/") and method == "GET":
         session = world.session(path.removeprefix("/sessions/"))
         if session is None:

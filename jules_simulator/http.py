@@ -259,11 +259,14 @@ class Handler(BaseHTTPRequestHandler):
         with world.lock:
             account.inflight_creates += 1
             in_flight = account.inflight_creates
+            if route.operation == "sessions.create":
+                account.peak_inflight_creates = max(account.peak_inflight_creates, in_flight)
         try:
             world.stopping.wait(world.config.parallel_create_seconds)
             if in_flight > (account.parallel_create_limit or 0):
                 world.count("status.404", account)
                 world.count(f"failed.{route.operation}", account)
+                world.count(f"parallel_failed.{route.operation}", account)
                 return error_answer(not_found("Could not get source."))
             return self.run(account, route, query, body)
         finally:

@@ -254,6 +254,11 @@ class Account:
     heap: list[tuple[int, int, str]] = field(default_factory=list)
     pr_numbers: dict[str, int] = field(default_factory=dict)
     inflight_creates: int = 0
+    # What the bench checks the portal against: the most sessions this account ever held
+    # busy at once and created in one rolling 24 h, and the creates refused or failed.
+    peak_busy: int = 0
+    peak_daily: int = 0
+    peak_inflight_creates: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     rng: random.Random = field(default_factory=random.Random)
     last_create_us: int = 0

@@ -352,6 +352,7 @@ class World:
         if daily is not None:
             recent = len(account.create_log) - bisect.bisect_right(account.create_log, now - DAY_US)
             if recent >= daily:
+                self.count("refused.daily", account)
                 raise SimError(
                     429,
                     "RESOURCE_EXHAUSTED",
@@ -359,6 +360,7 @@ class World:
                     [error_info("DAILY_SESSION_LIMIT", "jules.googleapis.com", limit=str(daily))],
                 )
         if concurrent is not None and len(account.busy) >= concurrent:
+            self.count("refused.concurrent", account)
             raise SimError(
                 429,
                 "RESOURCE_EXHAUSTED",
@@ -414,7 +416,40 @@ class World:
             )
             self.insert_session(account, session)
             self.machine.start(account, session)
+            self.note_peaks(account, create_us)
             return session
+
+    def note_peaks(self, account: Account, now_us: int) -> None:
+        """Raise the account's peaks after a create (callers hold the lock)."""
+        recent = len(account.create_log) - bisect.bisect_right(account.create_log, now_us - DAY_US)
+        account.peak_daily = max(account.peak_daily, recent)
+        account.peak_busy = max(account.peak_busy, len(account.busy))
+
+    def quotas(self) -> dict[str, dict[str, Any]]:
+        """Per account: caps, what it holds now, its peaks and its refusals."""
+        with self.lock:
+            self.tick_all()
+            now = self.clock.now_us()
+            report = {}
+            for account in self.accounts.values():
+                daily, concurrent = account.caps()
+                log = account.create_log
+                report[account.id] = {
+                    "daily_cap": daily,
+                    "concurrent_cap": concurrent,
+                    "parallel_create_limit": account.parallel_create_limit,
+                    "busy": len(account.busy),
+                    "created_24h": len(log) - bisect.bisect_right(log, now - DAY_US),
+                    "created": len(account.sessions),
+                    "peak_busy": account.peak_busy,
+                    "peak_daily": account.peak_daily,
+                    "peak_inflight_creates": account.peak_inflight_creates,
+                    "refused_daily": account.counts["refused.daily"],
+                    "refused_concurrent": account.counts["refused.concurrent"],
+                    "parallel_create_failures": account.counts["parallel_failed.sessions.create"],
+                    "states": dict(Counter(s.state for s in account.sessions.values())),
+                }
+            return report
 
     def delete_session(self, account: Account, session: SimSession) -> None:
         with self.lock:
@@ -465,6 +500,7 @@ class World:
         session.state = state
         if state in BUSY_STATES and session.id in account.sessions:
             account.busy.add(session.id)
+            account.peak_busy = max(account.peak_busy, len(account.busy))
         else:
             account.busy.discard(session.id)
         session.changed()

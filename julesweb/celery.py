@@ -35,6 +35,7 @@ app.conf.update(
         "sessions_app.tasks.send_invitation": {"queue": "actions"},
         "sessions_app.tasks.sweep_invitations": {"queue": "actions"},
         "sessions_app.tasks.run_due_schedules": {"queue": "actions"},
+        "sessions_app.tasks.tick_launch_queue": {"queue": "actions"},
         "sessions_app.tasks.*": {"queue": "sync"},
     },
     worker_hijack_root_logger=False,
@@ -63,6 +64,8 @@ app.conf.beat_schedule = {
     "sweep-invitations": {"task": "sessions_app.tasks.sweep_invitations", "schedule": 60.0},
     # Each due slot is claimed by a unique row, so extra or restarted beats double nothing.
     "run-due-schedules": {"task": "sessions_app.tasks.run_due_schedules", "schedule": 60.0},
+    # Starts queued launches as slots free: docs/launch-queue.md
+    "tick-launch-queue": {"task": "sessions_app.tasks.tick_launch_queue", "schedule": 2.0},
 }
 app.autodiscover_tasks()
 

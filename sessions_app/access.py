@@ -313,3 +313,31 @@ def may_change_schedule(role: str | None, user: Any, schedule: Schedule) -> Deci
             "an admin of the team may change any."
         )
     return ALLOWED
+
+
+# --- the launch queue (docs/launch-queue.md) ---------------------------------------------
+
+
+def may_cancel_launch(user: Any, role: str | None, launcher_id: int | None) -> Decision:
+    if role is not None and (
+        launcher_id == getattr(user, "pk", None) or has_role(role, Role.ADMIN)
+    ):
+        return ALLOWED
+    return _refuse("Only the person who launched it or a team admin can cancel it.")
+
+
+def may_reorder_queue(role: str | None) -> Decision:
+    return _role_rule(role, Role.ADMIN, "reorder the launch queue")
+
+
+def may_set_caps(role: str | None) -> Decision:
+    return _role_rule(role, Role.ADMIN, "set a connection's launch caps")
+
+
+def may_rerun(role: str | None, session: Session) -> Decision:
+    """A failed or finished session can be launched again with the same prompt."""
+    if not (decision := may_launch(role)):
+        return decision
+    if session.state not in (SessionState.FAILED, SessionState.COMPLETED):
+        return _refuse("Only a failed or completed session can be run again.")
+    return ALLOWED

@@ -134,3 +134,11 @@ def run_due_schedules() -> int:
     from sessions_app.launch_templates.services import run_due_schedules as run_due
 
     return len(run_due())
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def tick_launch_queue() -> int:
+    """Start queued launches where a Jules account has room (docs/launch-queue.md)."""
+    from sessions_app.launch_queue.gate import tick
+
+    return tick()

@@ -59,6 +59,9 @@ class AuditAction(models.TextChoices):
     AUTH_LOCKED_OUT = "auth.locked_out", "Locked out"
     AUTH_LOCKOUT_ENDED = "auth.lockout_ended", "Lockout ended"
     AUTH_SIGN_OUT_ALL = "auth.sign_out_all", "Everyone signed out (operator)"
+    QUEUE_CANCEL = "queue.cancel", "Queued launch cancelled"
+    QUEUE_MOVE = "queue.move", "Queued launch moved"
+    QUEUE_CAPS = "queue.caps", "Launch caps changed"
 
 
 GROUP_LABELS = {
@@ -74,6 +77,7 @@ GROUP_LABELS = {
     "team": "",
     "token": "Any API token change",
     "auth": "Any sign-in event",
+    "queue": "Any launch queue change",
 }
 
 

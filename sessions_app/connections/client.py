@@ -16,6 +16,9 @@ from jules.client import JulesClient
 from sessions_app.connections import addresses, crypto
 from sessions_app.models import JulesConnection
 
+# Jules' answers to a create over an account's cap (docs/jules-api.md#quotas-and-rate-limits).
+QUOTA_REASONS = frozenset({"DAILY_SESSION_LIMIT", "CONCURRENT_SESSION_LIMIT"})
+
 
 class ConnectionUnusable(Exception):
     """The connection cannot sync until a person acts (a rejected or undecryptable key)."""
@@ -35,6 +38,8 @@ class OutboxClient(JulesClient):
     ) -> bool:
         if method != "GET" and not error.not_applied:
             return False
+        if error.reason in QUOTA_REASONS:
+            return False  # The launch queue waits for room instead: docs/launch-queue.md
         return super()._may_retry(error, method, idempotent, retries, malformed)
 
 

@@ -26,6 +26,7 @@ from sessions_app.connections.selectors import (
     sync_progress,
 )
 from sessions_app.connections.services import KeyRejected
+from sessions_app.launch_queue.selectors import launch_caps_context
 from sessions_app.models import JulesConnection, Role
 from sessions_app.teams import views as teams_views
 from sessions_app.web.request import AuthedRequest
@@ -79,6 +80,7 @@ def _connection_context(
         "source_count": connection.sources.count(),
         "rotate_form": extra.get("rotate_form") or RotateKeyForm(),
         "nav_active": "teams",
+        **launch_caps_context(connection, extra.get("caps_form")),
     }
 
 

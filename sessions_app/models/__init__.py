@@ -20,6 +20,7 @@ from sessions_app.models.jules import (
     SessionTransition,
     Source,
 )
+from sessions_app.models.launch_queue import LaunchCaps, LaunchTicket
 from sessions_app.models.notifications import (
     Channel,
     Delivery,
@@ -56,7 +57,9 @@ __all__ = [
     "IdempotentAnswer",
     "Invitation",
     "JulesConnection",
+    "LaunchCaps",
     "LaunchTemplate",
+    "LaunchTicket",
     "Membership",
     "Notification",
     "NotificationPreference",

@@ -38,6 +38,7 @@ from sessions_app.connections.client import (
     describe_action_error,
     outbox_client,
 )
+from sessions_app.launch_queue import gate
 from sessions_app.models import OutboxAction, Session, SessionTransition
 from sessions_app.models.jules import ActivityKind
 from sessions_app.outbox import requeue
@@ -88,6 +89,13 @@ def deliver(action_id: str) -> str:
     earlier = _open_before(action)
     if earlier is not None:
         return _wait_behind(action, earlier)
+    if action.kind == Kind.LAUNCH:
+        # The launch queue decides when and where a launch starts: docs/launch-queue.md
+        verdict = gate.admit(action)
+        if not verdict.admitted:
+            return _wait_in_queue(action, verdict)
+        if verdict.connection is not None:
+            action.connection = verdict.connection
     if not action.connection.enabled:
         return _fail(action, "The connection was disabled before this could be sent to Jules.")
     try:
@@ -96,6 +104,10 @@ def deliver(action_id: str) -> str:
     except ConnectionUnusable as exc:
         return _fail(action, str(exc))
     except jerrors.JulesError as exc:
+        if action.kind == Kind.LAUNCH and _refusal(exc, action.attempts):
+            reason = describe_action_error(exc)
+            gate.refused(action, exc, reason)
+            return _retry_later(action, reason, exc.retry_after)
         if exc.retryable and action.attempts < MAX_ATTEMPTS:
             return _retry_later(action, describe_action_error(exc), exc.retry_after)
         return _fail(action, describe_action_error(exc))
@@ -116,6 +128,8 @@ def deliver(action_id: str) -> str:
         session=action.session,
         updated_at=timezone.now(),
     )
+    if action.kind == Kind.LAUNCH:
+        gate.started(action)
     if action.session is not None and action.kind in {
         Kind.APPROVE,
         Kind.MESSAGE,
@@ -163,6 +177,41 @@ def _wait_behind(action: OutboxAction, earlier: OutboxAction) -> str:
     )
     _enqueue_retry(str(action.pk), (due - now).total_seconds())
     return Status.PENDING
+
+
+def _wait_in_queue(action: OutboxAction, verdict: gate.Verdict) -> str:
+    """Back to pending until the account has room; waiting costs no attempt."""
+    if verdict.reason in {gate.Status.CANCELLED, gate.Status.FAILED, gate.Status.STARTED}:
+        return _fail(action, "This launch was taken out of the queue.")
+    now = timezone.now()
+    due = now + dt.timedelta(seconds=verdict.retry_in)
+    OutboxAction.objects.filter(pk=action.pk, status=Status.SENDING).update(
+        status=Status.PENDING,
+        attempts=F("attempts") - 1,
+        claimed_until=None,
+        next_attempt_at=due,
+        last_error=f"Queued: {verdict.detail}",
+        updated_at=now,
+    )
+    _enqueue_retry(str(action.pk), verdict.retry_in)
+    return Status.PENDING
+
+
+def _refusal(exc: jerrors.JulesError, attempts: int) -> bool:
+    """A create Jules refused for now: a quota (429), or the misleading 404 "Could not get
+    source." that parallel creates meet (docs/jules-api.md#parallel-creates). Both go back
+    to the queue and are retried with backoff; a wrong repository fails after the attempts."""
+    if isinstance(exc, jerrors.RateLimitedError):
+        return attempts < MAX_ATTEMPTS
+    return (
+        isinstance(exc, jerrors.NotFoundError)
+        and "could not get source" in exc.message.lower()
+        and attempts < SOURCE_404_ATTEMPTS
+    )
+
+
+# A wrong repository answers the same 404 as a parallel create: retried this often only.
+SOURCE_404_ATTEMPTS = 3
 
 
 def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
@@ -347,6 +396,8 @@ def _fail(action: OutboxAction, reason: str) -> str:
     OutboxAction.objects.filter(pk=action.pk).update(
         status=Status.FAILED, claimed_until=None, last_error=reason, updated_at=timezone.now()
     )
+    if action.kind == Kind.LAUNCH:
+        gate.failed(action)
     return Status.FAILED
 
 

@@ -147,6 +147,9 @@ class LaunchForm(forms.Form):
     title = forms.CharField(required=False, max_length=200, label="Title (optional)")
     require_plan_approval = forms.BooleanField(required=False, initial=True)
     auto_create_pr = forms.BooleanField(required=False, label="Create a pull request automatically")
+    # The launch queue (docs/launch-queue.md): where it may start, and what it runs again.
+    any_connection = forms.BooleanField(required=False)
+    rerun_of = IdField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, connections: QuerySet[JulesConnection], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -17,7 +17,15 @@ from django.http import Http404, HttpRequest
 
 from sessions_app import access
 from sessions_app.access import ActionNotAllowed
-from sessions_app.models import ActivityKind, JulesConnection, OutboxAction, Session, Team
+from sessions_app.launch_queue.services import ticket_open
+from sessions_app.models import (
+    ActivityKind,
+    JulesConnection,
+    OutboxAction,
+    Session,
+    SessionState,
+    Team,
+)
 from sessions_app.outbox.services import open_action
 
 __all__ = ["ActionNotAllowed"]
@@ -37,7 +45,14 @@ def session_launch(
     require_plan_approval: bool = True,
     auto_create_pr: bool = False,
     request: HttpRequest | None = None,
+    any_connection: bool = False,
+    rerun_of: Session | None = None,
 ) -> OutboxAction:
+    """Queue a launch: it starts when its account has room (docs/launch-queue.md).
+
+    `any_connection` lets the queue start it on any of the team's connections that has the
+    repository; `rerun_of` links it to the session it runs again.
+    """
     access.require(access.may_launch(access.require_in_team(user, connection.team_id)))
     if not connection.enabled:
         raise ActionNotAllowed("This connection is disabled; a team admin can enable it.")
@@ -54,16 +69,23 @@ def session_launch(
         "require_plan_approval": require_plan_approval,
         "automation_mode": "AUTO_CREATE_PR" if auto_create_pr else "",
     }
+    if rerun_of is not None and rerun_of.team_id != connection.team_id:
+        raise ActionNotAllowed("A session is run again in its own team.")
+    details: dict[str, Any] = {**payload, "prompt": prompt[:500]}
+    if rerun_of is not None:
+        details["rerun_of"] = rerun_of.pk
     with transaction.atomic():
-        return open_action(
+        action = open_action(
             user=user,
             session=None,
             connection=connection,
             kind=OutboxAction.Kind.LAUNCH,
             payload=payload,
-            details={**payload, "prompt": prompt[:500]},
+            details=details,
             request=request,
         )
+        ticket_open(action=action, any_connection=any_connection, rerun_of=rerun_of)
+        return action
 
 
 def latest_plan_id(session: Session) -> str:
@@ -200,6 +222,8 @@ class BulkResult:
     # Nothing to do: already in the state asked for (a plan approved before, say).
     skipped: list[tuple[Session, str]] = field(default_factory=list)
     refused: list[tuple[Session, str]] = field(default_factory=list)
+    # The outbox row opened for each session done, to follow its delivery.
+    actions: list[tuple[Session, OutboxAction]] = field(default_factory=list)
 
 
 def _already_done(action: str, session: Session) -> str:
@@ -208,6 +232,8 @@ def _already_done(action: str, session: Session) -> str:
         return "it was already archived."
     if action == "unarchive" and not session.archived:
         return "it was not archived."
+    if action == "message" and session.state != SessionState.AWAITING_USER_FEEDBACK:
+        return "it does not await feedback."
     if action == "approve":
         approval = approval_for(session)
         if approval is not None and approval.status != OutboxAction.Status.FAILED:
@@ -220,26 +246,42 @@ BULK: dict[str, Callable[..., OutboxAction]] = {
     "approve": session_approve_plan,
     "archive": session_archive,
     "unarchive": session_unarchive,
+    "message": session_send_message,
 }
 
 
 def sessions_bulk(
-    *, user: Any, action: str, sessions: Iterable[Session], request: HttpRequest | None = None
+    *,
+    user: Any,
+    action: str,
+    sessions: Iterable[Session],
+    request: HttpRequest | None = None,
+    prompt: str = "",
 ) -> BulkResult:
-    """Apply one action to several sessions, each checked on its own."""
+    """Apply one action to several sessions, each checked on its own.
+
+    "message" sends `prompt` to each selected session that awaits feedback, one outbox
+    action per session (docs/launch-queue.md#bulk-message).
+    """
     if action not in BULK:
         raise ActionNotAllowed(f"The portal has no bulk action called {action!r}.")
+    extra: dict[str, Any] = {}
+    if action == "message":
+        if not prompt.strip():
+            raise ActionNotAllowed("Write the message to send first.")
+        extra["prompt"] = prompt
     result = BulkResult()
     for session in sessions:
         if why := _already_done(action, session):
             result.skipped.append((session, why))
             continue
         try:
-            BULK[action](user=user, session=session, request=request)
+            opened = BULK[action](user=user, session=session, request=request, **extra)
         except ActionNotAllowed as exc:
             result.refused.append((session, str(exc)))
         except Http404:
             result.refused.append((session, "You are not in this session's team."))
         else:
             result.done.append(session)
+            result.actions.append((session, opened))
     return result

@@ -197,12 +197,14 @@ def test_it_fails_with_words_when_the_key_is_rejected(cast, simulator, sim_conne
     assert "rejected this connection's API key" in error and "test-key" not in error
 
 
-def test_it_fails_actions_of_a_disabled_connection(cast, simulator, sim_connection):
+def test_it_holds_launches_of_a_disabled_connection_in_the_queue(cast, simulator, sim_connection):
     action = services.session_launch(user=cast.member, connection=sim_connection, prompt="x")
     sim_connection.enabled = False
     sim_connection.save()
-    assert actions.deliver(str(action.pk)) == "failed"
+    # docs/launch-queue.md: a queued launch waits until an admin enables it (or it is cancelled).
+    assert actions.deliver(str(action.pk)) == "pending"
     assert "disabled" in _reload(action).last_error
+    assert _reload(action).attempts == 0
     assert simulator.request_counts().get("sessions.create", 0) == 0
 
 

@@ -302,6 +302,9 @@ def _every_get(cast, things, role):
         # accepting also needs the invited address (tests/unit/test_email_invitations.py).
         "invitation-join": ([_join_token(cast)], 200, 200),
         **_launch_template_pages(things, role),
+        "team-queue": ([team.slug], 200, 404),
+        # Lists only the user's own messages, whoever asks.
+        "bulk-message-status": ([], 200, 200),
     }
     return {
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
@@ -359,6 +362,9 @@ POST_ONLY = {
     "team-token-create",
     "schedule-active",
     "schedule-run-now",
+    "queue-cancel",
+    "queue-move",
+    "connection-caps",
 }
 
 
@@ -395,13 +401,21 @@ def test_every_page_answers_each_role_as_the_issue_says(client, cast, everything
 # What each role may do to the sessions of its team (team changes are tested above).
 MAY = {
     "viewer": set(),
-    "member": {"launch", "message", "archive own", "unarchive own", "bulk archive own"},
+    "member": {
+        "launch",
+        "message",
+        "archive own",
+        "unarchive own",
+        "bulk archive own",
+        "bulk message own",
+    },
     "approver": {
         "launch",
         "message",
         "archive own",
         "unarchive own",
         "bulk archive own",
+        "bulk message own",
         "approve",
         "bulk approve",
     },
@@ -426,6 +440,9 @@ def _session_posts(cast, things, user):
     bulk_waiting = SessionFactory(connection=connection, state="AWAITING_PLAN_APPROVAL")
     ActivityFactory(session=bulk_waiting, kind="planGenerated", plan_id="b" * 32)
     bulk_own = SessionFactory(connection=connection, state="COMPLETED", launched_by=user)
+    bulk_asking = SessionFactory(
+        connection=connection, state="AWAITING_USER_FEEDBACK", launched_by=user
+    )
 
     def url(name, pk=None):
         return reverse(f"sessions_app:{name}", args=[pk] if pk else [])
@@ -464,6 +481,13 @@ def _session_posts(cast, things, user):
             "archive",
             bulk_own,
         ),
+        (
+            "bulk message own",
+            url("session-bulk"),
+            {"action": "message", "prompt": "Yes, go on", "ids": [bulk_asking.pk]},
+            "message",
+            bulk_asking,
+        ),
     ]
 
 
@@ -478,7 +502,7 @@ def test_each_role_does_to_sessions_exactly_what_the_issue_says(client, cast, ev
         if (
             role == "outsider"
             and session is not None
-            and what not in {"bulk approve", "bulk archive own"}
+            and what not in {"bulk approve", "bulk archive own", "bulk message own"}
         ):
             assert response.status_code == 404, what
         else:
@@ -554,3 +578,52 @@ def test_only_its_creator_and_admins_pause_or_run_a_schedule(client, cast, role)
     assert (pause.status_code, run.status_code) == (expected, expected)
     assert Schedule.objects.get(pk=schedule.pk).active is not allowed
     assert ScheduleRun.objects.filter(schedule=schedule).exists() is allowed
+
+
+# --- the launch queue (docs/launch-queue.md) ---------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_does_to_the_launch_queue_what_it_may(client, cast, world, role):
+    from sessions_app.models import LaunchCaps, LaunchTicket
+    from sessions_app.sessions import services
+
+    user = cast.by_role()[role]
+    connection = world["connection"]
+    client.force_login(user)
+
+    def launch(by):
+        return services.session_launch(user=by, connection=connection, prompt="Later")
+
+    theirs, own_first, own = launch(cast.member), launch(cast.approver), launch(cast.approver)
+    if role in {"admin", "approver", "member"}:
+        own = launch(user)
+
+    def status(action):
+        return LaunchTicket.objects.get(pk=action.pk).status
+
+    # Cancel: the launcher, or an admin; the outsider is told nothing exists.
+    response = client.post(reverse("sessions_app:queue-cancel", args=[theirs.pk]))
+    assert response.status_code == (404 if role == "outsider" else 302)
+    cancelled = role in {"admin", "member"}  # the member launched it
+    assert (status(theirs) == "cancelled") is cancelled, role
+    if role in {"approver", "admin", "member"}:
+        client.post(reverse("sessions_app:queue-cancel", args=[own.pk]))
+        assert status(own) == "cancelled"
+    # Move: admins only.
+    before = LaunchTicket.objects.get(pk=own_first.pk).order
+    response = client.post(
+        reverse("sessions_app:queue-move", args=[own_first.pk]), {"direction": "down"}
+    )
+    assert response.status_code == (404 if role == "outsider" else 302)
+    moved = LaunchTicket.objects.get(pk=own_first.pk).order != before
+    assert moved is (role == "admin"), role
+    # Caps: admins only; others 403, the outsider 404.
+    response = client.post(
+        reverse("sessions_app:connection-caps", args=[connection.pk]),
+        {"tier": "pro", "max_in_flight": "2"},
+    )
+    expected = {"admin": 302, "outsider": 404}.get(role, 403)
+    assert response.status_code == expected, role
+    tier = LaunchCaps.objects.filter(pk=connection.pk).values_list("tier", flat=True).first()
+    assert (tier == "pro") is (role == "admin")

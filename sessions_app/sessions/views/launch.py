@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app.access import ActionNotAllowed
+from sessions_app.launch_queue.rerun import rerun_initial, rerun_source
 from sessions_app.models import JulesConnection, Membership, OutboxAction, Role, Source
 from sessions_app.sessions import services
 from sessions_app.sessions.forms import LaunchForm, parse_id
@@ -95,6 +96,7 @@ def _context(
         source = Source.objects.filter(connection=connection, pk=chosen_id).first()
     return {
         "form": form,
+        "rerun": rerun_source(None, form["rerun_of"].value(), check=False),
         "connections": connections,
         "connection": connection,
         "sources": sources,
@@ -126,6 +128,8 @@ def session_launch(request: AuthedRequest) -> HttpResponse:
                     require_plan_approval=bool(data.get("require_plan_approval")),
                     auto_create_pr=bool(data.get("auto_create_pr")),
                     request=request,
+                    any_connection=bool(data.get("any_connection")),
+                    rerun_of=rerun_source(request, data.get("rerun_of")),
                 )
             except ActionNotAllowed as exc:
                 form.add_error(None, str(exc))
@@ -136,6 +140,8 @@ def session_launch(request: AuthedRequest) -> HttpResponse:
     initial: dict[str, Any] = {"require_plan_approval": True}
     if request.GET.get("retry"):
         initial.update(_retry_initial(request, request.GET["retry"]))
+    if request.GET.get("rerun"):
+        initial.update(rerun_initial(request, request.GET["rerun"]))
     # The htmx refreshes of the form's parts send the fields they depend on.
     for name in ("connection", "source"):
         if request.GET.get(name):

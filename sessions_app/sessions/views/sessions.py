@@ -22,6 +22,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app import access
 from sessions_app.access import ActionNotAllowed, memberships_for_user, role_in_team
+from sessions_app.launch_queue.bulk_message import bulk_message_result
+from sessions_app.launch_queue.rerun import rerun_links
 from sessions_app.models import (
     Activity,
     Role,
@@ -210,11 +212,18 @@ def session_bulk(request: AuthedRequest) -> HttpResponse:
     )
     try:
         result = services.sessions_bulk(
-            user=request.user, action=action, sessions=sessions, request=request
+            user=request.user,
+            action=action,
+            sessions=sessions,
+            request=request,
+            prompt=request.POST.get("prompt", ""),
         )
     except ActionNotAllowed as exc:
         messages.error(request, str(exc))
     else:
+        if action == "message":
+            # One result per session, followed live: docs/launch-queue.md#bulk-message
+            return bulk_message_result(request, result, back)
         verbs = {"approve": "Approved", "archive": "Archived", "unarchive": "Unarchived"}
         sessions_changed(s.team_id for s in result.done)
         if result.done:
@@ -322,6 +331,7 @@ def session_detail(request: AuthedRequest, pk: int) -> HttpResponse:
             # The poll asks by id; rows are written in order, so the largest id is newest.
             "last_activity_id": max((a.pk for a in activities), default=0),
             "nav_active": "sessions",
+            "rerun": rerun_links(session, role),
         }
     )
     return render(request, DETAIL_TEMPLATE, context)

@@ -88,3 +88,22 @@ def test_it_fails_creates_beyond_the_parallel_limit():
         # One at a time, creates and source lookups succeed.
         assert [_create(sim).status for _ in range(2)] == [200, 200]
         assert call(sim, "GET", "/sources/github/acme/billing").status == 200
+        [account] = sim.quotas().values()
+        assert account["peak_inflight_creates"] == 6
+        assert account["parallel_create_failures"] == 4
+
+
+def test_it_reports_peaks_and_refusals_per_account():
+    with start_simulator(
+        api_keys=["k"], manual_clock=True, config=SimulatorConfig(tier="free")
+    ) as sim:
+        assert [_create(sim).status for _ in range(4)] == [200, 200, 200, 429]
+        sim.advance(3000)
+        assert _create(sim).status == 200
+        report = admin(sim, "GET", "/quotas").json["accounts"]
+        [account] = report.values()
+        assert account["peak_busy"] == 3 and account["busy"] == 1
+        assert account["peak_daily"] == 4 and account["created_24h"] == 4
+        assert account["refused_concurrent"] == 1 and account["refused_daily"] == 0
+        assert (account["daily_cap"], account["concurrent_cap"]) == (15, 3)
+        assert sim.quotas() == report

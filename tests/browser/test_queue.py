@@ -1,0 +1,122 @@
+"""The launch queue in Chromium: an admin sets a connection's caps, launches past them, the
+queue page says why the extra launches wait, one is cancelled, and the page drains by
+itself once Jules has room (docs/launch-queue.md).
+
+No Celery worker runs: Celery is eager in the live server's process; what beat would do
+(the sync, and the queue's tick that wakes waiting launches) is called from the test
+after moving the simulator's manual clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from django.utils import timezone
+
+from jules_simulator import SimulatorConfig, start_simulator
+from julesweb.celery import app as celery_app
+from sessions_app import sync
+from sessions_app.models import LaunchTicket, OutboxAction, Session
+from sessions_app.outbox import delivery
+from tests.browser.conftest import sign_in, wait_until
+from tests.factories import ConnectionFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def capped_simulator() -> Iterator[object]:
+    # The account itself allows two sessions at once, as a plan would.
+    sim = start_simulator(
+        api_keys=["test-key"], manual_clock=True, config=SimulatorConfig(concurrent_cap=2)
+    )
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def _launch(page, live_server, prompt):
+    page.goto(f"{live_server.url}/sessions/new")
+    page.select_option("#id_source", label="acme/billing")
+    page.wait_for_selector("select#id_branch")
+    page.uncheck("#id_require_plan_approval")
+    page.fill("#id_prompt", prompt)
+    page.click("button:has-text('Launch')")
+    page.wait_for_url(re.compile(r".*/(sessions/\d+|actions/[0-9a-f-]+)/$"))
+
+
+def _tick():
+    """What beat does: the queue's tick wakes the head, delivery sends it."""
+    OutboxAction.objects.filter(status="pending").update(next_attempt_at=timezone.now())
+    delivery.sweep()
+
+
+def test_launches_wait_in_the_queue_and_the_page_drains(
+    page, live_server, cast, capped_simulator, eager_celery, screenshot
+):
+    sim = capped_simulator
+    cast.team.require_plan_approval = False
+    cast.team.save()
+    connection = ConnectionFactory(
+        team=cast.team, label="Acme Jules", base_url=sim.base_url, api_key="test-key"
+    )
+    sync.sync_connection(connection.pk)
+    sign_in(page, live_server, "admin")
+
+    page.goto(f"{live_server.url}/connections/{connection.pk}/")
+    page.wait_for_selector("text=Not known yet")
+    page.select_option("#id_tier", "custom")
+    page.fill("#id_concurrent_cap", "2")
+    page.click("button:has-text('Save caps')")
+    page.wait_for_selector(f"#connection-{connection.pk}-caps >> text=2 at once")
+
+    for index in range(4):
+        _launch(page, live_server, f"Task number {index}")
+    # The last one waits, and its page says why.
+    page.wait_for_selector("text=Queued:")
+    assert Session.objects.count() == 2
+
+    page.goto(f"{live_server.url}/teams/{cast.team.slug}/queue/")
+    rows = page.locator("#queue tbody tr[id^=queued-]")
+    assert rows.count() == 2
+    assert page.locator("[data-queue-count]").inner_text() == "2"
+    assert "Concurrent cap reached" in page.inner_text("#queue")
+    screenshot("queue-waiting")
+
+    # The admin takes the last launch out of the queue.
+    last = LaunchTicket.objects.get(action__payload__prompt="Task number 3")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"#queued-{last.action_id} button:has-text('Cancel')")
+    page.wait_for_selector(f"#queued-{last.action_id}", state="detached")
+    assert rows.count() == 1
+
+    # Jules finishes the first two; the sync sees it, the tick starts the third.
+    sim.advance(3000)
+    for session in Session.objects.all():
+        sync.sync_one_session(session.pk)
+    assert set(Session.objects.values_list("state", flat=True)) == {"COMPLETED"}
+    _tick()
+    wait_until(lambda: Session.objects.count() == 3)
+    # The page polls itself empty, and then stops polling.
+    page.wait_for_selector("[data-queue-empty]", timeout=15_000)
+    wait_until(lambda: page.locator("#queue[hx-trigger]").count() == 0, timeout=10)
+    assert "open the session" in page.inner_text("#queue")
+    screenshot("queue-drained")
+
+    statuses = sorted(LaunchTicket.objects.values_list("status", flat=True))
+    assert statuses == ["cancelled", "started", "started", "started"]
+    [account] = sim.quotas().values()
+    assert account["peak_busy"] <= 2 and account["refused_concurrent"] == 0
