@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sessions_app.models.api import ApiToken, IdempotentAnswer, Scope
 from sessions_app.models.audit import AuditChainHead, AuditEntry, SignInLockout
-from sessions_app.models.identity import ProviderIdentity
+from sessions_app.models.identity import ProviderIdentity, UsedNonce
 from sessions_app.models.jules import (
     Activity,
     ActivityKind,
@@ -62,4 +62,5 @@ __all__ = [
     "Source",
     "Team",
     "TeamNotificationSettings",
+    "UsedNonce",
 ]
