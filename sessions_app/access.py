@@ -167,9 +167,23 @@ def may_add_without_consent(operator: bool) -> Decision:
     return _refuse("A person joins a team by accepting an invitation; invite them instead.")
 
 
+def addressed_to(user: Any) -> Q:
+    """The invitations for this person: to their account, or by email to their address."""
+    mine = Q(invited_user=user)
+    if user.email:
+        mine |= Q(invited_user=None, email__iexact=user.email.strip())
+    return mine
+
+
+def is_invitee(user: Any, invitation: Invitation) -> bool:
+    if invitation.invited_user_id is not None:
+        return bool(invitation.invited_user_id == user.pk)
+    return bool(user.email) and invitation.email.lower() == user.email.strip().lower()
+
+
 def may_answer_invitation(user: Any, invitation: Invitation) -> Decision:
     """Only the invited person answers, once, before it expires."""
-    if invitation.invited_user_id != user.pk:
+    if not is_invitee(user, invitation):
         raise Http404("No such invitation.")
     if invitation.status != Invitation.Status.PENDING:
         return _refuse(f"This invitation was already {invitation.get_status_display().lower()}.")

@@ -84,7 +84,8 @@ class ProviderSessionMiddleware:
         # One renewal per session at a time: the pages poll in parallel, and a provider
         # that rotates refresh tokens accepts each one only once.
         key = f"oidc:renewing:{request.session.session_key}"
-        if not cache.add(key, 1, RENEWAL_SECONDS):
+        # (A cache that cannot be reached answers neither; then this request renews.)
+        if not cache.add(key, 1, RENEWAL_SECONDS) and cache.get(key) is not None:
             return time.time() > expires_at + RENEWAL_SECONDS
         try:
             return not _renew(request, info)

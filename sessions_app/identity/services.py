@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -42,6 +42,15 @@ def _verified_email(claims: dict[str, Any]) -> str:
 
 def identity_sign_in(*, issuer: str, claims: dict[str, Any], groups: list[str]) -> Any:
     """The account of (issuer, sub), created at the first sign-in; never found by email."""
+    try:
+        return _sign_in(issuer, claims, groups)
+    except IntegrityError:
+        # Two first sign-ins of one person (or two new names alike) at the same moment:
+        # the other one made the row, which this attempt now finds.
+        return _sign_in(issuer, claims, groups)
+
+
+def _sign_in(issuer: str, claims: dict[str, Any], groups: list[str]) -> Any:
     User = get_user_model()
     subject = str(claims["sub"])[:255]
     email = _verified_email(claims)

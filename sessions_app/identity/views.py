@@ -6,6 +6,7 @@ flow lives in the browser's session (sessions_app/identity/session.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from typing import Any
@@ -14,10 +15,11 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView, redirect_to_login
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -35,7 +37,7 @@ from sessions_app.identity.config import (
     password_sign_in,
     provider_settings,
 )
-from sessions_app.models import Invitation
+from sessions_app.models import Invitation, UsedNonce
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +117,16 @@ def oidc_start(request: HttpRequest) -> HttpResponse:
 
 
 def _nonce_first_use(nonce: str) -> bool:
-    key = "oidc:nonce:" + hashlib.sha256(nonce.encode()).hexdigest()
-    return bool(cache.add(key, 1, NONCE_SECONDS))
+    now = timezone.now()
+    UsedNonce.objects.filter(created_at__lt=now - dt.timedelta(seconds=NONCE_SECONDS)).delete()
+    try:
+        with transaction.atomic():
+            UsedNonce.objects.create(
+                digest=hashlib.sha256(nonce.encode()).hexdigest(), created_at=now
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 @login_not_required

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sessions_app.models.api import ApiToken, IdempotentAnswer, Scope
 from sessions_app.models.audit import AuditChainHead, AuditEntry, SignInLockout
-from sessions_app.models.identity import ProviderIdentity
+from sessions_app.models.identity import ProviderIdentity, UsedNonce
 from sessions_app.models.jules import (
     Activity,
     ActivityKind,
@@ -79,4 +79,5 @@ __all__ = [
     "TeamNotificationSettings",
     "TemplateLaunch",
     "TemplateVersion",
+    "UsedNonce",
 ]

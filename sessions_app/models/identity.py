@@ -31,3 +31,17 @@ class ProviderIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
+
+
+class UsedNonce(models.Model):
+    """The SHA-256 of each ID token nonce that signed someone in: a nonce works once.
+
+    Kept in the database, not the cache, so that a Redis outage neither blocks sign-ins
+    nor forgets a nonce; rows older than any ID token are deleted as new ones arrive.
+    """
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.digest

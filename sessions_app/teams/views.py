@@ -108,7 +108,7 @@ def team_list(request: AuthedRequest) -> HttpResponse:
     )
     rows = [(team, memberships[team.pk].get_role_display()) for team in teams]
     invitations = Invitation.objects.filter(
-        invited_user=request.user,
+        access.addressed_to(request.user),
         status=Invitation.Status.PENDING,
         expires_at__gt=timezone.now(),
     ).select_related("team", "invited_by")
@@ -171,7 +171,10 @@ def invitation_revoke(request: AuthedRequest, slug: str, invitation_pk: int) -> 
 def _invitation_for(request: AuthedRequest, pk: int) -> Invitation:
     # Only the invitee sees it; anyone else, team admins included, gets a 404 here.
     return get_object_or_404(
-        Invitation.objects.select_related("team", "invited_by"), pk=pk, invited_user=request.user
+        Invitation.objects.filter(access.addressed_to(request.user)).select_related(
+            "team", "invited_by"
+        ),
+        pk=pk,
     )
 
 

@@ -59,3 +59,21 @@ def test_a_person_signs_in_through_the_provider_page_and_out_again(
     assert len(idp.logouts) == 1 and idp.logouts[0]["id_token_hint"]
     page.goto(f"{live_server.url}/teams/")
     page.wait_for_url(re.compile(r".*/accounts/login/\?next=.*"))
+
+
+def test_a_refused_sign_in_shows_a_clear_page(page, live_server, idp, browser_problems, screenshot):
+    idp.add_person("mallory")
+    idp.sign_with_stranger = True
+    # The refusal page answers 403, which the browser also reports on its console.
+    browser_problems.allow(r"HTTP 403: GET .*/accounts/oidc/callback/")
+    browser_problems.allow(r"status of 403 .*/accounts/oidc/callback/")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.click("#oidc-sign-in")
+    page.fill("#username", "mallory")
+    page.click("#provider-sign-in")
+    page.wait_for_selector("text=You are not signed in")
+    assert "signature does not match" in page.inner_text("[role=alert]")
+    screenshot("oidc-refused")
+    page.click("text=Back to sign in")
+    page.wait_for_url(re.compile(r".*/accounts/login/$"))
+    assert not ProviderIdentity.objects.exists()

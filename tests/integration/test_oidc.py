@@ -253,3 +253,52 @@ def test_a_session_ends_when_the_operator_changes_the_provider(idp, teams, setti
     local = Client()
     local.force_login(UserFactory(username="local"))
     assert local.get("/teams/").status_code == 200
+
+
+def test_an_emailed_invitation_is_sent_by_a_worker_and_accepted_after_a_provider_sign_in(
+    idp, teams, workers
+):
+    import re
+
+    from django.urls import reverse
+
+    from sessions_app.models import Invitation
+    from tests.integration.conftest import wait_for
+    from tests.receivers import SmtpSink
+
+    acme, _ = teams
+    admin = UserFactory(username="boss")
+    MembershipFactory(team=acme, user=admin, role="admin")
+    smtp = SmtpSink().start()
+    try:
+        workers.extra_env = {
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(smtp.port),
+            "SITE_URL": "https://portal.example.com",
+        }
+        workers.start("w1", queues="actions", concurrency=1)
+        boss = Client()
+        boss.force_login(admin)
+        url = reverse("sessions_app:invitation-create", args=["acme"])
+        assert boss.post(url, {"email": "grace@example.com", "role": "approver"}).status_code == 302
+        wait_for(lambda: smtp.messages, timeout=30)
+    finally:
+        smtp.stop()
+    message = smtp.messages[0]
+    assert smtp.envelopes[0] == ["grace@example.com"]
+    body = message.get_content()
+    link = re.search(r"https://portal\.example\.com(/invitations/join/[^/\s]+/)", body)
+    assert link is not None, body
+    invitation = Invitation.objects.get(email="grace@example.com")
+    assert invitation.emailed_at is not None and invitation.token_sealed == ""
+
+    # Grace signs in with the provider (no group gives her anything) and accepts.
+    idp.add_person("grace", email="grace@example.com")
+    grace = Client()
+    sign_in_through(grace, idp, "grace", next_url=link.group(1))
+    assert not Membership.objects.filter(team=acme, user__email="grace@example.com").exists()
+    joined = grace.post(link.group(1), {"answer": "accept"})
+    assert joined.status_code == 302
+    membership = Membership.objects.get(team=acme, user__email="grace@example.com")
+    assert (membership.role, membership.origin) == ("approver", "manual")
+    assert grace.get(link.group(1)).status_code == 410

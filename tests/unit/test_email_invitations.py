@@ -214,3 +214,25 @@ def test_the_portal_calls_only_the_issuer_host_or_listed_addresses(settings, url
 
     settings.OIDC_ALLOWED_URLS = ["http://127.0.0.1:*"]
     assert is_allowed(url, "https://idp.example.com") is allowed
+
+
+def test_the_invitee_also_finds_it_on_their_teams_page(
+    client, cast, mailoutbox, django_capture_on_commit_callbacks
+):
+    invitation = _invite(cast, capture=django_capture_on_commit_callbacks)
+    newcomer = UserFactory(username="newcomer", email="NEWCOMER@example.com")
+    client.force_login(newcomer)
+    page = client.get(reverse("sessions_app:team-list")).content.decode()
+    assert (
+        "Acme" in page and reverse("sessions_app:invitation-accept", args=[invitation.pk]) in page
+    )
+    # Someone else gets a 404 for it, there as everywhere.
+    other = UserFactory(username="other", email="other@example.com")
+    stranger = client.__class__()
+    stranger.force_login(other)
+    url = reverse("sessions_app:invitation-accept", args=[invitation.pk])
+    assert stranger.post(url).status_code == 404
+    assert client.post(url).status_code == 302
+    assert Membership.objects.get(team=cast.team, user=newcomer).role == "approver"
+    # And the emailed link has worked its once.
+    assert client.get(_link(mailoutbox)).status_code == 410

@@ -78,3 +78,50 @@ def test_a_manual_role_change_is_not_undone_for_manual_members(cast):
     # The cast's viewer was added by hand; being in the admins' group does not promote them.
     assert provider_roles_apply(user=cast.viewer, groups=["acme-admins"], rules=rules) == []
     assert Membership.objects.get(team=cast.team, user=cast.viewer).role == "viewer"
+
+
+def test_the_first_sign_in_makes_one_account_by_subject_not_by_email(db):
+    from sessions_app.identity.services import identity_sign_in
+    from sessions_app.models import ProviderIdentity
+
+    # A local account already holds the address: the provider's person is not it.
+    local = UserFactory(username="ada", email="ada@example.com")
+    claims = {"sub": "s-1", "email": "ada@example.com", "preferred_username": "ada"}
+    user = identity_sign_in(issuer="https://idp.example.com", claims=claims, groups=["x"])
+    assert user.pk != local.pk and user.username == "ada-2" and not user.has_usable_password()
+    again = identity_sign_in(
+        issuer="https://idp.example.com", claims={**claims, "email": "new@example.com"}, groups=[]
+    )
+    assert again.pk == user.pk and again.email == "new@example.com"
+    # The same subject at another issuer is another person.
+    other = identity_sign_in(issuer="https://other.example.com", claims=claims, groups=[])
+    assert other.pk not in {user.pk, local.pk}
+    assert ProviderIdentity.objects.count() == 2
+
+
+def test_an_unverified_address_is_not_taken_and_a_deactivated_account_is_refused(db):
+    from sessions_app.identity.provider import SignInRefused
+    from sessions_app.identity.services import identity_sign_in
+
+    claims = {"sub": "s-2", "email": "boss@example.com", "email_verified": False}
+    user = identity_sign_in(issuer="https://idp.example.com", claims=claims, groups=[])
+    assert user.email == "" and user.username == "boss"
+    user.is_active = False
+    user.save()
+    with pytest.raises(SignInRefused, match="deactivated"):
+        identity_sign_in(issuer="https://idp.example.com", claims=claims, groups=[])
+
+
+def test_a_nonce_signs_in_once_and_old_ones_are_forgotten(db):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from sessions_app.identity.views import _nonce_first_use
+    from sessions_app.models import UsedNonce
+
+    assert _nonce_first_use("n-1") is True
+    assert _nonce_first_use("n-1") is False
+    UsedNonce.objects.update(created_at=timezone.now() - dt.timedelta(days=2))
+    assert _nonce_first_use("n-2") is True
+    assert UsedNonce.objects.count() == 1
