@@ -79,5 +79,10 @@ soak: setup-dev
 notify-bench: setup-dev
 	$(BIN)/python -m bench.notifications
 
+# The receiver outage drill of docs/reliability.md: ten minutes down, in real time.
+.PHONY: notify-outage
+notify-outage: setup-dev
+	$(BIN)/python -m bench.notify_outage
+
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache
