@@ -293,6 +293,9 @@ def learn(connection: JulesConnection, exc: jerrors.JulesError) -> None:
     """A quota refusal lowers the learned cap to what the account held when it came;
     caps an admin set are left alone."""
     kind = QUOTA_REASONS.get(exc.reason or "")
+    if kind is None and exc.retry_after is not None:
+        # A 429 that names no quota but says when to come back is a rate limit, not a cap.
+        return
     with transaction.atomic():
         caps_for(connection.pk)
         caps = LaunchCaps.objects.select_for_update().get(connection_id=connection.pk)
