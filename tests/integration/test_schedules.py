@@ -95,6 +95,9 @@ def test_workers_ticking_through_a_killed_worker_lose_and_double_nothing(
 
     _schedules(cast, sim_connection)
     first = _make_due()
+    # Hourly at the due slot's minute: a slow run that crosses a minute boundary must not
+    # make a second, legitimate slot due.
+    Schedule.objects.update(cron=f"{first.minute} * * * *")
     w1 = workers.start("w1", queues="actions", concurrency=2)
     workers.start("w2", queues="actions", concurrency=2)
     for _ in range(6):
