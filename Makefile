@@ -74,5 +74,15 @@ load: setup-dev
 soak: setup-dev
 	$(BIN)/python -m bench.soak --minutes $(or $(SOAK_MINUTES),30)
 
+# Notification latency and webhook throughput on real workers (docs/performance.md).
+.PHONY: notify-bench
+notify-bench: setup-dev
+	$(BIN)/python -m bench.notifications
+
+# The receiver outage drill of docs/reliability.md: ten minutes down, in real time.
+.PHONY: notify-outage
+notify-outage: setup-dev
+	$(BIN)/python -m bench.notify_outage
+
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/jules_bench"
 
 
-def setup_django(database_url: str | None = None) -> str:
-    """Point Django at the benchmark database (created if missing) and migrate it."""
+def setup_django(database_url: str | None = None, redis_url: str | None = None) -> str:
+    """Point Django at the benchmark database (created if missing) and migrate it; with
+    `redis_url`, tasks go to that Redis (for real workers), else to no broker at all."""
     url = database_url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     parts = urlsplit(url)
     if parts.scheme.startswith("postgres"):
@@ -30,7 +31,10 @@ def setup_django(database_url: str | None = None) -> str:
                 conn.execute(f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "julesweb.settings")
-    os.environ.pop("REDIS_URL", None)
+    if redis_url:
+        os.environ["REDIS_URL"] = redis_url
+    else:
+        os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("LOG_LEVEL", "ERROR")
     sys.argv = [sys.argv[0]]
     import django

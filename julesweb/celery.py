@@ -31,6 +31,10 @@ app.conf.update(
         "sessions_app.tasks.fan_out_events": {"queue": "actions"},
         "sessions_app.tasks.deliver_notification": {"queue": "actions"},
         "sessions_app.tasks.sweep_notifications": {"queue": "actions"},
+        "sessions_app.tasks.send_email_digests": {"queue": "actions"},
+        "sessions_app.tasks.send_invitation": {"queue": "actions"},
+        "sessions_app.tasks.sweep_invitations": {"queue": "actions"},
+        "sessions_app.tasks.run_due_schedules": {"queue": "actions"},
         "sessions_app.tasks.tick_launch_queue": {"queue": "actions"},
         "sessions_app.tasks.*": {"queue": "sync"},
     },
@@ -56,6 +60,10 @@ app.conf.beat_schedule = {
     "sweep-outbox": {"task": "sessions_app.tasks.sweep_outbox", "schedule": 30.0},
     "sweep-notifications": {"task": "sessions_app.tasks.sweep_notifications", "schedule": 30.0},
     "close-lockouts": {"task": "sessions_app.tasks.close_lockouts", "schedule": 60.0},
+    "send-email-digests": {"task": "sessions_app.tasks.send_email_digests", "schedule": 60.0},
+    "sweep-invitations": {"task": "sessions_app.tasks.sweep_invitations", "schedule": 60.0},
+    # Each due slot is claimed by a unique row, so extra or restarted beats double nothing.
+    "run-due-schedules": {"task": "sessions_app.tasks.run_due_schedules", "schedule": 60.0},
     # Starts queued launches as slots free: docs/launch-queue.md
     "tick-launch-queue": {"task": "sessions_app.tasks.tick_launch_queue", "schedule": 2.0},
 }

@@ -309,7 +309,7 @@ WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", 10.0)
 WEBHOOK_MAX_BYTES = envint("WEBHOOK_MAX_BYTES", 256 * 1024)
 # First wait after a failed notification delivery, doubled after each failure (at most an
 # hour); a delivery is retried for NOTIFY_RETRY_HOURS before it fails for good.
-NOTIFY_BACKOFF_SECONDS = envint("NOTIFY_BACKOFF_SECONDS", 10)
+NOTIFY_BACKOFF_SECONDS = envfloat("NOTIFY_BACKOFF_SECONDS", 10.0)
 NOTIFY_RETRY_HOURS = envfloat("NOTIFY_RETRY_HOURS", 26.0)
 # Emails about one session within this many seconds go out as one message.
 NOTIFY_GROUP_SECONDS = envint("NOTIFY_GROUP_SECONDS", 30)
@@ -343,6 +343,10 @@ AXES_CLIENT_IP_CALLABLE = "sessions_app.web.client_address.client_address"
 # How long an invitation to a team can be accepted.
 INVITATION_DAYS = envint("INVITATION_DAYS", 7)
 
+# A schedule's slot missed while beat was down runs once when it comes back, if it is at
+# most this old; older ones are recorded as missed (docs/templates.md).
+SCHEDULE_CATCH_UP_HOURS = envint("SCHEDULE_CATCH_UP_HOURS", 24)
+
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 # Error pages and mails hide anything that looks like a key, in every frame.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "sessions_app.web.error_reports.KeySafeExceptionReporterFilter"
@@ -358,3 +362,29 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Sign-in with the company's identity provider, OpenID Connect (docs/sign-in.md). Off
+# unless OIDC_ISSUER is set; PASSWORD_SIGN_IN=0 turns local passwords off.
+OIDC_ISSUER = env("OIDC_ISSUER").strip().rstrip("/")
+OIDC_CLIENT_ID = env("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = secret("OIDC_CLIENT_SECRET")
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_SCOPES = env("OIDC_SCOPES", "openid email profile")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+# `group=team-slug:role` items, comma-separated (sessions_app/identity/mapping.py).
+OIDC_GROUP_ROLES = env("OIDC_GROUP_ROLES")
+# Addresses besides the issuer's own host that the portal may call for the provider (its
+# token or key endpoints elsewhere, a provider on loopback); `*` as the port allows any.
+OIDC_ALLOWED_URLS = envlist("OIDC_ALLOWED_URLS")
+OIDC_TIMEOUT_SECONDS = envfloat("OIDC_TIMEOUT_SECONDS", 10.0)
+PASSWORD_SIGN_IN = envbool("PASSWORD_SIGN_IN", True)
+# After authentication and messages: a session whose provider tokens expired is refreshed
+# or ends, with a notice.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "sessions_app.identity.middleware.ProviderSessionMiddleware",
+)
+# Passwords go through a backend that PASSWORD_SIGN_IN=0 turns off (the admin's sign-in too).
+AUTHENTICATION_BACKENDS[
+    AUTHENTICATION_BACKENDS.index("django.contrib.auth.backends.ModelBackend")
+] = "sessions_app.identity.backends.PasswordBackend"

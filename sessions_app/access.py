@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from django.db.models import Q
 from django.http import Http404
 
 from sessions_app.models import (
     ActivityKind,
+    EventKind,
     Invitation,
     Membership,
     OutboxAction,
     Role,
+    Schedule,
     Session,
     SessionState,
     Team,
@@ -164,9 +167,23 @@ def may_add_without_consent(operator: bool) -> Decision:
     return _refuse("A person joins a team by accepting an invitation; invite them instead.")
 
 
+def addressed_to(user: Any) -> Q:
+    """The invitations for this person: to their account, or by email to their address."""
+    mine = Q(invited_user=user)
+    if user.email:
+        mine |= Q(invited_user=None, email__iexact=user.email.strip())
+    return mine
+
+
+def is_invitee(user: Any, invitation: Invitation) -> bool:
+    if invitation.invited_user_id is not None:
+        return bool(invitation.invited_user_id == user.pk)
+    return bool(user.email) and invitation.email.lower() == user.email.strip().lower()
+
+
 def may_answer_invitation(user: Any, invitation: Invitation) -> Decision:
     """Only the invited person answers, once, before it expires."""
-    if invitation.invited_user_id != user.pk:
+    if not is_invitee(user, invitation):
         raise Http404("No such invitation.")
     if invitation.status != Invitation.Status.PENDING:
         return _refuse(f"This invitation was already {invitation.get_status_display().lower()}.")
@@ -185,6 +202,19 @@ def may_manage_team_channels(
     """Team channels (webhooks, Slack, Chat, Teams), their delivery logs and the team's
     notification defaults."""
     return _role_rule(role, Role.ADMIN, doing)
+
+
+# Team channels and their delivery logs are their team admins' business alone.
+ADMIN_EVENT_KINDS = (EventKind.ENDPOINT_DISABLED,)
+
+
+def events_visible_q(user: Any) -> Q:
+    """The notification events the user may read (the API's `/events`): those of the teams
+    they are in now, whose sessions and connections every member sees, except the events
+    about team channels, which only the team's admins see."""
+    teams = Membership.objects.filter(user=user).values("team_id")
+    admin_teams = Membership.objects.filter(user=user, role=Role.ADMIN).values("team_id")
+    return Q(team_id__in=teams) & (~Q(kind__in=ADMIN_EVENT_KINDS) | Q(team_id__in=admin_teams))
 
 
 # --- approvals --------------------------------------------------------------------------
@@ -256,6 +286,47 @@ def counting_approval(actions: Iterable[OutboxAction]) -> OutboxAction | None:
     if live:
         return live[0]
     return ordered[-1] if ordered else None
+
+
+def may_accept_by_link(user: Any, invitation: Invitation) -> Decision:
+    """An emailed invitation: whoever holds the link must also own the invited address."""
+    if invitation.status != Invitation.Status.PENDING:
+        return _refuse(f"This invitation was already {invitation.get_status_display().lower()}.")
+    if not invitation.is_open():
+        return _refuse("This invitation has expired; ask a team admin for a new one.")
+    if invitation.invited_user_id is not None and invitation.invited_user_id != user.pk:
+        return _refuse("This invitation is for another account.")
+    if invitation.email and (user.email or "").strip().lower() != invitation.email.lower():
+        return _refuse(
+            f"This invitation is for {invitation.email}, and you are signed in as "
+            f"{user.get_username()} ({user.email or 'no email address'}). Sign in with that "
+            "address's account, or ask a team admin to invite this one."
+        )
+    return ALLOWED
+
+
+# --- launch templates and schedules (docs/templates.md) -------------------------------
+
+
+def may_edit_templates(role: str | None) -> Decision:
+    """A team's template library: members and above create and edit (each save a version)."""
+    return _role_rule(role, Role.MEMBER, "create and edit launch templates")
+
+
+def may_schedule(role: str | None) -> Decision:
+    return _role_rule(role, Role.MEMBER, "schedule launches")
+
+
+def may_change_schedule(role: str | None, user: Any, schedule: Schedule) -> Decision:
+    """Edit, pause, resume and run now: its creator, or any admin of the team."""
+    if not has_role(role, Role.MEMBER):
+        return _role_rule(role, Role.MEMBER, "change schedules")
+    if not has_role(role, Role.ADMIN) and schedule.created_by_id != user.pk:
+        return _refuse(
+            "Members and approvers may change only the schedules they created; "
+            "an admin of the team may change any."
+        )
+    return ALLOWED
 
 
 # --- the launch queue (docs/launch-queue.md) ---------------------------------------------

@@ -12,3 +12,4 @@ class SessionsAppConfig(AppConfig):
         # Registers the system checks and the sign-in audit signal handlers.
         from sessions_app.audit import signals  # noqa: F401
         from sessions_app.connections import checks  # noqa: F401
+        from sessions_app.identity import checks as identity_checks  # noqa: F401

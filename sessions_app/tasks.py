@@ -10,6 +10,7 @@ their bodies, so nothing that a task calls imports back into this module's impor
 from __future__ import annotations
 
 import logging
+import smtplib
 
 from celery import shared_task
 
@@ -92,11 +93,49 @@ def sweep_notifications() -> None:
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def send_email_digests() -> None:
+    """Open the digest of each person, team and period that has ended (one each)."""
+    from sessions_app.notifications import digests
+
+    digests.open_due()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def close_lockouts() -> None:
     """Write the closing audit entry of each sign-in lockout that has ended."""
     from sessions_app.audit.lockout import close_finished_lockouts
 
     close_finished_lockouts()
+
+
+@shared_task(
+    acks_late=True,
+    time_limit=60,
+    soft_time_limit=50,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=10,
+    max_retries=8,
+)
+def send_invitation(invitation_id: int) -> None:
+    from sessions_app.identity.invitations import invitation_send
+
+    invitation_send(invitation_id)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
+def sweep_invitations() -> None:
+    from sessions_app.identity.invitations import invitations_unsent
+
+    for invitation_id in invitations_unsent():
+        send_invitation.delay(invitation_id)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
+def run_due_schedules() -> int:
+    """Beat's entry point for schedules: run each due slot once; how many runs were made."""
+    from sessions_app.launch_templates.services import run_due_schedules as run_due
+
+    return len(run_due())
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)

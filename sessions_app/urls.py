@@ -5,8 +5,10 @@ from django.urls import path
 from sessions_app.api import pages as api_pages
 from sessions_app.audit import views as audit
 from sessions_app.connections import views as connections
+from sessions_app.identity import views as identity
 from sessions_app.launch_queue import bulk_message
 from sessions_app.launch_queue import views as launch_queue
+from sessions_app.launch_templates import urls as launch_templates
 from sessions_app.notifications import views as notifications
 from sessions_app.sessions.views import approvals, launch, sessions
 from sessions_app.teams import views as teams
@@ -119,9 +121,13 @@ urlpatterns = [
     path("teams/<slug:slug>/tokens/new", api_pages.team_token_create, name="team-token-create"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
+    path("invitations/join/<str:token>/", identity.invitation_join, name="invitation-join"),
     path("teams/<slug:slug>/queue/", launch_queue.team_queue, name="team-queue"),
     path("queue/<uuid:pk>/cancel/", launch_queue.queue_cancel, name="queue-cancel"),
     path("queue/<uuid:pk>/move/", launch_queue.queue_move, name="queue-move"),
     path("connections/<int:pk>/caps/", launch_queue.connection_caps, name="connection-caps"),
     path("sessions/bulk/messages", bulk_message.bulk_message_status, name="bulk-message-status"),
 ]
+
+# Launch templates and schedules (docs/templates.md).
+urlpatterns += launch_templates.urlpatterns

@@ -22,6 +22,8 @@ class Received:
     webhook_id: str
     payload: dict[str, Any]
     verified: bool
+    # When it arrived (the benchmark's latencies end here).
+    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -35,6 +37,8 @@ class WebhookReceiver:
     attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    # 0 picks a free port; a receiver started again after `stop` keeps its port.
+    port: int = 0
 
     @property
     def url(self) -> str:
@@ -74,7 +78,8 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = int(self.server.server_address[1])
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
@@ -88,25 +93,29 @@ class WebhookReceiver:
 class SmtpSink:
     """An aiosmtpd server on loopback; `messages` are the parsed messages it accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         from aiosmtpd.controller import Controller
 
         sink = self
         self.messages: list[EmailMessage] = []
         self.envelopes: list[list[str]] = []
+        self.arrivals: list[float] = []
 
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                sink.arrivals.append(time.time())
                 sink.messages.append(parsed)
                 sink.envelopes.append(list(envelope.rcpt_tos))
                 return "250 OK"
 
         # aiosmtpd checks its socket by connecting to the port, so it needs a real one.
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = int(probe.getsockname()[1])
-        probe.close()
+        if port is None:
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+            probe.close()
+        self.port = port
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
 
     def start(self) -> SmtpSink:

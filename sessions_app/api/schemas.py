@@ -165,3 +165,32 @@ class AuditEntryOut(Schema):
 class AuditPage(Schema):
     items: list[AuditEntryOut]
     next_cursor: str | None
+
+
+class EventOut(Schema):
+    """A notification event, in the generic webhooks' payload (docs/notifications.md)."""
+
+    id: int
+    type: str
+    version: int
+    timestamp: dt.datetime
+    data: dict[str, Any]
+
+
+class EventPage(Schema):
+    items: list[EventOut]
+    next_after: int = Field(..., description="Pass as `after` to get the events after these.")
+
+
+class ServiceTokenOut(Schema):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    bot: str
+    role: str
+    scopes: list[str]
+    created_by: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None

@@ -12,21 +12,27 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import HttpRequest, QueryDict
-from ninja import Header, NinjaAPI, Query
-from ninja.responses import Status
+from ninja import NinjaAPI, Query
 
 from sessions_app import access
+from sessions_app.api import feeds, token_admin
 from sessions_app.api import schemas as s
-from sessions_app.api.auth import BearerToken, BrowserSession, caller, caller_key, need
+from sessions_app.api.auth import BearerToken, BrowserSession, caller, need
+from sessions_app.api.common import (
+    ERRORS,
+    IDEMPOTENCY_KEY,
+    MAX_LIMIT,
+    WRITE_ERRORS,
+    audit_entries,
+    form_errors,
+    idempotent,
+)
 from sessions_app.api.errors import ApiError, forbidden, install, invalid
-from sessions_app.audit.filters import AuditFilterForm, filtered_entries
 from sessions_app.models import (
     Activity,
     ApiToken,
-    IdempotentAnswer,
     JulesConnection,
     Membership,
     OutboxAction,
@@ -52,17 +58,10 @@ api = NinjaAPI(
 )
 install(api)
 
-ERRORS: dict[int, Any] = dict.fromkeys((401, 403, 404, 422, 429), s.ErrorOut)
-# 400: a body that is not JSON at all.
-WRITE_ERRORS: dict[int, Any] = {**ERRORS, 400: s.ErrorOut, 409: s.ErrorOut}
-MAX_LIMIT = 200
-# Declared on every POST so that the schema shows it; `_idempotent` reads it.
-IDEMPOTENCY_KEY = Header(
-    "",
-    alias="Idempotency-Key",
-    max_length=200,
-    description="Retrying with the same key returns the first answer instead of acting twice.",
-)
+# The order of the `session_created_cover` index, (create_time DESC, id DESC), whose
+# descending columns PostgreSQL sorts nulls first: any other null placement makes every
+# page sort the whole list instead of reading the index (docs/api.md, "Cursor pagination").
+SESSION_ORDER = (F("create_time").desc(nulls_first=True), F("id").desc())
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -77,37 +76,6 @@ def _decode(cursor: str) -> Any:
         return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise invalid("cursor", "Not a cursor this API gave.") from None
-
-
-def _form_errors(form: Any, extra: dict[str, list[str]] | None = None) -> None:
-    fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
-    fields.update(extra or {})
-    if fields:
-        raise ApiError(422, "invalid", "The request has invalid values.", fields)
-
-
-def _idempotent(request: HttpRequest, act: Callable[[], tuple[int, Any]]) -> Status[Any]:
-    """Run `act` once per `Idempotency-Key`: a retry gets the first answer back."""
-    key = request.headers.get("Idempotency-Key", "")
-    if not key:
-        return Status(*act())
-    if len(key) > 200:
-        raise invalid("Idempotency-Key", "At most 200 characters.")
-    who = caller_key(request)
-    first = IdempotentAnswer.objects.filter(caller=who, key=key).first()
-    if first is not None:
-        if first.path != request.path:
-            raise invalid("Idempotency-Key", "This key was used for another request.")
-        return Status(first.status, first.body)
-    status, body = act()
-    try:
-        with transaction.atomic():
-            IdempotentAnswer.objects.create(
-                caller=who, key=key, path=request.path, status=status, body=body
-            )
-    except IntegrityError:
-        pass  # A concurrent retry stored its answer first.
-    return Status(status, body)
 
 
 def _action(action: OutboxAction) -> dict[str, Any]:
@@ -173,18 +141,14 @@ def session_list(
     form = SessionFilterForm(data)
     form.is_valid()
     unknown = {"state": ["Unknown state."]} if form.unknown_states else None
-    _form_errors(form, unknown)
+    form_errors(form, unknown)
     team_ids = Membership.objects.filter(user=caller(request)).values_list("team_id", flat=True)
     qs, states = filter_sessions(team_ids, form.cleaned_data)
     if states is not None:
         qs = qs.filter(state__in=states)
     if cursor:
         qs = qs.filter(_after_session(_decode(cursor)))
-    rows = list(
-        qs.select_related("team", "launched_by").order_by(
-            F("create_time").desc(nulls_last=True), "-id"
-        )[: limit + 1]
-    )
+    rows = list(qs.select_related("team", "launched_by").order_by(*SESSION_ORDER)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
@@ -196,7 +160,7 @@ def session_list(
 
 
 def _after_session(value: Any) -> Q:
-    """Rows after the cursor's (create_time, id) in the list's order (nulls last)."""
+    """Rows after the cursor's (create_time, id) in the list's order (nulls first)."""
     try:
         stamp, pk = value
         pk = int(pk)
@@ -204,8 +168,9 @@ def _after_session(value: Any) -> Q:
     except (TypeError, ValueError):
         raise invalid("cursor", "Not a cursor this API gave.") from None
     if when is None:
-        return Q(create_time__isnull=True, id__lt=pk)
-    return Q(create_time__lt=when) | Q(create_time=when, id__lt=pk) | Q(create_time__isnull=True)
+        return Q(create_time__isnull=True, id__lt=pk) | Q(create_time__isnull=False)
+    # The first condition alone bounds the index range; the second trims its first key.
+    return Q(create_time__lte=when) & (Q(create_time__lt=when) | Q(id__lt=pk))
 
 
 @api.get("/sessions/{pk}", response={200: s.SessionDetailOut, **ERRORS}, tags=["sessions"])
@@ -259,7 +224,7 @@ def session_launch(
         )
         return 202, _action(action)
 
-    return _idempotent(request, act)
+    return idempotent(request, act)
 
 
 def _session_write(
@@ -273,7 +238,7 @@ def _session_write(
     def act() -> tuple[int, Any]:
         return 202, _action(do(user=user, session=session, request=request))
 
-    return _idempotent(request, act)
+    return idempotent(request, act)
 
 
 @api.post("/sessions/{pk}/approve", response={202: s.ActionOut, **WRITE_ERRORS}, tags=["actions"])
@@ -396,16 +361,7 @@ def audit_list(
 ) -> Any:
     """The audit history the caller may see (the audit page's filters), newest first."""
     need(request, Scope.READ)
-    user = caller(request)
-    fields = ("team", "person", "action", "session", "since", "until")
-    data = QueryDict(mutable=True)
-    for name in fields:
-        if name in request.GET:
-            data[name] = request.GET[name]
-    form = AuditFilterForm(data, user=user)
-    form.is_valid()
-    _form_errors(form)
-    entries = filtered_entries(user, form.cleaned_data)
+    entries = audit_entries(request)
     if cursor:
         seq = _decode(cursor)
         if not isinstance(seq, int):
@@ -415,3 +371,8 @@ def audit_list(
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": rows, "next_cursor": _encode(rows[-1].seq) if more and rows else None}
+
+
+# The exports and events, and the service tokens' operations (docs/api.md).
+api.add_router("", feeds.router)
+api.add_router("", token_admin.router)

@@ -37,6 +37,13 @@ class AuditAction(models.TextChoices):
     MEMBER_DECLINE = "member.decline", "Invitation declined"
     MEMBER_REVOKE = "member.revoke", "Invitation revoked"
     POLICY_CHANGE = "policy.change", "Approval policy changed"
+    TEMPLATE_CREATE = "template.create", "Launch template created"
+    TEMPLATE_CHANGE = "template.change", "Launch template changed"
+    SCHEDULE_CREATE = "schedule.create", "Schedule created"
+    SCHEDULE_CHANGE = "schedule.change", "Schedule changed"
+    SCHEDULE_PAUSE = "schedule.pause", "Schedule paused"
+    SCHEDULE_RESUME = "schedule.resume", "Schedule resumed"
+    SCHEDULE_RUN = "schedule.run", "Scheduled run"
     CHANNEL_ADD = "channel.add", "Team channel added"
     CHANNEL_ROTATE = "channel.rotate", "Team channel secret rotated"
     CHANNEL_ENABLE = "channel.enable", "Team channel enabled"
@@ -51,6 +58,7 @@ class AuditAction(models.TextChoices):
     AUTH_SIGN_IN_FAILED = "auth.sign_in_failed", "Failed sign-in"
     AUTH_LOCKED_OUT = "auth.locked_out", "Locked out"
     AUTH_LOCKOUT_ENDED = "auth.lockout_ended", "Lockout ended"
+    AUTH_SIGN_OUT_ALL = "auth.sign_out_all", "Everyone signed out (operator)"
     QUEUE_CANCEL = "queue.cancel", "Queued launch cancelled"
     QUEUE_MOVE = "queue.move", "Queued launch moved"
     QUEUE_CAPS = "queue.caps", "Launch caps changed"
@@ -62,6 +70,8 @@ GROUP_LABELS = {
     "connection": "Any connection change",
     "member": "Any membership change",
     "policy": "",
+    "template": "Any launch template change",
+    "schedule": "Any schedule change or run",
     "channel": "Any team channel change",
     "notify": "",
     "team": "",

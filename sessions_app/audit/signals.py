@@ -16,7 +16,9 @@ from sessions_app.audit.actions import AuditAction
 
 @receiver(user_logged_in)
 def on_sign_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    audit.record(AuditAction.AUTH_SIGN_IN, actor=user, request=request)
+    # A provider sign-in names its method, issuer and subject (identity/views.py).
+    details = getattr(request, "portal_sign_in_details", None)
+    audit.record(AuditAction.AUTH_SIGN_IN, actor=user, details=details, request=request)
 
 
 @receiver(user_login_failed)

@@ -1,19 +1,16 @@
 """The audit pages: the filtered history, its CSV and JSON exports, a session's history.
 
 Everything is scoped to the user's teams by `audit_entries_for_user`. Exports stream
-rows from a database iterator, so memory stays flat however many entries match.
+rows from a database iterator (`audit/export.py`, shared with the API's export).
 """
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import (
     Http404,
     HttpResponse,
@@ -24,6 +21,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from sessions_app.audit import export
 from sessions_app.audit.filters import (
     ACTION_LABELS,
     AuditFilterForm,
@@ -36,36 +34,6 @@ from sessions_app.web.request import AuthedRequest
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 100
-EXPORT_CHUNK = 2000
-OUTPUT_CHUNK = 64 * 1024
-EXPORT_FIELDS = (
-    "seq",
-    "created_at",
-    "actor_label",
-    "team__name",
-    "action",
-    "target_type",
-    "target_id",
-    "target_label",
-    "details",
-    "ip_address",
-    "hash",
-)
-EXPORT_HEADER = (
-    "seq",
-    "time",
-    "person",
-    "team",
-    "action",
-    "target_type",
-    "target_id",
-    "target",
-    "details",
-    "ip_address",
-    "hash",
-)
-
-
 # Detail keys in words; the rest read well with underscores as spaces.
 KEY_WORDS = {
     "from_state": "from",
@@ -156,68 +124,6 @@ def audit_list(request: AuthedRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer in a generator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: Any) -> Any:
-    # A spreadsheet runs cells that start with these as formulas; prompts are user text.
-    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@", "\t", "\r"}:
-        return "'" + value
-    return value
-
-
-def _rows(entries: Any) -> Iterator[tuple[Any, ...]]:
-    yield from entries.values_list(*EXPORT_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
-
-
-def _batched(pieces: Iterator[str]) -> Iterator[str]:
-    """Join small pieces into chunks of about OUTPUT_CHUNK characters: one write per chunk
-    instead of one per row, and still only one chunk in memory."""
-    buffer: list[str] = []
-    size = 0
-    for piece in pieces:
-        buffer.append(piece)
-        size += len(piece)
-        if size >= OUTPUT_CHUNK:
-            yield "".join(buffer)
-            buffer, size = [], 0
-    if buffer:
-        yield "".join(buffer)
-
-
-def _csv_lines(entries: Any) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    # The header goes out at once, before the query runs.
-    yield writer.writerow(EXPORT_HEADER)
-
-    def lines() -> Iterator[str]:
-        for row in _rows(entries):
-            values = list(row)
-            values[1] = values[1].isoformat()
-            values[8] = json.dumps(values[8], sort_keys=True, cls=DjangoJSONEncoder)
-            yield writer.writerow([_cell(v) for v in values])
-
-    yield from _batched(lines())
-
-
-def _json_chunks(entries: Any) -> Iterator[str]:
-    yield "[\n"
-
-    def items() -> Iterator[str]:
-        first = True
-        for row in _rows(entries):
-            item = dict(zip(EXPORT_HEADER, row, strict=True))
-            yield ("" if first else ",\n") + json.dumps(item, cls=DjangoJSONEncoder, sort_keys=True)
-            first = False
-        yield "\n]\n"
-
-    yield from _batched(items())
-
-
 @require_GET
 def audit_export(request: AuthedRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
     if fmt not in {"csv", "json"}:
@@ -230,14 +136,9 @@ def audit_export(request: AuthedRequest, fmt: str) -> HttpResponse | StreamingHt
         return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
     entries = filtered_entries(request.user, data)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    if fmt == "csv":
-        response = StreamingHttpResponse(
-            _csv_lines(entries), content_type="text/csv; charset=utf-8"
-        )
-    else:
-        response = StreamingHttpResponse(
-            _json_chunks(entries), content_type="application/json; charset=utf-8"
-        )
+    response = StreamingHttpResponse(
+        export.WRITERS[fmt](entries), content_type=export.CONTENT_TYPES[fmt]
+    )
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     return response
 

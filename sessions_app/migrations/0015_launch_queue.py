@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sessions_app", "0011_api_tokens"),
+        ("sessions_app", "0014_launch_templates"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sessions_app.models.api import ApiToken, IdempotentAnswer, Scope
 from sessions_app.models.audit import AuditChainHead, AuditEntry, SignInLockout
+from sessions_app.models.identity import ProviderIdentity, UsedNonce
 from sessions_app.models.jules import (
     Activity,
     ActivityKind,
@@ -23,6 +24,7 @@ from sessions_app.models.launch_queue import LaunchCaps, LaunchTicket
 from sessions_app.models.notifications import (
     Channel,
     Delivery,
+    DigestPreference,
     Endpoint,
     Event,
     EventKind,
@@ -32,6 +34,13 @@ from sessions_app.models.notifications import (
 )
 from sessions_app.models.outbox import OutboxAction
 from sessions_app.models.teams import Invitation, Membership, Role, Team
+from sessions_app.models.templates import (
+    LaunchTemplate,
+    Schedule,
+    ScheduleRun,
+    TemplateLaunch,
+    TemplateVersion,
+)
 
 __all__ = [
     "Activity",
@@ -41,6 +50,7 @@ __all__ = [
     "AuditEntry",
     "Channel",
     "Delivery",
+    "DigestPreference",
     "Endpoint",
     "Event",
     "EventKind",
@@ -48,12 +58,16 @@ __all__ = [
     "Invitation",
     "JulesConnection",
     "LaunchCaps",
+    "LaunchTemplate",
     "LaunchTicket",
     "Membership",
     "Notification",
     "NotificationPreference",
     "OutboxAction",
+    "ProviderIdentity",
     "Role",
+    "Schedule",
+    "ScheduleRun",
     "Scope",
     "Session",
     "SessionOutput",
@@ -63,4 +77,7 @@ __all__ = [
     "Source",
     "Team",
     "TeamNotificationSettings",
+    "TemplateLaunch",
+    "TemplateVersion",
+    "UsedNonce",
 ]

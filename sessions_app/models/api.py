@@ -16,7 +16,7 @@ class Scope(models.TextChoices):
     LAUNCH = "launch", "Launch, archive and unarchive"
     APPROVE = "approve", "Approve plans"
     MESSAGE = "message", "Message the agent"
-    ADMIN = "admin", "Administer (reserved)"
+    ADMIN = "admin", "Administer the team's service tokens"
 
 
 class ApiToken(models.Model):

@@ -114,6 +114,28 @@ class NotificationPreference(models.Model):
         return f"{self.kind} by {self.channel}: {'on' if self.enabled else 'off'}"
 
 
+class DigestPreference(models.Model):
+    """A person's email rhythm for one team: as it happens (no row), or one digest an hour
+    or a day (docs/notifications.md, "Digests")."""
+
+    class Frequency(models.TextChoices):
+        IMMEDIATE = "immediate", "As it happens"
+        HOURLY = "hourly", "One digest an hour"
+        DAILY = "daily", "One digest a day"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    frequency = models.CharField(max_length=16, choices=Frequency.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="unique_digest_preference"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_frequency_display()} for team {self.team_id}"
+
+
 class TeamNotificationSettings(models.Model):
     """What a team's admins set: the clocks of stalls, overdue approvals and reminders,
     and whether email is on by default."""
@@ -195,9 +217,12 @@ class Delivery(models.Model):
         SENDING = "sending", "Sending"
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
+        # An email that goes out in its person's next digest, not on its own.
+        DIGEST = "digest", "Waiting for the digest"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     key = models.CharField(max_length=200, unique=True)
+    # For a digest, the first event it covers.
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=16)
     user = models.ForeignKey(
@@ -212,11 +237,18 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # When a task for it was last published (runnable from then): the sweep leaves rows
+    # that a queued task holds alone (outbox/requeue.py).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     response_code = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    # An email that went out inside another delivery's message (grouping).
+    # An email that went out inside another delivery's message (grouping, digests).
     grouped_into = models.UUIDField(null=True, blank=True)
+    # Digests: the frequency and the end of the period, on the waiting emails and on the
+    # digest that covers them (whose key is unique per person, team and period).
+    digest = models.CharField(max_length=16, blank=True)
+    digest_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -230,6 +262,7 @@ class Delivery(models.Model):
             models.Index(
                 fields=["endpoint", "session_id_ref", "created_at"], name="delivery_endpoint_order"
             ),
+            models.Index(fields=["status", "digest_until"], name="delivery_digest_due"),
         ]
 
     def __str__(self) -> str:

@@ -44,11 +44,18 @@ class Team(models.Model):
 
 
 class Membership(models.Model):
+    class Origin(models.TextChoices):
+        # Added by a person (an invitation, the operator) or by the provider's groups,
+        # which re-apply only to the memberships they made (docs/sign-in.md).
+        MANUAL = "manual", "Added in the portal"
+        PROVIDER = "provider", "From the identity provider's groups"
+
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.MANUAL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -95,6 +102,10 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
+    # The token, encrypted, only until the invitation email went out (the link needs it;
+    # the hash alone cannot make it): sessions_app/identity/invitations.py.
+    token_sealed = models.TextField(blank=True, default="")
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -103,6 +114,11 @@ class Invitation(models.Model):
                 fields=["team", "invited_user"],
                 condition=models.Q(status="pending"),
                 name="one_pending_invitation_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "email"],
+                condition=models.Q(status="pending") & ~models.Q(email=""),
+                name="one_pending_invitation_per_email",
             ),
             models.CheckConstraint(
                 condition=~models.Q(invited_user=None, email=""),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
@@ -31,9 +32,10 @@ from sessions_app.models import (
     EventKind,
     Notification,
 )
-from sessions_app.notifications import recipients
+from sessions_app.notifications import digests, recipients
 from sessions_app.notifications.channels import DeliveryError, chat, email, http, slack, teams
 from sessions_app.notifications.channels import webhook as standard_webhook
+from sessions_app.outbox import requeue
 
 logger = logging.getLogger(__name__)
 
@@ -59,23 +61,31 @@ def fan_out(event: Event) -> list[str]:
     group = dt.timedelta(seconds=settings.NOTIFY_GROUP_SECONDS)
     notifications: list[Notification] = []
     deliveries: list[Delivery] = []
+    on_digest = digests.frequencies(event.team_id)
     for user, channels in recipients.recipients(event):
         if Channel.PORTAL in channels:
             notifications.append(
                 Notification(event=event, user=user, team_id=event.team_id, created_at=now)
             )
         if Channel.EMAIL in channels:
-            deliveries.append(
-                Delivery(
-                    key=f"{event.pk}:email:{user.pk}",
-                    event=event,
-                    channel=Channel.EMAIL,
-                    user=user,
-                    session_id_ref=event.session_id,
-                    next_attempt_at=now + group,
-                    created_at=now,
-                )
+            email_row = Delivery(
+                key=f"{event.pk}:email:{user.pk}",
+                event=event,
+                channel=Channel.EMAIL,
+                user=user,
+                session_id_ref=event.session_id,
+                next_attempt_at=now + group,
+                created_at=now,
             )
+            frequency = on_digest.get(user.pk)
+            if frequency:
+                # It waits for the person's digest of this period (notifications/digests.py).
+                email_row.status = Status.DIGEST
+                email_row.digest = frequency
+                email_row.digest_until = email_row.next_attempt_at = digests.period_end(
+                    frequency, now
+                )
+            deliveries.append(email_row)
     # A disabled channel's news goes to people, not into the channel that failed.
     if event.kind != EventKind.ENDPOINT_DISABLED:
         for endpoint in Endpoint.objects.filter(team_id=event.team_id, enabled=True):
@@ -96,29 +106,67 @@ def fan_out(event: Event) -> list[str]:
         Event.objects.filter(pk=event.pk, fanned_out_at__isnull=True).update(fanned_out_at=now)
     # Only the rows this call created (a second fan-out finds theirs taken).
     keys = [d.key for d in deliveries]
-    created = Delivery.objects.filter(key__in=keys, created_at=now).values_list("pk", flat=True)
-    ids = [str(pk) for pk in created]
-    for delivery_id, delay in _due_in(ids, group):
-        _enqueue(delivery_id, delay)
-    return ids
+    created = Delivery.objects.filter(
+        key__in=keys, created_at=now, status=Status.PENDING
+    ).values_list("pk", "channel")
+    due_now = [str(pk) for pk, channel in created if channel != Channel.EMAIL]
+    emails = [str(pk) for pk, channel in created if channel == Channel.EMAIL]
+    # After the caller's commit, when fan-out runs inside a batch (fan_out_pending).
+    transaction.on_commit(lambda: _enqueue_fan_out(due_now, emails, group.total_seconds()))
+    return due_now + emails
 
 
-def _due_in(ids: list[str], group: dt.timedelta) -> list[tuple[str, float]]:
-    return [
-        (str(pk), group.total_seconds() if channel == Channel.EMAIL else 0.0)
-        for pk, channel in Delivery.objects.filter(pk__in=ids).values_list("pk", "channel")
-    ]
+def _enqueue_fan_out(due_now: list[str], emails: list[str], group: float) -> None:
+    from sessions_app import tasks
+
+    published: list[str] = []
+    for delivery_id in due_now:
+        if not requeue.publish(tasks.deliver_notification, delivery_id):
+            break  # The broker is down: the sweep publishes the rest, unmarked.
+        published.append(delivery_id)
+    requeue.mark_enqueued(Delivery, published, timezone.now())
+    for delivery_id in emails:
+        _enqueue(delivery_id, group)
 
 
-def fan_out_pending(limit: int = 200) -> int:
-    events = list(
-        Event.objects.filter(fanned_out_at__isnull=True)
-        .select_related("team")
-        .order_by("created_at", "id")[:limit]
-    )
-    for event in events:
-        fan_out(event)
-    return len(events)
+# Events fanned out in one transaction: several fan-out tasks (one follows each commit of
+# the sync) share a burst instead of all working through the same oldest events.
+FAN_OUT_BATCH = 20
+# A fan-out task hands the rest to a new task after this long, inside its time limit.
+FAN_OUT_BUDGET_SECONDS = 60.0
+
+
+def fan_out_pending(limit: int | None = None) -> int:
+    """Fan out the events not yet fanned out (at most `limit`); how many it did."""
+    done = 0
+    deadline = time.monotonic() + FAN_OUT_BUDGET_SECONDS
+    while limit is None or done < limit:
+        with transaction.atomic():
+            # Rows another fan-out holds are skipped, not waited for (SQLite has no such
+            # lock and runs one writer at a time anyway).
+            batch = list(
+                Event.objects.select_for_update(skip_locked=True)
+                .filter(fanned_out_at__isnull=True)
+                .order_by("created_at", "id")[:FAN_OUT_BATCH]
+            )
+            for event in batch:
+                fan_out(event)
+        done += len(batch)
+        if len(batch) < FAN_OUT_BATCH:
+            break
+        if time.monotonic() > deadline:
+            _enqueue_fan_out_task()
+            break
+    return done
+
+
+def _enqueue_fan_out_task() -> None:
+    from sessions_app import tasks
+
+    try:
+        tasks.fan_out_events.delay()
+    except Exception:  # The sweep fans out the rest.
+        logger.warning("Could not enqueue the rest of a fan-out; the sweep will.")
 
 
 # --- delivery ---------------------------------------------------------------------------
@@ -133,6 +181,9 @@ def _claim(delivery_id: str) -> bool:
             status=Status.SENDING,
             claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
             attempts=F("attempts") + 1,
+            # This task held the row; what comes next publishes anew or leaves it to the
+            # sweep (outbox/requeue.py).
+            enqueued_at=None,
             updated_at=now,
         )
         == 1
@@ -154,11 +205,15 @@ def deliver(delivery_id: str) -> str:
         if not delivery.endpoint.enabled:
             return _fail(delivery, "The channel is disabled.")
     started = timezone.now()
+    # The other emails this one carries; filled as they are claimed, so a failure midway
+    # releases each of them.
     grouped: list[Delivery] = []
+    answer = None
     try:
         if delivery.channel == Channel.EMAIL:
-            grouped = _send_email(delivery)
-            answer = None
+            _send_email(delivery, grouped)
+        elif delivery.channel == digests.DIGEST_CHANNEL:
+            _send_digest(delivery, grouped)
         else:
             answer = _send_to_endpoint(delivery)
     except DeliveryError as exc:
@@ -190,12 +245,11 @@ def deliver(delivery_id: str) -> str:
     return Status.DELIVERED
 
 
-def _send_email(delivery: Delivery) -> list[Delivery]:
+def _send_email(delivery: Delivery, grouped: list[Delivery]) -> None:
     """Send this email with the person's other pending ones about the same session."""
     assert delivery.user is not None
     if not recipients.still_member(delivery.user.pk, delivery.event.team_id):
         raise DeliveryError("The person is no longer in the team.", retryable=False)
-    grouped: list[Delivery] = []
     if delivery.session_id_ref is not None:
         now = timezone.now()
         candidates = Delivery.objects.filter(
@@ -214,14 +268,24 @@ def _send_email(delivery: Delivery) -> list[Delivery]:
                 grouped.append(other)
     events = sorted([delivery.event, *(g.event for g in grouped)], key=lambda e: e.created_at)
     email.send(delivery, events)
-    return grouped
+
+
+def _send_digest(delivery: Delivery, grouped: list[Delivery]) -> None:
+    """One message with every email waiting for this person's digest of this team."""
+    claim_until = timezone.now() + dt.timedelta(seconds=CLAIM_SECONDS)
+    grouped.extend(digests.take(delivery, claim_until))
+    if grouped:  # A digest retried after its emails went out has nothing left to send.
+        email.send(delivery, digests.events_of(grouped), digest=delivery.digest)
 
 
 def _release(grouped: list[Delivery]) -> None:
-    if grouped:
-        Delivery.objects.filter(pk__in=[g.pk for g in grouped]).update(
-            status=Status.PENDING, claimed_until=None, attempts=F("attempts") - 1
-        )
+    """Emails taken into a message that failed: back to waiting, costing no attempt."""
+    for back, rows in ((Status.DIGEST, [g for g in grouped if g.digest_until]),
+                       (Status.PENDING, [g for g in grouped if not g.digest_until])):  # fmt: skip
+        if rows:
+            Delivery.objects.filter(pk__in=[g.pk for g in rows]).update(
+                status=back, claimed_until=None, attempts=F("attempts") - 1
+            )
 
 
 def _send_to_endpoint(delivery: Delivery) -> http.Response:
@@ -287,9 +351,10 @@ def _kick_next(delivery: Delivery) -> None:
         _enqueue(str(following.pk), 0.0)
 
 
-def backoff_seconds(attempts: int) -> int:
-    base = max(1, settings.NOTIFY_BACKOFF_SECONDS)
-    return int(min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempts - 1)))
+def backoff_seconds(attempts: int) -> float:
+    # A fraction of a second is allowed, so that a drill can compress an outage's clock.
+    base = max(0.1, float(settings.NOTIFY_BACKOFF_SECONDS))
+    return round(min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempts - 1)), 1)
 
 
 def _failed_attempt(
@@ -305,7 +370,7 @@ def _failed_attempt(
             status=Status.PENDING,
             next_attempt_at=due,
             claimed_until=None,
-            last_error=f"{reason} Attempt {delivery.attempts}; next try in {wait} s.",
+            last_error=f"{reason} Attempt {delivery.attempts}; next try in {wait:g} s.",
             response_code=status,
             duration_ms=duration,
             updated_at=now,
@@ -320,6 +385,9 @@ def _fail(delivery: Delivery, reason: str) -> str:
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Status.FAILED, claimed_until=None, last_error=reason, updated_at=timezone.now()
     )
+    if delivery.channel == digests.DIGEST_CHANNEL:
+        # Its emails fail with it, rather than wait for a digest that already failed.
+        digests.waiting(delivery).update(status=Status.FAILED, last_error=reason)
     if delivery.endpoint is not None and delivery.endpoint.enabled:
         disable_endpoint(delivery.endpoint, f"A delivery failed for good: {reason}")
     return Status.FAILED
@@ -361,9 +429,8 @@ def redeliver(delivery: Delivery) -> None:
         last_error="",
     )
     from sessions_app import tasks
-    from sessions_app.outbox.services import after_commit
 
-    after_commit(tasks.deliver_notification, str(delivery.pk))
+    requeue.publish_after_commit(Delivery, tasks.deliver_notification, str(delivery.pk))
 
 
 # A wait this long or longer is left to the sweep (every 30 s): a worker holding a
@@ -377,29 +444,25 @@ def _enqueue(delivery_id: str, wait: float) -> None:
 
     if wait >= LONGEST_HELD_WAIT:
         return
-    try:
-        if wait <= 0:
-            tasks.deliver_notification.delay(delivery_id)
-        elif not tasks.deliver_notification.app.conf.task_always_eager:
-            tasks.deliver_notification.apply_async((delivery_id,), countdown=wait + 0.5)
-    except Exception:  # A dead broker only delays it until the sweep.
-        logger.warning("Could not enqueue notification %s; the sweep will.", delivery_id)
+    if wait > 0 and tasks.deliver_notification.app.conf.task_always_eager:
+        return  # Eager (tests, no worker): it would run now and find the row not due.
+    countdown = wait + 0.5 if wait > 0 else 0.0
+    requeue.publish_marked(Delivery, tasks.deliver_notification, delivery_id, countdown=countdown)
 
 
 def sweep(now: dt.datetime | None = None) -> int:
-    """Fan out what a lost task left, reclaim dead senders' rows, enqueue due ones."""
+    """Fan out what a lost task left, reclaim dead senders' rows, enqueue due ones that no
+    queued task holds (outbox/requeue.py); how many it enqueued."""
     from sessions_app import tasks
 
     now = now or timezone.now()
     fan_out_pending()
-    Delivery.objects.filter(status=Status.SENDING, claimed_until__lt=now).update(
-        status=Status.PENDING, claimed_until=None
+    expired = Delivery.objects.filter(status=Status.SENDING, claimed_until__lt=now)
+    # A digest's email whose sender died goes back to its digest, not out on its own.
+    expired.filter(channel=Channel.EMAIL, digest_until__isnull=False).update(
+        status=Status.DIGEST, claimed_until=None
     )
-    due = list(
-        Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:500]
+    expired.update(status=Status.PENDING, claimed_until=None, enqueued_at=None)
+    return requeue.enqueue_due(
+        Delivery, tasks.deliver_notification, pending=Status.PENDING, order_by="created_at", now=now
     )
-    for delivery_id in due:
-        tasks.deliver_notification.delay(str(delivery_id))
-    return len(due)

@@ -17,6 +17,7 @@ from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
 from sessions_app.models import (
     Delivery,
+    DigestPreference,
     Endpoint,
     Notification,
     NotificationPreference,
@@ -160,6 +161,14 @@ def preference_set(*, user: Any, team_id: int, kind: str, channel: str, enabled:
     access.require_in_team(user, team_id)
     NotificationPreference.objects.update_or_create(
         user=user, team_id=team_id, kind=kind, channel=channel, defaults={"enabled": enabled}
+    )
+
+
+def digest_set(*, user: Any, team_id: int, frequency: str) -> None:
+    """Email as it happens, or one digest an hour or a day, for one team."""
+    access.require_in_team(user, team_id)
+    DigestPreference.objects.update_or_create(
+        user=user, team_id=team_id, defaults={"frequency": frequency}
     )
 
 

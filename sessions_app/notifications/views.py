@@ -18,6 +18,7 @@ from sessions_app.access import ActionNotAllowed, RoleRequired
 from sessions_app.models import (
     Channel,
     Delivery,
+    DigestPreference,
     Endpoint,
     EventKind,
     NotificationPreference,
@@ -26,7 +27,7 @@ from sessions_app.models import (
     TeamNotificationSettings,
 )
 from sessions_app.notifications import recipients, selectors, services
-from sessions_app.notifications.channels.email import read_unsubscribe_token
+from sessions_app.notifications.channels.email import EVERY_KIND, read_unsubscribe_token
 from sessions_app.notifications.forms import EndpointForm, TeamNotificationSettingsForm
 from sessions_app.teams.selectors import get_team_for_user, teams_for_user
 from sessions_app.web.request import AuthedRequest
@@ -103,11 +104,39 @@ def _preference_rows(user: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _digest_rows(user: Any) -> list[dict[str, Any]]:
+    chosen = dict(DigestPreference.objects.filter(user=user).values_list("team_id", "frequency"))
+    return [
+        {"team": team, "frequency": chosen.get(team.pk, DigestPreference.Frequency.IMMEDIATE)}
+        for team in teams_for_user(user)
+    ]
+
+
 @require_http_methods(["GET", "POST"])
 def notification_preferences(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST":
         ticked = set(request.POST.getlist("on"))
-        for team in teams_for_user(request.user):
+        teams = list(teams_for_user(request.user))
+        choices = {
+            team.pk: request.POST.get(f"digest:{team.pk}", DigestPreference.Frequency.IMMEDIATE)
+            for team in teams
+        }
+        if any(c not in DigestPreference.Frequency.values for c in choices.values()):
+            messages.error(request, "Choose how often email comes from the list, please.")
+            return render(
+                request,
+                "sessions_app/notifications/preferences.html",
+                {
+                    "rows": _preference_rows(request.user),
+                    "digest_rows": _digest_rows(request.user),
+                    "frequencies": DigestPreference.Frequency.choices,
+                    "has_email": bool(request.user.email),
+                },
+                status=400,
+            )
+        for team_pk, frequency in choices.items():
+            services.digest_set(user=request.user, team_id=team_pk, frequency=frequency)
+        for team in teams:
             for kind in EventKind:
                 for channel in Channel.values:
                     services.preference_set(
@@ -122,7 +151,12 @@ def notification_preferences(request: AuthedRequest) -> HttpResponse:
     return render(
         request,
         "sessions_app/notifications/preferences.html",
-        {"rows": _preference_rows(request.user), "has_email": bool(request.user.email)},
+        {
+            "rows": _preference_rows(request.user),
+            "digest_rows": _digest_rows(request.user),
+            "frequencies": DigestPreference.Frequency.choices,
+            "has_email": bool(request.user.email),
+        },
     )
 
 
@@ -134,21 +168,24 @@ def notification_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     template = "sessions_app/notifications/unsubscribe.html"
     if data is None:
         return render(request, template, {"invalid": True}, status=400)
+    # A digest's link stops every kind (EVERY_KIND); an event's, its own kind.
+    every = data["k"] == EVERY_KIND
     kind = EventKind(data["k"]) if data["k"] in EventKind.values else None
     team = Team.objects.filter(pk=data["t"]).first()
-    if kind is None or team is None:
+    if (kind is None and not every) or team is None:
         return render(request, template, {"invalid": True}, status=400)
     done = False
     if request.method == "POST":
-        NotificationPreference.objects.update_or_create(
-            user_id=data["u"],
-            team=team,
-            kind=kind,
-            channel=Channel.EMAIL,
-            defaults={"enabled": False},
-        )
+        for each in list(EventKind) if every or kind is None else [kind]:
+            NotificationPreference.objects.update_or_create(
+                user_id=data["u"],
+                team=team,
+                kind=each,
+                channel=Channel.EMAIL,
+                defaults={"enabled": False},
+            )
         done = True
-    return render(request, template, {"kind": kind, "team": team, "done": done})
+    return render(request, template, {"kind": kind, "every": every, "team": team, "done": done})
 
 
 # --- team channels ------------------------------------------------------------------------

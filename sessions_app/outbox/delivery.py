@@ -41,6 +41,7 @@ from sessions_app.connections.client import (
 from sessions_app.launch_queue import gate
 from sessions_app.models import OutboxAction, Session, SessionTransition
 from sessions_app.models.jules import ActivityKind
+from sessions_app.outbox import requeue
 from sessions_app.sync.writers import upsert_remote_session
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,9 @@ def _claim(action_id: str) -> bool:
             status=Status.SENDING,
             claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
             attempts=F("attempts") + 1,
+            # The task that held the row is this one: whatever comes next publishes anew
+            # or leaves the row to the sweep (outbox/requeue.py).
+            enqueued_at=None,
             updated_at=now,
         )
         == 1
@@ -384,11 +388,8 @@ def _enqueue_retry(action_id: str, wait: float) -> None:
     """Deliver again once the backoff has passed; without a broker, the sweep will."""
     if tasks.deliver_action.app.conf.task_always_eager:
         return  # Eager (tests, no worker): it would run now and find the action not due.
-    try:
-        # A little after the due time, so the claim never meets an action not yet due.
-        tasks.deliver_action.apply_async((action_id,), countdown=wait + 0.5)
-    except Exception:  # A dead broker only delays the retry until the sweep.
-        logger.warning("Could not enqueue the retry of action %s; the sweep will.", action_id)
+    # A little after the due time, so the claim never meets an action not yet due.
+    requeue.publish_marked(OutboxAction, tasks.deliver_action, action_id, countdown=wait + 0.5)
 
 
 def _fail(action: OutboxAction, reason: str) -> str:
@@ -401,7 +402,7 @@ def _fail(action: OutboxAction, reason: str) -> str:
 
 
 def sweep(now: dt.datetime | None = None) -> int:
-    """Re-enqueue due pending actions and reclaim those whose sender died mid-way."""
+    """Reclaim actions whose sender died mid-way; enqueue due ones that no task holds."""
     now = now or timezone.now()
     expired = OutboxAction.objects.filter(status=Status.SENDING, claimed_until__lt=now)
     expired.filter(attempts__gte=MAX_ATTEMPTS).update(
@@ -415,11 +416,10 @@ def sweep(now: dt.datetime | None = None) -> int:
     expired.filter(attempts__lt=MAX_ATTEMPTS).update(
         status=Status.PENDING, claimed_until=None, updated_at=now
     )
-    due = list(
-        OutboxAction.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:500]
+    return requeue.enqueue_due(
+        OutboxAction,
+        tasks.deliver_action,
+        pending=Status.PENDING,
+        order_by="next_attempt_at",
+        now=now,
     )
-    for action_id in due:
-        tasks.deliver_action.delay(str(action_id))
-    return len(due)

@@ -14,6 +14,7 @@ from sessions_app.audit import chain as audit
 from sessions_app.audit.actions import session_action
 from sessions_app.audit.chain import Target
 from sessions_app.models import JulesConnection, OutboxAction, Session
+from sessions_app.outbox import requeue
 
 logger = logging.getLogger(__name__)
 
@@ -59,5 +60,5 @@ def open_action(
         details={**details, "action_id": str(action.id)},
         request=request,
     )
-    after_commit(tasks.deliver_action, str(action.id))
+    requeue.publish_after_commit(OutboxAction, tasks.deliver_action, str(action.id))
     return action

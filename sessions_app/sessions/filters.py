@@ -46,6 +46,7 @@ from sessions_app.models import (
 )
 from sessions_app.models.jules import ATTENTION_STATES
 from sessions_app.sessions.forms import DELETED, OUTSIDE_PORTAL
+from sessions_app.teams.selectors import is_service_bot, service_bot_label
 
 T = TypeVar("T")
 PAGE_SIZE = 50
@@ -204,14 +205,16 @@ def visible_connections(team_ids: Iterable[int]) -> list[JulesConnection]:
 
 
 def _people(team_ids: list[int]) -> list[tuple[int, str]]:
+    """People by name, then the service tokens' bots, labelled as tokens."""
     users = (
         get_user_model()
         .objects.filter(memberships__team_id__in=team_ids)
         .distinct()
-        .order_by("username")
-        .values_list("id", "username")
+        .annotate(bot=is_service_bot("pk"))
+        .order_by("bot", "username")
+        .values_list("id", "username", "bot")
     )
-    return list(users)
+    return [(pk, service_bot_label(name) if bot else name) for pk, name, bot in users]
 
 
 def filter_menus(

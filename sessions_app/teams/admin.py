@@ -35,6 +35,8 @@ class MembershipInline(admin.TabularInline):
     formset = MembershipFormSet
     extra = 1
     autocomplete_fields = ["user"]
+    # The provider's groups manage their own memberships (docs/sign-in.md).
+    readonly_fields = ["origin"]
 
 
 @admin.register(Team)

@@ -8,10 +8,12 @@ from sessions_app.models import Role
 
 
 class InviteForm(forms.Form):
-    username = forms.CharField(
-        max_length=150,
-        label="Username",
-        help_text="They join when they accept the invitation on their Teams page.",
+    # By email, with a link that works once (docs/sign-in.md); the operator adds accounts
+    # directly in the admin.
+    email = forms.EmailField(
+        max_length=254,
+        label="Email",
+        help_text="They get a link by email and join when they accept it.",
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
 

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -23,6 +21,7 @@ from sessions_app.audit import chain as audit
 from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
 from sessions_app.models import Invitation, Membership, Role, Team
+from sessions_app.teams.selectors import people_of_team
 
 POLICY_FIELDS = ("require_plan_approval", "forbid_self_approval")
 LAST_ADMIN = "This is the team's last admin; make someone else an admin first."
@@ -42,7 +41,9 @@ def _lock_team(team: Team) -> Team:
 
 
 def _other_admins(team: Team, membership: Membership) -> bool:
-    return Membership.objects.filter(team=team, role=Role.ADMIN).exclude(pk=membership.pk).exists()
+    # A service token's bot cannot sign in: an admin token does not keep a team run.
+    others = people_of_team(team).filter(role=Role.ADMIN).exclude(pk=membership.pk)
+    return others.exists()
 
 
 def team_create(*, actor: Any, team: Team, request: HttpRequest | None = None) -> Team:
@@ -226,66 +227,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def invitation_create(
-    *,
-    actor: Any,
-    team: Team,
-    role: str,
-    username: str = "",
-    operator: bool = False,
-    request: HttpRequest | None = None,
-) -> tuple[Invitation, str]:
-    """Invite an account to the team; it joins only when that person accepts.
-
-    Returns the invitation and its token, which is stored only hashed (for a delivery by
-    email to come; in the portal the invitee answers on their teams page).
-    """
-    access.require(access.may_invite(acting_role(actor, team.pk, operator=operator)))
-    role = Role(role)
-    name = username.strip()
-    user = get_user_model().objects.filter(username=name).first() if name else None
-    if user is None:
-        raise ActionNotAllowed(f"There is no user named {name!r}; an operator creates accounts.")
-    token = secrets.token_urlsafe(32)
-    with transaction.atomic():
-        _lock_team(team)
-        existing = Membership.objects.filter(team=team, user=user).first()
-        if existing is not None:
-            raise ActionNotAllowed(
-                f"{user.get_username()} is already in the team as {existing.get_role_display()}."
-            )
-        now = timezone.now()
-        # An expired invitation no longer holds the one pending place.
-        Invitation.objects.filter(
-            team=team, invited_user=user, status=Invitation.Status.PENDING, expires_at__lte=now
-        ).update(status=Invitation.Status.REVOKED, answered_at=now)
-        try:
-            with transaction.atomic():
-                invitation = Invitation.objects.create(
-                    team=team,
-                    role=role,
-                    invited_user=user,
-                    token_hash=token_hash(token),
-                    invited_by=actor if getattr(actor, "is_authenticated", False) else None,
-                    expires_at=now + dt.timedelta(days=settings.INVITATION_DAYS),
-                )
-        except IntegrityError:
-            raise ActionNotAllowed(
-                f"{user.get_username()} already has a pending invitation to the team."
-            ) from None
-        audit.record(
-            AuditAction.MEMBER_INVITE,
-            actor=actor,
-            team=team,
-            target=Target.of_user(user),
-            details={
-                "username": user.get_username(),
-                "role": role.value,
-                "expires_at": invitation.expires_at.isoformat(),
-            },
-            request=request,
-        )
-    return invitation, token
+# Invitations are made by email: sessions_app/identity/invitations.py.
 
 
 def _answer(invitation: Invitation, status: str, now: dt.datetime) -> bool:

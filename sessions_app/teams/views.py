@@ -25,10 +25,11 @@ from sessions_app import access
 from sessions_app.access import ActionNotAllowed, RoleRequired
 from sessions_app.connections.forms import ConnectionAddForm, ConnectionRenameForm
 from sessions_app.connections.selectors import sync_progress
+from sessions_app.identity import invitations
 from sessions_app.models import Invitation, JulesConnection, Membership, Role, Team
 from sessions_app.teams import services
 from sessions_app.teams.forms import InviteForm, PolicyForm, RoleForm
-from sessions_app.teams.selectors import get_team_for_user
+from sessions_app.teams.selectors import get_team_for_user, is_service_bot, people_of_team
 from sessions_app.web.request import AuthedRequest
 
 TEAM_PAGE = "sessions_app/teams/team_detail.html"
@@ -43,9 +44,9 @@ def team_for(request: AuthedRequest, slug: str, needed: str = Role.VIEWER) -> Te
 
 def team_context(request: AuthedRequest, team: Team, **forms: Any) -> dict[str, Any]:
     role = access.role_in_team(request.user, team.pk) or Role.VIEWER
-    memberships = list(
-        Membership.objects.filter(team=team).select_related("user").order_by("user__username")
-    )
+    # Service tokens' bots are members for the role checks, but not people: their own
+    # page lists them (and revoking a token, not "Remove", ends its membership).
+    memberships = list(people_of_team(team).select_related("user").order_by("user__username"))
     connections = list(
         JulesConnection.objects.filter(team=team)
         .select_related("added_by")
@@ -57,6 +58,7 @@ def team_context(request: AuthedRequest, team: Team, **forms: Any) -> dict[str, 
         "role": role,
         "is_admin": bool(access.may_manage_members(role)),
         "memberships": memberships,
+        "bot_count": Membership.objects.filter(team=team).filter(is_service_bot()).count(),
         "admin_count": sum(1 for m in memberships if m.role == Role.ADMIN),
         "roles": Role.choices,
         "connections": connections,
@@ -106,7 +108,7 @@ def team_list(request: AuthedRequest) -> HttpResponse:
     )
     rows = [(team, memberships[team.pk].get_role_display()) for team in teams]
     invitations = Invitation.objects.filter(
-        invited_user=request.user,
+        access.addressed_to(request.user),
         status=Invitation.Status.PENDING,
         expires_at__gt=timezone.now(),
     ).select_related("team", "invited_by")
@@ -132,10 +134,10 @@ def invitation_create(request: AuthedRequest, slug: str) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         try:
-            invitation, _ = services.invitation_create(
+            invitation = invitations.invitation_create_by_email(
                 actor=request.user,
                 team=team,
-                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 request=request,
             )
@@ -145,7 +147,7 @@ def invitation_create(request: AuthedRequest, slug: str) -> HttpResponse:
             messages.success(
                 request,
                 f"{invitation.invitee_label} is invited as {invitation.get_role_display()}; "
-                "they join when they accept.",
+                "they get a link by email and join when they accept.",
             )
             return team_response(request, team, "members", ok=True)
     return team_response(request, team, "members", ok=False, member_form=form)
@@ -169,7 +171,10 @@ def invitation_revoke(request: AuthedRequest, slug: str, invitation_pk: int) -> 
 def _invitation_for(request: AuthedRequest, pk: int) -> Invitation:
     # Only the invitee sees it; anyone else, team admins included, gets a 404 here.
     return get_object_or_404(
-        Invitation.objects.select_related("team", "invited_by"), pk=pk, invited_user=request.user
+        Invitation.objects.filter(access.addressed_to(request.user)).select_related(
+            "team", "invited_by"
+        ),
+        pk=pk,
     )
 
 
@@ -200,9 +205,7 @@ def invitation_answer(request: AuthedRequest, pk: int, answer: str) -> HttpRespo
 @require_POST
 def member_role(request: AuthedRequest, slug: str, membership_pk: int) -> HttpResponse:
     team = team_for(request, slug, Role.ADMIN)
-    membership = get_object_or_404(
-        Membership.objects.select_related("user"), pk=membership_pk, team=team
-    )
+    membership = get_object_or_404(people_of_team(team).select_related("user"), pk=membership_pk)
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Pick one of the roles.")
@@ -226,9 +229,7 @@ def member_role(request: AuthedRequest, slug: str, membership_pk: int) -> HttpRe
 @require_POST
 def member_remove(request: AuthedRequest, slug: str, membership_pk: int) -> HttpResponse:
     team = team_for(request, slug, Role.ADMIN)
-    membership = get_object_or_404(
-        Membership.objects.select_related("user"), pk=membership_pk, team=team
-    )
+    membership = get_object_or_404(people_of_team(team).select_related("user"), pk=membership_pk)
     try:
         services.membership_remove(actor=request.user, membership=membership, request=request)
     except ActionNotAllowed as exc:

@@ -9,9 +9,11 @@ import datetime as dt
 import re
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
-from sessions_app.models import AuditEntry, Membership, OutboxAction
+from sessions_app.identity.invitations import invitation_send
+from sessions_app.models import AuditEntry, Invitation, Membership, OutboxAction
 from tests.browser.conftest import sign_in, wait_until
 from tests.factories import (
     ActivityFactory,
@@ -32,20 +34,24 @@ def test_an_admin_manages_the_team_in_place(page, browser, live_server, cast, sc
     page.wait_for_url(re.compile(r".*/teams/acme/$"))
     url = page.url
 
-    page.fill("#id_username", "newcomer")
+    page.fill("#id_email", "newcomer@example.com")
     page.select_option("#id_role", "approver")
     page.click("button:has-text('Invite')")
     page.wait_for_selector("#team-members >> text=Waiting for an answer")
     assert page.url == url  # Swapped in place, no navigation.
-    page.wait_for_selector(".toast >> text=they join when they accept")
+    page.wait_for_selector(".toast >> text=join when they accept")
     assert not Membership.objects.filter(user__username="newcomer").exists()
 
-    # The invitee accepts on their own teams page.
+    # The invitee accepts through the link the email carries (sent here as the worker's
+    # task would: no worker runs in the browser tests).
+    invitation_send(Invitation.objects.get(email="newcomer@example.com").pk)
+    link = re.search(r"/invitations/join/[^/\s]+/", mail.outbox[0].body)
+    assert link is not None
     other = browser.new_context(viewport={"width": 1280, "height": 900})
     invitee = other.new_page()
     sign_in(invitee, live_server, "newcomer")
-    invitee.click("nav >> text=Teams")
-    invitee.click("#invitations >> button:has-text('Accept and join')")
+    invitee.goto(live_server.url + link.group(0))
+    invitee.click("#invitation-join >> button:has-text('Accept and join')")
     invitee.wait_for_selector(".toast >> text=You joined Acme as Approver.")
     other.close()
     assert Membership.objects.get(user__username="newcomer").role == "approver"

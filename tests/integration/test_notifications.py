@@ -5,6 +5,7 @@ verifies every delivery with the `standardwebhooks` package."""
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -157,3 +158,80 @@ def test_a_receiver_that_was_down_gets_every_event_once_in_order(workers, smtp, 
             if r.payload["data"]["session"]["id"] == session.pk
         ]
         assert kinds == ["session.awaiting_feedback", "session.paused", "session.completed"]
+
+
+def test_a_receiver_down_for_ten_minutes_gets_every_event_once_in_order(
+    workers, smtp, receiver, team
+):
+    """The outage on a clock 20 times faster: backoff from 0.5 s instead of 10 s, beat's
+    sweep every 1.5 s instead of 30 s, 30 s of a receiver that refuses connections instead
+    of ten minutes. Events keep coming while it is down, and a worker is killed midway."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    scale = 20
+    workers.extra_env = {
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp.port),
+        "NOTIFY_GROUP_SECONDS": "0",
+        "NOTIFY_BACKOFF_SECONDS": str(10 / scale),
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+        "SITE_URL": "https://portal.example.com",
+    }
+    first = workers.start("o1", queues="actions", concurrency=2)
+    workers.start("o2", queues="actions", concurrency=2)
+    _webhook(team, receiver)
+    sessions = [SessionFactory(connection__team=team) for _ in range(4)]
+    outage = 600 / scale
+    receiver.stop()  # Down: connections are refused.
+    down_at = time.monotonic()
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        from django.db import connection
+
+        while not stop.wait(30 / scale):
+            delivery.sweep()
+        connection.close()  # The thread's own connection, or the test database stays busy.
+
+    sweeper = threading.Thread(target=beat, daemon=True)
+    sweeper.start()
+    try:
+        for n, state in enumerate(["AWAITING_USER_FEEDBACK", "PAUSED", "COMPLETED"]):
+            for session in sessions:
+                session.state = state
+                session.update_time = timezone.now()
+                with transaction.atomic():
+                    events.events_for_transitions(
+                        [SessionTransition(team=team, session=session, kind="state_changed",
+                                           to_state=state)]
+                    )  # fmt: skip
+            if n == 1:
+                workers.kill(first, signal.SIGKILL)
+                workers.start("o3", queues="actions", concurrency=2)
+            time.sleep(outage / 3)
+        time.sleep(max(0.0, outage - (time.monotonic() - down_at)))
+        tried = Delivery.objects.filter(endpoint__isnull=False).order_by("created_at").first()
+        assert tried is not None and tried.attempts >= 4, "the deliveries were retried"
+        assert receiver.received == []
+        receiver.start()  # Back, on the same address.
+        wait_for(lambda: len(receiver.received) >= 12, timeout=120, interval=0.5)
+        time.sleep(3)  # What a duplicate would need to arrive.
+    finally:
+        stop.set()
+        sweeper.join(timeout=30)
+
+    ids = [r.webhook_id for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 12
+    assert all(r.verified for r in receiver.received)
+    for session in sessions:
+        kinds = [
+            r.payload["type"]
+            for r in receiver.received
+            if r.payload["data"]["session"]["id"] == session.pk
+        ]
+        assert kinds == ["session.awaiting_feedback", "session.paused", "session.completed"]
+    assert set(
+        Delivery.objects.filter(endpoint__isnull=False).values_list("status", flat=True)
+    ) == {"delivered"}

@@ -141,6 +141,16 @@ def test_the_browser_session_needs_the_csrf_token_to_write(cast, waiting):
     assert browser.post(url, HTTP_X_CSRFTOKEN=csrf).status_code == 202
 
 
+def _every_session(client, raw):
+    """The ids of the sessions list, page after page of two, by cursor."""
+    seen, cursor = [], ""
+    while True:
+        page = client.get("/api/v1/sessions", {"limit": 2, "cursor": cursor}, **auth(raw)).json()
+        seen += [item["id"] for item in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            return seen
+
+
 def test_the_sessions_list_pages_by_cursor_with_the_list_filters(client, cast):
     connection = ConnectionFactory(team=cast.team)
     start = timezone.now()
@@ -154,12 +164,7 @@ def test_the_sessions_list_pages_by_cursor_with_the_list_filters(client, cast):
         for i in range(1, 4)
     ]
     _, raw = token_create(user=cast.viewer, name="ci", scopes=["read"])
-    seen, cursor = [], ""
-    while True:
-        page = client.get("/api/v1/sessions", {"limit": 2, "cursor": cursor}, **auth(raw)).json()
-        seen += [item["id"] for item in page["items"]]
-        if not (cursor := page["next_cursor"]):
-            break
+    seen = _every_session(client, raw)
     expected = sorted(made, key=lambda s: (s.create_time, s.pk), reverse=True)
     assert seen == [s.pk for s in expected]
     failed = client.get("/api/v1/sessions", {"state": "FAILED"}, **auth(raw)).json()["items"]
@@ -251,3 +256,17 @@ def test_the_sessions_list_costs_the_same_queries_on_every_page(client, cast):
         if not (cursor := page.json()["next_cursor"]):
             break
     assert len(counts) == 6 and len(set(counts)) == 1 and counts[0] <= 5, counts
+
+
+def test_the_sessions_list_puts_sessions_without_a_creation_time_first(client, cast):
+    connection = ConnectionFactory(team=cast.team)
+    start = timezone.now()
+    dated = [
+        SessionFactory(connection=connection, create_time=start - dt.timedelta(minutes=i))
+        for i in range(3)
+    ]
+    undated = [SessionFactory(connection=connection, create_time=None) for _ in range(3)]
+    _, raw = token_create(user=cast.viewer, name="ci", scopes=["read"])
+    seen = _every_session(client, raw)
+    # The index's order on PostgreSQL (descending, nulls first), on every database.
+    assert seen == [s.pk for s in reversed(undated)] + [s.pk for s in dated]

@@ -1,11 +1,12 @@
 """A client that knows only the served schema (operation ids, path templates, parameter
-names) drives a session through the API: launch, plan, approve, message, completion, the
-diff. The outbox and the sync run as the workers would run them, against the simulator."""
+names; tests/schema_client.py) drives a session through the API: launch, plan, approve,
+message, completion, the diff. The outbox and the sync run as the workers would run them,
+against the simulator. tests/integration/test_api_flow_stack.py runs the same flow on the
+real stack."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 import requests
@@ -14,48 +15,9 @@ from sessions_app import sync
 from sessions_app.api.tokens import token_create
 from sessions_app.models import Scope
 from sessions_app.outbox import delivery
+from tests.schema_client import SchemaClient, django_transport
 
 pytestmark = pytest.mark.django_db
-
-
-class SchemaClient:
-    """Calls operations by their `operationId`, building requests from the schema alone."""
-
-    def __init__(self, http: Any, token: str) -> None:
-        self.http, self.headers = http, {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-        schema = http.get("/api/v1/openapi.json").json()
-        self.operations = {
-            op["operationId"]: (method, path, op)
-            for path, item in schema["paths"].items()
-            for method, op in item.items()
-        }
-
-    def call(self, operation: str, body: Any = None, **params: Any) -> Any:
-        method, path, op = self.operations[operation]
-        query = {}
-        for parameter in op.get("parameters", []):
-            name = parameter["name"]
-            if name in params and parameter["in"] == "path":
-                path = path.replace("{" + name + "}", str(params[name]))
-            elif name in params:
-                query[name] = params[name]
-        if method == "get":
-            response = self.http.get(path, query, **self.headers)
-        else:
-            response = self.http.post(
-                path, body or {}, content_type="application/json", **self.headers
-            )
-        assert response.status_code < 300, (operation, response.content)
-        return response.json()
-
-
-def _operation_id(client: SchemaClient, method: str, suffix: str) -> str:
-    [found] = [
-        op_id
-        for op_id, (m, path, _) in client.operations.items()
-        if m == method and path.endswith(suffix)
-    ]
-    return found
 
 
 def test_a_schema_only_client_drives_a_session_to_its_diff(client, cast, simulator, sim_connection):
@@ -64,16 +26,9 @@ def test_a_schema_only_client_drives_a_session_to_its_diff(client, cast, simulat
     sync.sync_sources(sim_connection.pk)
     _, member_raw = token_create(user=cast.member, name="ci", scopes=list(Scope.values))
     _, approver_raw = token_create(user=cast.approver, name="bot", scopes=["read", "approve"])
-    ci, approver = SchemaClient(client, member_raw), SchemaClient(client, approver_raw)
-    op = {
-        "launch": _operation_id(ci, "post", "/sessions"),
-        "action": _operation_id(ci, "get", "/actions/{action_id}"),
-        "session": _operation_id(ci, "get", "/sessions/{pk}"),
-        "activities": _operation_id(ci, "get", "/sessions/{pk}/activities"),
-        "approvals": _operation_id(ci, "get", "/approvals"),
-        "approve": _operation_id(ci, "post", "/approve"),
-        "message": _operation_id(ci, "post", "/messages"),
-    }
+    transport = django_transport(client)
+    ci, approver = SchemaClient(transport, member_raw), SchemaClient(transport, approver_raw)
+    op = ci.flow()
 
     action = ci.call(
         op["launch"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from sessions_app.api.tokens import token_create
-from sessions_app.models import ActivityKind, OutboxAction, Scope
+from sessions_app.models import ActivityKind, ApiToken, OutboxAction, Scope
 from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,20 @@ def _reads(cast, world):
         "teams": ("/api/v1/teams", 200, 200),
         "members": (f"/api/v1/teams/{cast.team.slug}/members", 200, 404),
         "audit": ("/api/v1/audit", 200, 200),
+        "audit-export": ("/api/v1/audit/export?format=csv", 200, 200),
+        "events": ("/api/v1/events", 200, 200),
     }
+
+
+# A team's service tokens over the API: its admins only (the outsider gets 404).
+TOKEN_ADMIN = {"admin": 200, "approver": 403, "member": 403, "viewer": 403, "outsider": 404}
+
+
+def _service_token(cast):
+    token, _ = token_create(
+        user=cast.admin, name="deploy", scopes=["read"], team=cast.team, role="member"
+    )
+    return token
 
 
 # What each role gets for each write (the outsider always gets 404).
@@ -81,7 +94,7 @@ def test_the_matrix_names_every_operation(cast, world):
         for method in item
     }
     # Every operation but the action status (whose rule is "your own", tested below).
-    assert len(paths) == len(_reads(cast, world)) + len(WRITES) + 1
+    assert len(paths) == len(_reads(cast, world)) + len(WRITES) + 2 + 1
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -94,6 +107,19 @@ def test_it_lets_each_role_read_what_it_may(client, cast, world, role):
     assert len(listed) == (0 if role == "outsider" else 2)
     waiting = client.get("/api/v1/approvals", **headers).json()["items"]
     assert len(waiting) == (1 if role in {"admin", "approver"} else 0)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_team_admins_list_and_revoke_service_tokens(client, cast, role):
+    token = _service_token(cast)
+    headers = bearer(cast.by_role()[role])
+    listed = client.get(f"/api/v1/teams/{cast.team.slug}/tokens", **headers)
+    assert listed.status_code == TOKEN_ADMIN[role]
+    url = f"/api/v1/teams/{cast.team.slug}/tokens/{token.pk}/revoke"
+    revoked = client.post(url, **headers)
+    assert revoked.status_code == TOKEN_ADMIN[role]
+    token.refresh_from_db()
+    assert (token.revoked_at is not None) is (role == "admin")
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -117,7 +143,10 @@ def test_it_refuses_a_token_without_the_scope(client, cast, world, scope):
         "launch": [("post", _writes(world)["launch"][0]), ("post", _writes(world)["archive"][0])],
         "approve": [("post", _writes(world)["approve"][0])],
         "message": [("post", _writes(world)["message"][0])],
-        "admin": [],
+        "admin": [
+            ("get", f"/api/v1/teams/{cast.team.slug}/tokens"),
+            ("post", f"/api/v1/teams/{cast.team.slug}/tokens/{_service_token(cast).pk}/revoke"),
+        ],
     }
     for method, url in needs[scope]:
         body = _writes(world)["launch"][1] if url == "/api/v1/sessions" else {"prompt": "x"}
@@ -128,6 +157,7 @@ def test_it_refuses_a_token_without_the_scope(client, cast, world, scope):
         assert response.status_code == 403, (scope, url)
         assert response.json()["error"]["code"] == "forbidden"
     assert not OutboxAction.objects.exists()
+    assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
 
 
 def test_it_hides_other_teams_sessions_and_actions(client, cast, world):

@@ -358,7 +358,7 @@ def test_every_listed_action_leaves_exactly_one_entry(
     from tests.factories import DEFAULT_PASSWORD, UserFactory
 
     settings.JULES_API_BASE_URL = simulator.base_url
-    newcomer_user = UserFactory(username="newcomer")
+    newcomer_user = UserFactory(username="newcomer", email="newcomer@example.com")
     client = Client(REMOTE_ADDR=ADDRESS)
 
     def post(name, args=(), data=None, **extra):
@@ -376,15 +376,18 @@ def test_every_listed_action_leaves_exactly_one_entry(
     )
     connection = JulesConnection.objects.get(label="Shared")
     post("sessions_app:connection-rotate", [connection.pk], {"api_key": "test-key"})
+    from django.core import mail
+
     post(
         "sessions_app:invitation-create",
         [cast.team.slug],
-        {"username": "newcomer", "role": "viewer"},
+        {"email": "newcomer@example.com", "role": "viewer"},
     )
     invitee = Client(REMOTE_ADDR=ADDRESS)
     invitee.force_login(newcomer_user)
-    invitation = newcomer_user.invitations.get()
-    accepted = invitee.post(reverse("sessions_app:invitation-accept", args=[invitation.pk]))
+    link = re.search(r"/invitations/join/[^/\s]+/", mail.outbox[-1].body)
+    assert link is not None
+    accepted = invitee.post(link.group(0), {"answer": "accept"})
     assert accepted.status_code == 302
     accept = AuditEntry.objects.get(action="member.accept")
     assert accept.actor == newcomer_user and accept.team_id == cast.team.pk

@@ -203,6 +203,19 @@ def test_it_never_lowers_caps_an_admin_set(cast, conn):
     assert action
 
 
+def test_it_learns_no_cap_from_a_rate_limit_that_says_when_to_come_back(cast, conn):
+    from jules import errors as jerrors
+
+    _launch(cast.member, conn)
+    throttled = jerrors.RateLimitedError("slow down", status=429, retry_after=1.0)
+    gate.learn(conn, throttled)
+    assert gate.caps_for(conn.pk).effective() == (None, None)
+    # A quota refusal that names its cap still teaches it.
+    full = jerrors.RateLimitedError("over", status=429, reason="CONCURRENT_SESSION_LIMIT")
+    gate.learn(conn, full)
+    assert LaunchCaps.objects.get(pk=conn.pk).effective()[1] is not None
+
+
 def test_it_lets_the_launcher_or_an_admin_cancel_a_waiting_launch(cast, conn):
     mine, again = _launch(cast.member, conn), _launch(cast.member, conn)
     with pytest.raises(ActionNotAllowed):

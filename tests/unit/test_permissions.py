@@ -101,8 +101,8 @@ def _posts(cast, world):
     return [
         (
             reverse("sessions_app:invitation-create", args=[team.slug]),
-            {"username": "newcomer", "role": "viewer"},
-            lambda: Invitation.objects.filter(invited_user__username="newcomer").exists(),
+            {"email": "newcomer@example.com", "role": "viewer"},
+            lambda: Invitation.objects.filter(email="newcomer@example.com").exists(),
         ),
         (
             reverse("sessions_app:invitation-revoke", args=[team.slug, pending.pk]),
@@ -254,6 +254,7 @@ def everything(cast, world):
     endpoint.save()
     return {
         **world,
+        **_launch_templates(cast, connection),
         "endpoint": endpoint,
         "own": own,
         "waiting": waiting,
@@ -297,6 +298,10 @@ def _every_get(cast, things, role):
         "endpoint-detail": ([things["endpoint"].pk], 200 if role == "admin" else 403, 404),
         "api-tokens": ([], 200, 200),
         "team-tokens": ([team.slug], 200 if role == "admin" else 403, 404),
+        # The emailed link is the capability: anyone who holds it sees what it offers;
+        # accepting also needs the invited address (tests/unit/test_email_invitations.py).
+        "invitation-join": ([_join_token(cast)], 200, 200),
+        **_launch_template_pages(things, role),
         "team-queue": ([team.slug], 200, 404),
         # Lists only the user's own messages, whoever asks.
         "bulk-message-status": ([], 200, 200),
@@ -305,6 +310,22 @@ def _every_get(cast, things, role):
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
         for name, (args, ok, outsider) in pages.items()
     }
+
+
+def _join_token(cast):
+    import secrets
+
+    from sessions_app.identity.invitations import invitation_create_by_email
+    from sessions_app.models import Invitation
+    from sessions_app.teams.services import token_hash
+
+    invitation = invitation_create_by_email(
+        actor=cast.admin, team=cast.team, email=f"{secrets.token_hex(4)}@example.com", role="viewer"
+    )
+    # The token as the email carries it: set here, since the email is not read in this test.
+    token = secrets.token_urlsafe(16)
+    Invitation.objects.filter(pk=invitation.pk).update(token_hash=token_hash(token))
+    return token
 
 
 def _unsubscribe_token(cast):
@@ -339,6 +360,8 @@ POST_ONLY = {
     "api-token-create",
     "api-token-revoke",
     "team-token-create",
+    "schedule-active",
+    "schedule-run-now",
     "queue-cancel",
     "queue-move",
     "connection-caps",
@@ -491,6 +514,70 @@ def test_each_role_does_to_sessions_exactly_what_the_issue_says(client, cast, ev
             )
             assert audited.exists(), what
     assert done == MAY[role], role
+
+
+# --- launch templates and schedules (docs/templates.md) ----------------------------------
+
+
+def _launch_templates(cast, connection):
+    from sessions_app.launch_templates import services
+
+    template = services.template_create(
+        user=cast.member,
+        team=cast.team,
+        content=services.TemplateContent(name="Nightly", prompt="Tidy {{ area }}"),
+    )
+    schedule = services.schedule_create(
+        user=cast.member,
+        template=template,
+        spec=services.ScheduleSpec(
+            name="Nightly tidy",
+            connection=connection,
+            cadence="daily",
+            time_of_day=dt.time(3),
+            variables={"area": "docs"},
+        ),
+    )
+    return {"template": template, "schedule": schedule}
+
+
+def _launch_template_pages(things, role):
+    """name -> (args, status for the team role, status for the outsider)."""
+    template, schedule = things["template"].pk, things["schedule"].pk
+    edits = 403 if role == "viewer" else 200
+    # The schedule is the member's: they and admins change it.
+    changes = 200 if role in {"member", "admin"} else 403
+    return {
+        "template-list": ([], 200, 200),
+        # The outsider is an admin of another team, where they may add templates.
+        "template-create": ([], edits, 200),
+        "template-detail": ([template], 200, 404),
+        "template-edit": ([template], edits, 404),
+        "template-launch": ([template], edits, 404),
+        "schedule-create": ([template], edits, 404),
+        "schedule-list": ([], 200, 200),
+        "schedule-preview": ([], 200, 200),
+        "schedule-detail": ([schedule], 200, 404),
+        "schedule-edit": ([schedule], changes, 404),
+    }
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_its_creator_and_admins_pause_or_run_a_schedule(client, cast, role):
+    from sessions_app.models import Schedule, ScheduleRun
+
+    things = _launch_templates(cast, ConnectionFactory(team=cast.team))
+    schedule = things["schedule"]
+    client.force_login(cast.by_role()[role])
+    pause = client.post(
+        reverse("sessions_app:schedule-active", args=[schedule.pk]), {"active": "0"}
+    )
+    run = client.post(reverse("sessions_app:schedule-run-now", args=[schedule.pk]))
+    allowed = role in {"member", "admin"}
+    expected = 302 if allowed else (404 if role == "outsider" else 403)
+    assert (pause.status_code, run.status_code) == (expected, expected)
+    assert Schedule.objects.get(pk=schedule.pk).active is not allowed
+    assert ScheduleRun.objects.filter(schedule=schedule).exists() is allowed
 
 
 # --- the launch queue (docs/launch-queue.md) ---------------------------------------------

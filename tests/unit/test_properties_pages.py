@@ -20,6 +20,7 @@ import pytest
 from django import forms
 from django.test import Client
 from django.urls import URLPattern, reverse
+from django.urls.converters import UUIDConverter
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -95,7 +96,13 @@ class Route:
 
 def _kwargs_for(pattern: URLPattern, world: dict[str, Any]) -> dict[str, Any]:
     converters = pattern.pattern.converters
-    return {name: world[name] for name in converters}
+    # A uuid-keyed object (a token, a queued launch) gets a uuid that names none.
+    return {
+        name: world["uuid_pk"]
+        if isinstance(converter, UUIDConverter) and not isinstance(world[name], uuid.UUID)
+        else world[name]
+        for name, converter in converters.items()
+    }
 
 
 @pytest.fixture
@@ -153,8 +160,6 @@ def routes(world: dict[str, Any]) -> list[Route]:
 def _pk_for(name: str | None, world: dict[str, Any]) -> dict[str, Any]:
     if name in {"action-status", "queue-cancel", "queue-move"}:
         return {"pk": world["action_pk"]}
-    if name == "api-token-revoke":
-        return {"pk": world["uuid_pk"]}
     if name and name.startswith("connection-") and name != "connection-add":
         return {"pk": world["connection_pk"]}
     return {}

@@ -26,7 +26,7 @@ def _post_urls(cast, connection, session):
     viewer = Membership.objects.get(team=team, user=cast.viewer)
     return {
         reverse("sessions_app:invitation-create", args=[team.slug]): {
-            "username": "newcomer",
+            "email": "newcomer@example.com",
             "role": "viewer",
         },
         reverse("sessions_app:member-role", args=[team.slug, viewer.pk]): {"role": "admin"},

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app.models import AuditEntry, Invitation, JulesConnection, Membership
-from tests.factories import ConnectionFactory, UserFactory
+from tests.factories import ConnectionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,32 +72,37 @@ def test_it_shows_a_progress_bar_that_polls_only_while_syncing(client, cast):
     assert "hx-trigger" not in done.content.decode()
 
 
-def test_it_invites_and_answers_htmx_with_the_fragment(client, cast):
-    newcomer = UserFactory(username="newcomer")
+def test_it_invites_and_answers_htmx_with_the_fragment(
+    client, cast, mailoutbox, django_capture_on_commit_callbacks
+):
     client.force_login(cast.admin)
     url = reverse("sessions_app:invitation-create", args=[cast.team.slug])
-    response = client.post(url, {"username": "newcomer", "role": "approver"}, **HTMX)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"email": "Newcomer@Example.com", "role": "approver"}, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
-    assert 'id="team-members"' in html and "Waiting for an answer" in html and "newcomer" in html
-    assert "they join when they accept" in response["HX-Trigger"]
-    # Invited is not joined: the person decides.
-    assert not Membership.objects.filter(user=newcomer).exists()
-    invitation = Invitation.objects.get(invited_user=newcomer)
+    assert 'id="team-members"' in html and "Waiting for an answer" in html
+    assert "newcomer@example.com" in html
+    assert "join when they accept" in response["HX-Trigger"]
+    # Invited is not joined: the person decides, through the emailed link.
+    invitation = Invitation.objects.get(email="newcomer@example.com")
     assert invitation.role == "approver" and invitation.status == "pending"
-    again = client.post(url, {"username": "newcomer", "role": "viewer"}, **HTMX)
+    assert [m.to for m in mailoutbox] == [["newcomer@example.com"]]
+    again = client.post(url, {"email": "newcomer@example.com", "role": "viewer"}, **HTMX)
     assert "already has a pending invitation" in again.content.decode()
-    ghost = client.post(url, {"username": "ghost", "role": "viewer"}, **HTMX)
-    assert "There is no user named &#x27;ghost&#x27;" in ghost.content.decode()
+    cast.viewer.email = "viewer@example.com"
+    cast.viewer.save()
+    member = client.post(url, {"email": "viewer@example.com", "role": "admin"}, **HTMX)
+    assert "already in the team as Viewer" in member.content.decode()
 
 
 def test_it_shows_form_errors_on_the_full_page_without_htmx(client, cast):
     client.force_login(cast.admin)
     url = reverse("sessions_app:invitation-create", args=[cast.team.slug])
-    response = client.post(url, {"username": "ghost", "role": "viewer"})
+    response = client.post(url, {"email": "not an address", "role": "viewer"})
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
-    assert "There is no user named" in html and 'value="ghost"' in html
+    assert "Enter a valid email address" in html and 'value="not an address"' in html
 
 
 def test_it_refuses_to_remove_or_demote_the_last_admin(client, cast):

@@ -31,17 +31,26 @@ def read_unsubscribe_token(token: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and {"u", "t", "k"} <= set(data) else None
 
 
-def message(delivery: Delivery, events: Sequence[Event]) -> EmailMultiAlternatives:
-    """One message for one or more events of one session (grouped) to one person."""
+# The unsubscribe kind of a digest: it stops the team's email of every kind.
+EVERY_KIND = "*"
+DIGEST_WORDS = {"hourly": "hourly", "daily": "daily"}
+
+
+def message(
+    delivery: Delivery, events: Sequence[Event], digest: str = ""
+) -> EmailMultiAlternatives:
+    """One message for one or more events of one session (grouped) to one person, or for
+    every event of a digest's period (`digest` names its frequency)."""
     user = delivery.user
     assert user is not None
     first = events[0]
     site = settings.SITE_URL
+    kind = EVERY_KIND if digest else first.kind
     unsubscribe = absolute(
         site,
         reverse(
             "sessions_app:notification-unsubscribe",
-            args=[unsubscribe_token(user.pk, first.team_id, first.kind)],
+            args=[unsubscribe_token(user.pk, first.team_id, kind)],
         ),
     )
     context = {
@@ -51,8 +60,12 @@ def message(delivery: Delivery, events: Sequence[Event]) -> EmailMultiAlternativ
         "unsubscribe_url": unsubscribe,
         "kind_label": first.get_kind_display(),
         "preferences_url": absolute(site, reverse("sessions_app:notification-preferences")),
+        "digest": DIGEST_WORDS.get(digest, ""),
     }
     subject = first.title if len(events) == 1 else f"{first.title} (+{len(events) - 1} more)"
+    if digest:
+        count = f"{len(events)} notification{'s' if len(events) != 1 else ''}"
+        subject = f"Your {DIGEST_WORDS.get(digest, '')} digest of {first.team.name}: {count}"
     domain = site.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
     email = EmailMultiAlternatives(
         subject=subject[:200],
@@ -72,9 +85,9 @@ def message(delivery: Delivery, events: Sequence[Event]) -> EmailMultiAlternativ
     return email
 
 
-def send(delivery: Delivery, events: Sequence[Event]) -> None:
+def send(delivery: Delivery, events: Sequence[Event], digest: str = "") -> None:
     try:
-        sent = message(delivery, events).send(fail_silently=False)
+        sent = message(delivery, events, digest).send(fail_silently=False)
     except (OSError, ValueError) as exc:  # smtplib's errors are OSErrors.
         raise DeliveryError(f"The mail server refused or failed: {type(exc).__name__}.") from exc
     if sent != 1:

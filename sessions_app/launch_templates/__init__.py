@@ -1,0 +1,1 @@
+"""Launch templates and schedules (docs/templates.md)."""
