@@ -30,7 +30,7 @@ from sessions_app.models import (
     SessionState,
     Source,
 )
-from sessions_app.outbox.services import after_commit
+from sessions_app.outbox import requeue
 
 logger = logging.getLogger(__name__)
 
@@ -362,7 +362,8 @@ def wake(connection: JulesConnection, count: int | None = None) -> int:
         next_attempt_at=now
     )
     for pk in due:
-        after_commit(tasks.deliver_action, str(pk))
+        # Marked as held, so the outbox sweep does not publish it a second time.
+        requeue.publish_after_commit(OutboxAction, tasks.deliver_action, str(pk))
     return len(due)
 
 

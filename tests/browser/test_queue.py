@@ -59,8 +59,12 @@ def _launch(page, live_server, prompt):
 
 
 def _tick():
-    """What beat does: the queue's tick wakes the head, delivery sends it."""
-    OutboxAction.objects.filter(status="pending").update(next_attempt_at=timezone.now())
+    """What beat does: the queue's tick wakes the head, delivery sends it. (Eager, a
+    delivery runs inside its publish, so the "a task holds it" mark set after the publish
+    is stale at once; a worker's claim would clear it.)"""
+    OutboxAction.objects.filter(status="pending").update(
+        next_attempt_at=timezone.now(), enqueued_at=None
+    )
     delivery.sweep()
 
 
