@@ -29,8 +29,9 @@ from sessions_app.launch_templates.forms import (
     TemplateLaunchForm,
 )
 from sessions_app.launch_templates.variables import MissingVariables, variables_in
-from sessions_app.models import LaunchTemplate, Schedule, Source
+from sessions_app.models import LaunchTemplate, Schedule, Source, TemplateLaunch
 from sessions_app.sessions.forms import parse_id
+from sessions_app.web.htmx import stop_polling
 from sessions_app.web.request import AuthedRequest
 
 PREVIEW_COUNT = 5
@@ -67,6 +68,10 @@ def template_list(request: AuthedRequest) -> HttpResponse:
     if request.htmx and request.htmx.target == "template-results":
         return render(request, f"{DIR}/template_list.html#results", context)
     return render(request, f"{DIR}/template_list.html", context)
+
+
+def _open(launch: TemplateLaunch) -> bool:
+    return launch.action is not None and launch.action.is_open
 
 
 def _template_form(
@@ -139,13 +144,21 @@ def template_create(request: AuthedRequest) -> HttpResponse:
 @require_GET
 def template_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     template, role = _template(request, pk)
+    launches = selectors.recent_launches(template)
+    # The launches list follows launches on their way to Jules, then stops polling.
+    waiting = any(launch.session_id is None and _open(launch) for launch in launches)
+    if request.htmx and request.htmx.target == "launches":
+        context = {"template": template, "launches": launches, "launches_waiting": waiting}
+        response = render(request, f"{DIR}/template_detail.html#launches", context)
+        return response if waiting else stop_polling(response)
     version = template.current
     context = {
         "template": template,
         "version": version,
         "variables": variables_in(version.prompt, version.title_pattern) if version else [],
         "versions": list(template.versions.select_related("author").order_by("-number")),
-        "launches": selectors.recent_launches(template),
+        "launches": launches,
+        "launches_waiting": waiting,
         "schedules": list(template.schedules.select_related("connection").order_by("name")),
         "may_edit": bool(access.may_edit_templates(role)),
         "may_launch": bool(access.may_launch(role)),

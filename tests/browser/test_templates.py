@@ -12,7 +12,7 @@ import pytest
 from sessions_app.launch_templates import services
 from sessions_app.models import LaunchTemplate, OutboxAction, Schedule, ScheduleRun
 from tests.browser.conftest import sign_in
-from tests.factories import ConnectionFactory, SourceFactory
+from tests.factories import ConnectionFactory, SessionFactory, SourceFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,6 +51,12 @@ def test_a_template_with_variables_fans_out_over_three_repositories(
     assert page.locator("#launches .launch-row").count() == 3
     titles = sorted(a.payload["title"] for a in OutboxAction.objects.filter(kind="launch"))
     assert titles == [f"acme/{r}: requests 2.33" for r in ("api", "cli", "web")]
+    # Delivery creates the sessions; the list, which polls meanwhile, links each one.
+    for action in OutboxAction.objects.filter(kind="launch"):
+        session = SessionFactory(connection=repos[0], title=action.payload["title"])
+        OutboxAction.objects.filter(pk=action.pk).update(status="done", session=session)
+    page.wait_for_selector("#launches >> text=acme/web: requests 2.33")
+    assert page.locator("#launches a:has-text('requests 2.33')").count() == 3
     screenshot("template-fan-out")
 
     # Search on the list filters as one types.

@@ -67,10 +67,21 @@ def test_it_creates_searches_and_fans_out_a_template(client, cast, sources):
         "acme/cli: bump requests",
         "acme/web: bump requests",
     ]
-    detail = client.get(
-        reverse("sessions_app:template-detail", args=[template.pk])
-    ).content.decode()
+    detail_url = reverse("sessions_app:template-detail", args=[template.pk])
+    detail = client.get(detail_url).content.decode()
     assert detail.count('class="launch-row"') == 3
+    # The launches poll while they are on their way, and stop once Jules has them.
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "launches"}
+    polled = client.get(detail_url, **headers)
+    assert polled.status_code == 200 and 'hx-trigger="every 3s"' in polled.content.decode()
+    for action in OutboxAction.objects.all():
+        session = SessionFactory(
+            connection=sources[0], title=f"Made for {action.payload['source']}"
+        )
+        OutboxAction.objects.filter(pk=action.pk).update(status="done", session=session)
+    last = client.get(detail_url, **headers)
+    assert last.status_code == 286 and "every 3s" not in last.content.decode()
+    assert last.content.decode().count("Made for sources/github/acme/") == 3
 
 
 def test_editing_makes_a_version_and_the_session_page_names_it(client, cast, sources):
