@@ -51,6 +51,15 @@ FIELDS = (
     "require_plan_approval",
     "auto_create_pr",
 )
+FIELD_LABELS = {
+    "name": "name",
+    "prompt": "prompt",
+    "title_pattern": "title pattern",
+    "repositories": "repositories",
+    "branch": "branch",
+    "require_plan_approval": "plan approval",
+    "auto_create_pr": "automatic pull request",
+}
 MAX_FAN_OUT = 50
 
 
@@ -577,7 +586,10 @@ def _claim_and_run(
     except IntegrityError:
         return None
     why = still_running(schedule, exclude=run.pk) if overlap else ""
-    if why:
+    if schedule.connection is None:
+        run.status = ScheduleRun.Status.FAILED
+        run.reason = "The schedule's connection was removed; edit the schedule to pick another."
+    elif why:
         run.status, run.reason = ScheduleRun.Status.SKIPPED, f"Skipped: {why}"
     else:
         try:

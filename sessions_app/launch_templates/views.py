@@ -156,7 +156,10 @@ def template_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "template": template,
         "version": version,
         "variables": variables_in(version.prompt, version.title_pattern) if version else [],
-        "versions": list(template.versions.select_related("author").order_by("-number")),
+        "versions": [
+            (v, [services.FIELD_LABELS.get(name, name) for name in v.changed])
+            for v in template.versions.select_related("author").order_by("-number")
+        ],
         "launches": launches,
         "launches_waiting": waiting,
         "schedules": list(template.schedules.select_related("connection").order_by("name")),

@@ -376,3 +376,21 @@ def test_a_scheduled_plan_waits_for_an_approver_as_the_policy_says(cast, repos, 
     (action,) = OutboxAction.objects.filter(kind="launch")
     assert action.payload["require_plan_approval"] is policy
     assert action.actor == cast.member
+
+
+def test_removing_the_connection_or_the_team_keeps_or_takes_everything_cleanly(cast, scheduled):
+    services.template_launch(
+        user=cast.member,
+        template=scheduled.template,
+        connection=scheduled.connection,
+        values={"package": "x", "version": "1"},
+    )
+    scheduled.connection.delete()
+    scheduled.refresh_from_db()
+    assert scheduled.connection is None
+    _due(scheduled, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    (run,) = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    assert run.status == "failed" and "connection was removed" in run.reason
+    cast.team.delete()
+    assert not Schedule.objects.exists() and not TemplateLaunch.objects.exists()
+    assert not TemplateVersion.objects.exists()

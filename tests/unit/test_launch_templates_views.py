@@ -101,6 +101,8 @@ def test_editing_makes_a_version_and_the_session_page_names_it(client, cast, sou
     template.refresh_from_db()
     assert template.current.number == 2
     assert set(template.current.changed) == {"prompt", "title_pattern"}
+    detail = client.get(reverse("sessions_app:template-detail", args=[template.pk]))
+    assert "changed prompt, title pattern</summary>" in detail.content.decode()
     client.post(
         reverse("sessions_app:template-launch", args=[template.pk]),
         {"connection": sources[0].pk, "repositories": [sources[1][0].name], "var_package": "x"},
