@@ -324,8 +324,17 @@ class ScheduleSpec:
     skip_if_running: bool = True
 
 
-def _schedule_target(schedule: Schedule) -> Target:
-    return Target("schedule", str(schedule.pk), schedule.name)
+def _audit_schedule(
+    action: str, user: Any, schedule: Schedule, details: dict[str, Any], request: HttpRequest | None
+) -> None:
+    audit.record(
+        action,
+        actor=user,
+        team=schedule.team_id,
+        target=Target("schedule", str(schedule.pk), schedule.name),
+        details=details,
+        request=request,
+    )
 
 
 def _checked_expression(spec: ScheduleSpec) -> str:
@@ -383,13 +392,12 @@ def schedule_create(
             next_run_at=timing.next_run(expression, spec.timezone, timezone.now()),
             **_spec_fields(spec, expression, values),
         )
-        audit.record(
+        _audit_schedule(
             AuditAction.SCHEDULE_CREATE,
-            actor=user,
-            team=template.team_id,
-            target=_schedule_target(schedule),
-            details={"template": template.name, "cron": expression, "timezone": spec.timezone},
-            request=request,
+            user,
+            schedule,
+            {"template": template.name, "cron": expression, "timezone": spec.timezone},
+            request,
         )
     return schedule
 
@@ -410,13 +418,12 @@ def schedule_update(
         if locked.active:
             locked.next_run_at = timing.next_run(expression, spec.timezone, timezone.now())
         locked.save()
-        audit.record(
+        _audit_schedule(
             AuditAction.SCHEDULE_CHANGE,
-            actor=user,
-            team=locked.team_id,
-            target=_schedule_target(locked),
-            details={"changed": changed, "cron": expression, "timezone": spec.timezone},
-            request=request,
+            user,
+            locked,
+            {"changed": changed, "cron": expression, "timezone": spec.timezone},
+            request,
         )
     return locked
 
@@ -437,14 +444,8 @@ def schedule_set_active(
             timing.next_run(locked.cron, locked.timezone, timezone.now()) if active else None
         )
         locked.save(update_fields=["active", "run_as", "next_run_at", "updated_at"])
-        audit.record(
-            AuditAction.SCHEDULE_RESUME if active else AuditAction.SCHEDULE_PAUSE,
-            actor=user,
-            team=locked.team_id,
-            target=_schedule_target(locked),
-            details={},
-            request=request,
-        )
+        action = AuditAction.SCHEDULE_RESUME if active else AuditAction.SCHEDULE_PAUSE
+        _audit_schedule(action, user, locked, {}, request)
     return locked
 
 
@@ -610,12 +611,13 @@ def _claim_and_run(
         else:
             run.reason = f"{len(launches)} session(s) launched. {note}".strip()
     run.save(update_fields=["status", "reason"])
+    manual = trigger == ScheduleRun.Trigger.MANUAL
     audit.record(
         AuditAction.SCHEDULE_RUN,
-        actor=actor if trigger == ScheduleRun.Trigger.MANUAL else None,
-        actor_label="" if trigger == ScheduleRun.Trigger.MANUAL else "schedule",
+        actor=actor if manual else None,
+        actor_label="" if manual else "schedule",
         team=schedule.team_id,
-        target=_schedule_target(schedule),
+        target=Target("schedule", str(schedule.pk), schedule.name),
         details={"slot": slot.isoformat(), "status": run.status, "reason": run.reason[:500]},
     )
     return run

@@ -331,6 +331,13 @@ def test_pause_resume_and_run_now(cast, scheduled):
     assert run.trigger == "manual" and run.status == "launched" and run.actor == cast.member
     with pytest.raises(ActionNotAllowed, match="already ran this minute"):
         services.schedule_run_now(user=cast.member, schedule=resumed)
+    entries = AuditEntry.objects.filter(action__startswith="schedule.").order_by("seq")
+    assert [(e.action, e.actor_label) for e in entries] == [
+        ("schedule.create", "member"),
+        ("schedule.pause", "admin"),
+        ("schedule.resume", "member"),
+        ("schedule.run", "member"),
+    ]
 
 
 def test_a_run_as_someone_who_left_fails_with_a_reason(cast, scheduled):
