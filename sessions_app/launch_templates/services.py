@@ -412,6 +412,8 @@ def schedule_update(
         locked = Schedule.objects.select_for_update().get(pk=schedule.pk)
         fields = _spec_fields(spec, expression, values)
         changed = [name for name, value in fields.items() if getattr(locked, name) != value]
+        if not changed:
+            return locked
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.run_as = user
