@@ -31,7 +31,7 @@ from sessions_app.launch_templates.forms import (
 from sessions_app.launch_templates.variables import MissingVariables, variables_in
 from sessions_app.models import LaunchTemplate, Schedule, Source, TemplateLaunch
 from sessions_app.sessions.forms import parse_id
-from sessions_app.web.htmx import stop_polling
+from sessions_app.web.htmx import not_modified, render_versioned, stop_polling, unchanged
 from sessions_app.web.request import AuthedRequest
 
 PREVIEW_COUNT = 5
@@ -419,24 +419,42 @@ def _schedule_context(request: AuthedRequest, schedule: Schedule, role: str) -> 
         if schedule.active
         else []
     )
+    context = {
+        "schedule": schedule,
+        "upcoming": [run.astimezone(tz) for run in upcoming],
+        "may_change": bool(access.may_change_schedule(role, request.user, schedule)),
+        "nav_active": "templates",
+    }
+    return context | _runs_context(request, schedule)
+
+
+def _runs_context(request: AuthedRequest, schedule: Schedule) -> dict[str, Any]:
     runs = list(
         schedule.runs.select_related("version", "actor")
         .prefetch_related("launches__session", "launches__action__session")
         .order_by("-created_at")[:50]
     )
-    return {
-        "schedule": schedule,
-        "upcoming": [run.astimezone(tz) for run in upcoming],
-        "runs": runs,
-        "may_change": bool(access.may_change_schedule(role, request.user, schedule)),
-        "nav_active": "templates",
-    }
+    # New runs come while the schedule is active; a paused one changes only as its last
+    # launches reach Jules.
+    live = schedule.active or any(
+        launch.the_session is None and _open(launch)
+        for run in runs
+        for launch in run.launches.all()
+    )
+    context = {"schedule": schedule, "runs": runs, "runs_live": live}
+    html, version = render_versioned(request, f"{DIR}/schedule_detail.html#runs", context)
+    return {**context, "runs_html": html, "runs_version": version}
 
 
 @require_GET
 def schedule_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     schedule, role = _schedule(request, pk)
-    services.link_launched_sessions()
+    if request.htmx and request.htmx.target == "runs":
+        runs = _runs_context(request, schedule)
+        if runs["runs_live"] and unchanged(request, runs["runs_version"]):
+            return not_modified()
+        response = HttpResponse(runs["runs_html"])
+        return response if runs["runs_live"] else stop_polling(response)
     context = _schedule_context(request, schedule, role)
     if request.htmx and request.htmx.target == "schedule-state":
         return render(request, f"{DIR}/schedule_detail.html#state", context)

@@ -122,8 +122,9 @@ def test_a_schedule_is_created_edited_paused_resumed_and_runs_on_time(
     assert services.run_due_schedules(now=slot - dt.timedelta(seconds=30)) == []
     (run,) = services.run_due_schedules(now=slot + dt.timedelta(seconds=5))
     assert run.slot == slot and run.status == "launched"
-    page.reload()
+    # The history, which polls while the schedule is active, shows the run without a reload.
     page.wait_for_selector("#runs .run-launched >> text=On schedule")
+    assert page.url == url
     assert page.locator("#runs .run-row").count() == 1
     screenshot("schedule-run")
 

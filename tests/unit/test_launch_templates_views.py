@@ -7,6 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from sessions_app.launch_templates import services
 from sessions_app.models import LaunchTemplate, OutboxAction, Schedule, ScheduleRun, TemplateLaunch
 from tests.factories import ConnectionFactory, SessionFactory, SourceFactory
 
@@ -181,6 +182,20 @@ def test_a_schedule_previews_saves_pauses_resumes_and_runs_now(client, cast, sou
         reverse("sessions_app:schedule-detail", args=[schedule.pk])
     ).content.decode()
     assert "Run now" in detail and "run-launched" in detail
+    # The history polls: unchanged is a 204, a new run a fresh fragment, paused the last one.
+    detail_url = reverse("sessions_app:schedule-detail", args=[schedule.pk])
+    version = re.search(r"/schedules/\d+/\?v=([0-9a-f]+)", detail)
+    assert version is not None
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "runs"}
+    assert client.get(detail_url, {"v": version[1]}, **headers).status_code == 204
+    Schedule.objects.filter(pk=schedule.pk).update(next_run_at=run.slot.replace(year=2020))
+    services.run_due_schedules()
+    fresh = client.get(detail_url, {"v": version[1]}, **headers)
+    assert fresh.status_code == 200 and fresh.content.decode().count("run-row") == 2
+    for launch in TemplateLaunch.objects.all():
+        OutboxAction.objects.filter(pk=launch.action_id).update(status="failed")
+    client.post(active, {"active": "0"})
+    assert client.get(detail_url, {"v": version[1]}, **headers).status_code == 286
 
 
 def test_someone_elses_schedule_is_read_only_for_a_member(client, cast, sources):
