@@ -8,6 +8,7 @@ any other (and is queued, planned and approved like any other).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -61,6 +62,8 @@ FIELD_LABELS = {
     "auto_create_pr": "automatic pull request",
 }
 MAX_FAN_OUT = 50
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -487,7 +490,13 @@ def run_due_schedules(now: dt.datetime | None = None, limit: int = 200) -> list[
     )
     runs = []
     for schedule_id in due:
-        run = run_schedule(schedule_id, now=now)
+        try:
+            run = run_schedule(schedule_id, now=now)
+        except Exception:
+            # One schedule's bug or a database hiccup must not hold up the others; its
+            # slot is still unclaimed (the transaction rolled back), so the next tick retries.
+            logger.exception("Running schedule %s failed unexpectedly", schedule_id)
+            continue
         if run is not None:
             runs.append(run)
     return runs
@@ -542,6 +551,14 @@ def _record(schedule: Schedule, slot: dt.datetime, status: str, reason: str) -> 
             )
     except IntegrityError:
         return None
+
+
+def schedule_missing_variables(schedule: Schedule) -> list[str]:
+    """Variables the template's newest version needs that the schedule has no value for."""
+    version = schedule.template.current
+    if version is None:
+        return []
+    return missing(variables_in(version.prompt, version.title_pattern), schedule.variables)
 
 
 def still_running(schedule: Schedule, exclude: int) -> str:

@@ -423,6 +423,7 @@ def _schedule_context(request: AuthedRequest, schedule: Schedule, role: str) -> 
         "schedule": schedule,
         "upcoming": [run.astimezone(tz) for run in upcoming],
         "may_change": bool(access.may_change_schedule(role, request.user, schedule)),
+        "missing_variables": services.schedule_missing_variables(schedule),
         "nav_active": "templates",
     }
     return context | _runs_context(request, schedule)

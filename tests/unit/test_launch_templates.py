@@ -401,3 +401,49 @@ def test_removing_the_connection_or_the_team_keeps_or_takes_everything_cleanly(c
     cast.team.delete()
     assert not Schedule.objects.exists() and not TemplateLaunch.objects.exists()
     assert not TemplateVersion.objects.exists()
+
+
+def test_a_template_needing_a_new_variable_fails_runs_saying_so(cast, scheduled):
+    services.template_update(
+        user=cast.member,
+        template=scheduled.template,
+        content=_content(
+            prompt="Bump {{ package }} to {{ version }} for {{ ticket }}",
+            repositories=tuple(scheduled.template.current.repositories),
+        ),
+    )
+    scheduled.refresh_from_db()
+    assert services.schedule_missing_variables(scheduled) == ["ticket"]
+    _due(scheduled, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    (run,) = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    assert run.status == "failed" and run.reason == "Fill in ticket."
+    assert run.version == scheduled.template.current and run.version.number == 2
+
+
+def test_one_broken_schedule_does_not_hold_up_the_others(cast, repos, scheduled, monkeypatch):
+    other = services.schedule_create(
+        user=cast.member,
+        template=scheduled.template,
+        spec=services.ScheduleSpec(
+            name="Second",
+            connection=repos[0],
+            cadence="cron",
+            cron="0 * * * *",
+            variables={"package": "x", "version": "1"},
+        ),
+    )
+    Schedule.objects.update(next_run_at=dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    real = services.run_schedule
+
+    def broken_first(schedule_id, *, now):
+        if schedule_id == scheduled.pk:
+            raise RuntimeError("a bug")
+        return real(schedule_id, now=now)
+
+    monkeypatch.setattr(services, "run_schedule", broken_first)
+    runs = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    assert [r.schedule_id for r in runs] == [other.pk]
+    monkeypatch.setattr(services, "run_schedule", real)
+    # The broken one's slot was not claimed, so the next tick runs it.
+    (retried,) = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 1, 5, tzinfo=UTC))
+    assert retried.schedule_id == scheduled.pk and retried.slot.hour == 10
