@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from sessions_app.launch_templates import services
 from sessions_app.models import LaunchTemplate, OutboxAction, Schedule, ScheduleRun, TemplateLaunch
@@ -240,3 +241,54 @@ def test_the_operator_reads_templates_schedules_and_runs_in_the_admin(client, ca
     edit = reverse("admin:sessions_app_launchtemplate_change", args=[template.pk])
     assert client.post(edit, {"name": "Renamed"}).status_code == 403
     assert LaunchTemplate.objects.get().name == "Bump"
+
+
+def test_the_pages_read_a_constant_number_of_queries(client, cast, sources):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(cast.member)
+    _create(client, cast, sources)
+    template = LaunchTemplate.objects.get()
+    schedule = services.schedule_create(
+        user=cast.member,
+        template=template,
+        spec=services.ScheduleSpec(
+            name="Often",
+            connection=sources[0],
+            cadence="cron",
+            cron="* * * * *",
+            variables={"package": "x"},
+            skip_if_running=False,
+        ),
+    )
+    urls = [
+        reverse("sessions_app:schedule-detail", args=[schedule.pk]),
+        reverse("sessions_app:template-detail", args=[template.pk]),
+        reverse("sessions_app:template-list"),
+        reverse("sessions_app:schedule-list"),
+    ]
+
+    def counts():
+        found = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200
+            found.append(len(queries))
+        return found
+
+    def run(minute):
+        Schedule.objects.filter(pk=schedule.pk).update(
+            next_run_at=timezone.now().replace(second=0, microsecond=0, year=2030, minute=minute)
+        )
+        services.run_due_schedules(
+            now=timezone.now().replace(second=30, microsecond=0, year=2030, minute=minute)
+        )
+
+    run(0)
+    counts()  # Warms the header's cached approvals count.
+    few = counts()
+    for minute in range(1, 8):
+        run(minute)
+    assert ScheduleRun.objects.count() == 8 and TemplateLaunch.objects.count() == 24
+    assert counts() == few
