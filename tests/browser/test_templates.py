@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from sessions_app.launch_templates import services
+from sessions_app.launch_templates import schedules, services
 from sessions_app.models import LaunchTemplate, OutboxAction, Schedule, ScheduleRun
 from tests.browser.conftest import sign_in
 from tests.factories import ConnectionFactory, SessionFactory, SourceFactory
@@ -119,8 +119,8 @@ def test_a_schedule_is_created_edited_paused_resumed_and_runs_on_time(
 
     # Beat's tick when the clock reaches the slot (the hook the task calls every minute).
     slot = schedule.next_run_at
-    assert services.run_due_schedules(now=slot - dt.timedelta(seconds=30)) == []
-    (run,) = services.run_due_schedules(now=slot + dt.timedelta(seconds=5))
+    assert schedules.run_due_schedules(now=slot - dt.timedelta(seconds=30)) == []
+    (run,) = schedules.run_due_schedules(now=slot + dt.timedelta(seconds=5))
     assert run.slot == slot and run.status == "launched"
     # The history, which polls while the schedule is active, shows the run without a reload.
     page.wait_for_selector("#runs .run-launched >> text=On schedule")

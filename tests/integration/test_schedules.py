@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from sessions_app.launch_templates import services
+from sessions_app.launch_templates import schedules, services
 from sessions_app.models import OutboxAction, Schedule, ScheduleRun, TemplateLaunch
 from tests.integration.conftest import wait_for
 
@@ -27,10 +27,10 @@ def _schedules(cast, connection):
     made = []
     for n in range(SCHEDULES):
         made.append(
-            services.schedule_create(
+            schedules.schedule_create(
                 user=cast.member,
                 template=template,
-                spec=services.ScheduleSpec(
+                spec=schedules.ScheduleSpec(
                     name=f"Every minute {n}",
                     connection=connection,
                     cadence="cron",
@@ -69,7 +69,7 @@ def test_racing_ticks_run_each_due_slot_once(cast, sim_connection):
     def tick() -> None:
         try:
             barrier.wait()
-            services.run_due_schedules(now=now)
+            schedules.run_due_schedules(now=now)
         except BaseException as exc:  # Reported below, with the thread's failure.
             errors.append(exc)
         finally:
@@ -84,7 +84,7 @@ def test_racing_ticks_run_each_due_slot_once(cast, sim_connection):
     _assert_once_each(first)
     # A tick that read a stale next slot (the schedule moved back to it) runs nothing again.
     Schedule.objects.update(next_run_at=first)
-    services.run_due_schedules(now=now)
+    schedules.run_due_schedules(now=now)
     _assert_once_each(first)
 
 
@@ -112,7 +112,7 @@ def test_workers_ticking_through_a_killed_worker_lose_and_double_nothing(
     _assert_once_each(first)
     # The workers delivered each launch to the simulator; the next tick links the sessions.
     wait_for(lambda: not OutboxAction.objects.exclude(status="done").exists(), 90)
-    services.run_due_schedules(now=first)
+    schedules.run_due_schedules(now=first)
     launches = TemplateLaunch.objects.select_related("session")
     assert all(launch.session is not None for launch in launches)
     prompts = sorted(launch.session.prompt for launch in launches)

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions_app.launch_templates import services
+from sessions_app.launch_templates import schedules
 from sessions_app.models import LaunchTemplate, OutboxAction, Schedule, ScheduleRun, TemplateLaunch
 from tests.factories import ConnectionFactory, SessionFactory, SourceFactory
 
@@ -190,7 +190,7 @@ def test_a_schedule_previews_saves_pauses_resumes_and_runs_now(client, cast, sou
     headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "runs"}
     assert client.get(detail_url, {"v": version[1]}, **headers).status_code == 204
     Schedule.objects.filter(pk=schedule.pk).update(next_run_at=run.slot.replace(year=2020))
-    services.run_due_schedules()
+    schedules.run_due_schedules()
     fresh = client.get(detail_url, {"v": version[1]}, **headers)
     assert fresh.status_code == 200 and fresh.content.decode().count("run-row") == 2
     for launch in TemplateLaunch.objects.all():
@@ -250,10 +250,10 @@ def test_the_pages_read_a_constant_number_of_queries(client, cast, sources):
     client.force_login(cast.member)
     _create(client, cast, sources)
     template = LaunchTemplate.objects.get()
-    schedule = services.schedule_create(
+    schedule = schedules.schedule_create(
         user=cast.member,
         template=template,
-        spec=services.ScheduleSpec(
+        spec=schedules.ScheduleSpec(
             name="Often",
             connection=sources[0],
             cadence="cron",
@@ -281,7 +281,7 @@ def test_the_pages_read_a_constant_number_of_queries(client, cast, sources):
         Schedule.objects.filter(pk=schedule.pk).update(
             next_run_at=timezone.now().replace(second=0, microsecond=0, year=2030, minute=minute)
         )
-        services.run_due_schedules(
+        schedules.run_due_schedules(
             now=timezone.now().replace(second=30, microsecond=0, year=2030, minute=minute)
         )
 

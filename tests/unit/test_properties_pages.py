@@ -150,17 +150,17 @@ def routes(world: dict[str, Any]) -> list[Route]:
 
 
 def _template_and_schedule(cast: Any, connection: Any) -> tuple[int, int]:
-    from sessions_app.launch_templates import services
+    from sessions_app.launch_templates import schedules, services
 
     template = services.template_create(
         user=cast.admin,
         team=cast.team,
         content=services.TemplateContent(name="Tidy", prompt="Tidy {{ area }} in {{ repo }}"),
     )
-    schedule = services.schedule_create(
+    schedule = schedules.schedule_create(
         user=cast.admin,
         template=template,
-        spec=services.ScheduleSpec(
+        spec=schedules.ScheduleSpec(
             name="Daily", connection=connection, cadence="cron", cron="0 9 * * *",
             variables={"area": "docs"},
         ),
