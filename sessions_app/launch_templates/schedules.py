@@ -227,8 +227,11 @@ def run_schedule(schedule_id: int, *, now: dt.datetime) -> ScheduleRun | None:
     the schedule: a crash before the commit leaves the slot to the next tick, and the
     unique (schedule, slot) row keeps a second tick from running it again."""
     with transaction.atomic():
+        # A racing tick waits here, then re-reads the advanced slot and finds nothing due.
+        # Not SKIP LOCKED: with it, racing ticks left due schedules unrun
+        # (tests/integration/test_schedules.py caught it on PostgreSQL).
         schedule = (
-            Schedule.objects.select_for_update(skip_locked=True)
+            Schedule.objects.select_for_update()
             .filter(pk=schedule_id, active=True, next_run_at__lte=now)
             .first()
         )
