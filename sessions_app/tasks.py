@@ -133,7 +133,7 @@ def sweep_invitations() -> None:
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
 def run_due_schedules() -> int:
     """Beat's entry point for schedules: run each due slot once; how many runs were made."""
-    from sessions_app.launch_templates.services import run_due_schedules as run_due
+    from sessions_app.launch_templates.schedules import run_due_schedules as run_due
 
     return len(run_due())
 

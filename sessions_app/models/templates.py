@@ -83,8 +83,9 @@ class Schedule(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="schedules")
     template = models.ForeignKey(LaunchTemplate, on_delete=models.CASCADE, related_name="schedules")
+    # A removed connection leaves the schedule and its history; its runs then fail, saying so.
     connection = models.ForeignKey(
-        JulesConnection, on_delete=models.CASCADE, related_name="schedules"
+        JulesConnection, null=True, on_delete=models.SET_NULL, related_name="schedules"
     )
     name = models.CharField(max_length=120)
     cadence = models.CharField(max_length=8, choices=Cadence.choices, default=Cadence.DAILY)
@@ -153,7 +154,8 @@ class TemplateLaunch(models.Model):
     """One session launched from a template version: its action, and later its session."""
 
     template = models.ForeignKey(LaunchTemplate, on_delete=models.CASCADE, related_name="launches")
-    version = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="launches")
+    # Versions go only with their template, and its launches with them.
+    version = models.ForeignKey(TemplateVersion, on_delete=models.CASCADE, related_name="launches")
     action = models.OneToOneField(
         OutboxAction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -202,6 +202,8 @@ def deliver(delivery_id: str) -> str:
         earlier = _open_before(delivery)
         if earlier is not None:
             return _wait_behind(delivery, earlier)
+        if _unfanned_before(delivery):
+            return _wait_behind(delivery, None)
         if not delivery.endpoint.enabled:
             return _fail(delivery, "The channel is disabled.")
     started = timezone.now()
@@ -302,8 +304,16 @@ def _send_to_endpoint(delivery: Delivery) -> http.Response:
     return http.post(endpoint.get_url(), body, headers)
 
 
+def _before(event: Event, prefix: str = "") -> Q:
+    """Events of one session recorded before `event` (the order the sync recorded them in,
+    not the order parallel fan-outs happened to write their deliveries)."""
+    return Q(**{f"{prefix}created_at__lt": event.created_at}) | Q(
+        **{f"{prefix}created_at": event.created_at, f"{prefix}pk__lt": event.pk}
+    )
+
+
 def _open_before(delivery: Delivery) -> Delivery | None:
-    """The oldest open delivery of the same session to the same channel, if any."""
+    """The oldest open delivery of an earlier event of the same session to the same channel."""
     if delivery.session_id_ref is None or delivery.endpoint_id is None:
         return None
     return (
@@ -312,16 +322,29 @@ def _open_before(delivery: Delivery) -> Delivery | None:
             session_id_ref=delivery.session_id_ref,
             status__in=OPEN,
         )
-        .filter(Q(created_at__lt=delivery.created_at))
-        .order_by("created_at")
+        .filter(_before(delivery.event, "event__"))
+        .order_by("event__created_at", "event_id")
         .first()
     )
 
 
-def _wait_behind(delivery: Delivery, earlier: Delivery) -> str:
-    """Back to pending, costing no attempt; the earlier one kicks it when it is through."""
+def _unfanned_before(delivery: Delivery) -> bool:
+    """Whether an earlier event of the session still waits for its fan-out, which may give
+    this channel a delivery that must go first."""
+    if delivery.session_id_ref is None:
+        return False
+    return (
+        Event.objects.filter(session_id=delivery.session_id_ref, fanned_out_at__isnull=True)
+        .filter(_before(delivery.event))
+        .exists()
+    )
+
+
+def _wait_behind(delivery: Delivery, earlier: Delivery | None) -> str:
+    """Back to pending, costing no attempt; the earlier one kicks it when it is through
+    (an earlier event still being fanned out: a second from now)."""
     now = timezone.now()
-    due = max(earlier.next_attempt_at, now) + dt.timedelta(seconds=1)
+    due = max(earlier.next_attempt_at if earlier else now, now) + dt.timedelta(seconds=1)
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Status.PENDING,
         attempts=F("attempts") - 1,
@@ -340,10 +363,10 @@ def _kick_next(delivery: Delivery) -> None:
             endpoint_id=delivery.endpoint_id,
             session_id_ref=delivery.session_id_ref,
             status=Status.PENDING,
-            created_at__gte=delivery.created_at,
         )
         .exclude(pk=delivery.pk)
-        .order_by("created_at")
+        .exclude(_before(delivery.event, "event__"))
+        .order_by("event__created_at", "event_id")
         .first()
     )
     if following is not None:

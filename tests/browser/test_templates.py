@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from sessions_app.launch_templates import services
+from sessions_app.launch_templates import schedules, services
 from sessions_app.models import LaunchTemplate, OutboxAction, Schedule, ScheduleRun
 from tests.browser.conftest import sign_in
-from tests.factories import ConnectionFactory, SourceFactory
+from tests.factories import ConnectionFactory, SessionFactory, SourceFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,6 +51,12 @@ def test_a_template_with_variables_fans_out_over_three_repositories(
     assert page.locator("#launches .launch-row").count() == 3
     titles = sorted(a.payload["title"] for a in OutboxAction.objects.filter(kind="launch"))
     assert titles == [f"acme/{r}: requests 2.33" for r in ("api", "cli", "web")]
+    # Delivery creates the sessions; the list, which polls meanwhile, links each one.
+    for action in OutboxAction.objects.filter(kind="launch"):
+        session = SessionFactory(connection=repos[0], title=action.payload["title"])
+        OutboxAction.objects.filter(pk=action.pk).update(status="done", session=session)
+    page.wait_for_selector("#launches >> text=acme/web: requests 2.33")
+    assert page.locator("#launches a:has-text('requests 2.33')").count() == 3
     screenshot("template-fan-out")
 
     # Search on the list filters as one types.
@@ -113,11 +119,12 @@ def test_a_schedule_is_created_edited_paused_resumed_and_runs_on_time(
 
     # Beat's tick when the clock reaches the slot (the hook the task calls every minute).
     slot = schedule.next_run_at
-    assert services.run_due_schedules(now=slot - dt.timedelta(seconds=30)) == []
-    (run,) = services.run_due_schedules(now=slot + dt.timedelta(seconds=5))
+    assert schedules.run_due_schedules(now=slot - dt.timedelta(seconds=30)) == []
+    (run,) = schedules.run_due_schedules(now=slot + dt.timedelta(seconds=5))
     assert run.slot == slot and run.status == "launched"
-    page.reload()
+    # The history, which polls while the schedule is active, shows the run without a reload.
     page.wait_for_selector("#runs .run-launched >> text=On schedule")
+    assert page.url == url
     assert page.locator("#runs .run-row").count() == 1
     screenshot("schedule-run")
 

@@ -9,7 +9,7 @@ import pytest
 from django.http import Http404
 
 from sessions_app.access import ActionNotAllowed
-from sessions_app.launch_templates import services, timing
+from sessions_app.launch_templates import schedules, services, timing
 from sessions_app.launch_templates.variables import MissingVariables, render, variables_in
 from sessions_app.models import (
     AuditEntry,
@@ -239,10 +239,10 @@ def scheduled(cast, repos):
         team=cast.team,
         content=_content(repositories=(sources[0].name, sources[1].name)),
     )
-    return services.schedule_create(
+    return schedules.schedule_create(
         user=cast.member,
         template=template,
-        spec=services.ScheduleSpec(
+        spec=schedules.ScheduleSpec(
             name="Nightly bump",
             connection=connection,
             cadence="cron",
@@ -260,10 +260,10 @@ def _due(schedule, at):
 def test_a_schedule_shows_its_next_slot_and_refuses_missing_variables(cast, repos, scheduled):
     assert scheduled.next_run_at is not None and scheduled.next_run_at.minute == 0
     with pytest.raises(MissingVariables):
-        services.schedule_create(
+        schedules.schedule_create(
             user=cast.member,
             template=scheduled.template,
-            spec=services.ScheduleSpec(
+            spec=schedules.ScheduleSpec(
                 name="Broken", connection=repos[0], cadence="daily", time_of_day=dt.time(9)
             ),
         )
@@ -273,13 +273,13 @@ def test_a_due_slot_runs_once_however_many_ticks_see_it(scheduled):
     slot = dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
     _due(scheduled, slot)
     now = slot + dt.timedelta(seconds=20)
-    first = services.run_due_schedules(now=now)
+    first = schedules.run_due_schedules(now=now)
     assert [r.status for r in first] == ["launched"]
-    assert services.run_due_schedules(now=now) == []
+    assert schedules.run_due_schedules(now=now) == []
     # A tick that read the schedule before the first one advanced it (a stale reader)
     # finds the slot's row taken.
     _due(scheduled, slot)
-    assert services.run_due_schedules(now=now) == []
+    assert schedules.run_due_schedules(now=now) == []
     assert ScheduleRun.objects.filter(schedule=scheduled).count() == 1
     assert OutboxAction.objects.filter(kind="launch").count() == 2  # two repositories
     scheduled.refresh_from_db()
@@ -289,7 +289,7 @@ def test_a_due_slot_runs_once_however_many_ticks_see_it(scheduled):
 def test_slots_missed_while_beat_was_down_run_once_within_the_window(scheduled, settings):
     settings.SCHEDULE_CATCH_UP_HOURS = 24
     _due(scheduled, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
-    (run,) = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 15, 30, tzinfo=UTC))
+    (run,) = schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 15, 30, tzinfo=UTC))
     assert run.slot == dt.datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
     assert "5 earlier slots were missed" in run.reason
     # Older than the window: recorded as missed, nothing launched.
@@ -298,45 +298,52 @@ def test_slots_missed_while_beat_was_down_run_once_within_the_window(scheduled, 
     Schedule.objects.filter(pk=scheduled.pk).update(cron="0 9 * * *")
     _due(scheduled, dt.datetime(2026, 6, 2, 9, 0, tzinfo=UTC))
     OutboxAction.objects.update(status="failed")
-    (late,) = services.run_due_schedules(now=dt.datetime(2026, 6, 3, 8, 30, tzinfo=UTC))
+    (late,) = schedules.run_due_schedules(now=dt.datetime(2026, 6, 3, 8, 30, tzinfo=UTC))
     assert late.status == "skipped" and late.reason.startswith("Missed")
     assert OutboxAction.objects.count() == before
 
 
 def test_it_skips_while_the_previous_run_is_active(scheduled):
     _due(scheduled, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
-    (first,) = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    (first,) = schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
     _due(scheduled, dt.datetime(2026, 6, 1, 11, 0, tzinfo=UTC))
-    (second,) = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 11, 0, 5, tzinfo=UTC))
+    (second,) = schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 11, 0, 5, tzinfo=UTC))
     assert second.status == "skipped" and "still on its way" in second.reason
     # Once the first run's sessions rest, the next slot launches again.
     for launch in first.launches.all():
         session = SessionFactory(connection=scheduled.connection, state="COMPLETED")
         OutboxAction.objects.filter(pk=launch.action_id).update(status="done", session=session)
     _due(scheduled, dt.datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
-    (third,) = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 12, 0, 5, tzinfo=UTC))
+    (third,) = schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 12, 0, 5, tzinfo=UTC))
     assert third.status == "launched"
     assert third.launches.count() == 2
 
 
 def test_pause_resume_and_run_now(cast, scheduled):
     with pytest.raises(ActionNotAllowed, match="only the schedules they created"):
-        services.schedule_set_active(user=cast.approver, schedule=scheduled, active=False)
-    paused = services.schedule_set_active(user=cast.admin, schedule=scheduled, active=False)
+        schedules.schedule_set_active(user=cast.approver, schedule=scheduled, active=False)
+    paused = schedules.schedule_set_active(user=cast.admin, schedule=scheduled, active=False)
     assert not paused.active and paused.next_run_at is None
-    assert services.run_due_schedules(now=dt.datetime(2030, 1, 1, tzinfo=UTC)) == []
-    resumed = services.schedule_set_active(user=cast.member, schedule=scheduled, active=True)
+    assert schedules.run_due_schedules(now=dt.datetime(2030, 1, 1, tzinfo=UTC)) == []
+    resumed = schedules.schedule_set_active(user=cast.member, schedule=scheduled, active=True)
     assert resumed.active and resumed.next_run_at is not None
-    run = services.schedule_run_now(user=cast.member, schedule=resumed)
+    run = schedules.schedule_run_now(user=cast.member, schedule=resumed)
     assert run.trigger == "manual" and run.status == "launched" and run.actor == cast.member
     with pytest.raises(ActionNotAllowed, match="already ran this minute"):
-        services.schedule_run_now(user=cast.member, schedule=resumed)
+        schedules.schedule_run_now(user=cast.member, schedule=resumed)
+    entries = AuditEntry.objects.filter(action__startswith="schedule.").order_by("seq")
+    assert [(e.action, e.actor_label) for e in entries] == [
+        ("schedule.create", "member"),
+        ("schedule.pause", "admin"),
+        ("schedule.resume", "member"),
+        ("schedule.run", "member"),
+    ]
 
 
 def test_a_run_as_someone_who_left_fails_with_a_reason(cast, scheduled):
     cast.member.memberships.all().delete()
     _due(scheduled, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
-    (run,) = services.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    (run,) = schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
     assert run.status == "failed" and "no longer in the team" in run.reason
     assert not OutboxAction.objects.exists()
 
@@ -364,15 +371,79 @@ def test_a_scheduled_plan_waits_for_an_approver_as_the_policy_says(cast, repos, 
         team=cast.team,
         content=_content(name="Auto", prompt="Tidy", title_pattern="", require_plan_approval=False),
     )
-    schedule = services.schedule_create(
+    schedule = schedules.schedule_create(
         user=cast.member,
         template=template,
-        spec=services.ScheduleSpec(
+        spec=schedules.ScheduleSpec(
             name="Hourly", connection=connection, cadence="cron", cron="0 * * * *"
         ),
     )
     _due(schedule, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
-    services.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
     (action,) = OutboxAction.objects.filter(kind="launch")
     assert action.payload["require_plan_approval"] is policy
     assert action.actor == cast.member
+
+
+def test_removing_the_connection_or_the_team_keeps_or_takes_everything_cleanly(cast, scheduled):
+    services.template_launch(
+        user=cast.member,
+        template=scheduled.template,
+        connection=scheduled.connection,
+        values={"package": "x", "version": "1"},
+    )
+    scheduled.connection.delete()
+    scheduled.refresh_from_db()
+    assert scheduled.connection is None
+    _due(scheduled, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    (run,) = schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    assert run.status == "failed" and "connection was removed" in run.reason
+    cast.team.delete()
+    assert not Schedule.objects.exists() and not TemplateLaunch.objects.exists()
+    assert not TemplateVersion.objects.exists()
+
+
+def test_a_template_needing_a_new_variable_fails_runs_saying_so(cast, scheduled):
+    services.template_update(
+        user=cast.member,
+        template=scheduled.template,
+        content=_content(
+            prompt="Bump {{ package }} to {{ version }} for {{ ticket }}",
+            repositories=tuple(scheduled.template.current.repositories),
+        ),
+    )
+    scheduled.refresh_from_db()
+    assert schedules.schedule_missing_variables(scheduled) == ["ticket"]
+    _due(scheduled, dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    (run,) = schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    assert run.status == "failed" and run.reason == "Fill in ticket."
+    assert run.version == scheduled.template.current and run.version.number == 2
+
+
+def test_one_broken_schedule_does_not_hold_up_the_others(cast, repos, scheduled, monkeypatch):
+    other = schedules.schedule_create(
+        user=cast.member,
+        template=scheduled.template,
+        spec=schedules.ScheduleSpec(
+            name="Second",
+            connection=repos[0],
+            cadence="cron",
+            cron="0 * * * *",
+            variables={"package": "x", "version": "1"},
+        ),
+    )
+    Schedule.objects.update(next_run_at=dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    real = schedules.run_schedule
+
+    def broken_first(schedule_id, *, now):
+        if schedule_id == scheduled.pk:
+            raise RuntimeError("a bug")
+        return real(schedule_id, now=now)
+
+    monkeypatch.setattr(schedules, "run_schedule", broken_first)
+    runs = schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 0, 5, tzinfo=UTC))
+    assert [r.schedule_id for r in runs] == [other.pk]
+    monkeypatch.setattr(schedules, "run_schedule", real)
+    # The broken one's slot was not claimed, so the next tick runs it.
+    (retried,) = schedules.run_due_schedules(now=dt.datetime(2026, 6, 1, 10, 1, 5, tzinfo=UTC))
+    assert retried.schedule_id == scheduled.pk and retried.slot.hour == 10

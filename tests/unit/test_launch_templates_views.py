@@ -6,7 +6,9 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from sessions_app.launch_templates import schedules
 from sessions_app.models import LaunchTemplate, OutboxAction, Schedule, ScheduleRun, TemplateLaunch
 from tests.factories import ConnectionFactory, SessionFactory, SourceFactory
 
@@ -67,10 +69,21 @@ def test_it_creates_searches_and_fans_out_a_template(client, cast, sources):
         "acme/cli: bump requests",
         "acme/web: bump requests",
     ]
-    detail = client.get(
-        reverse("sessions_app:template-detail", args=[template.pk])
-    ).content.decode()
+    detail_url = reverse("sessions_app:template-detail", args=[template.pk])
+    detail = client.get(detail_url).content.decode()
     assert detail.count('class="launch-row"') == 3
+    # The launches poll while they are on their way, and stop once Jules has them.
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "launches"}
+    polled = client.get(detail_url, **headers)
+    assert polled.status_code == 200 and 'hx-trigger="every 3s"' in polled.content.decode()
+    for action in OutboxAction.objects.all():
+        session = SessionFactory(
+            connection=sources[0], title=f"Made for {action.payload['source']}"
+        )
+        OutboxAction.objects.filter(pk=action.pk).update(status="done", session=session)
+    last = client.get(detail_url, **headers)
+    assert last.status_code == 286 and "every 3s" not in last.content.decode()
+    assert last.content.decode().count("Made for sources/github/acme/") == 3
 
 
 def test_editing_makes_a_version_and_the_session_page_names_it(client, cast, sources):
@@ -90,6 +103,8 @@ def test_editing_makes_a_version_and_the_session_page_names_it(client, cast, sou
     template.refresh_from_db()
     assert template.current.number == 2
     assert set(template.current.changed) == {"prompt", "title_pattern"}
+    detail = client.get(reverse("sessions_app:template-detail", args=[template.pk]))
+    assert "changed prompt, title pattern</summary>" in detail.content.decode()
     client.post(
         reverse("sessions_app:template-launch", args=[template.pk]),
         {"connection": sources[0].pk, "repositories": [sources[1][0].name], "var_package": "x"},
@@ -168,6 +183,20 @@ def test_a_schedule_previews_saves_pauses_resumes_and_runs_now(client, cast, sou
         reverse("sessions_app:schedule-detail", args=[schedule.pk])
     ).content.decode()
     assert "Run now" in detail and "run-launched" in detail
+    # The history polls: unchanged is a 204, a new run a fresh fragment, paused the last one.
+    detail_url = reverse("sessions_app:schedule-detail", args=[schedule.pk])
+    version = re.search(r"/schedules/\d+/\?v=([0-9a-f]+)", detail)
+    assert version is not None
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "runs"}
+    assert client.get(detail_url, {"v": version[1]}, **headers).status_code == 204
+    Schedule.objects.filter(pk=schedule.pk).update(next_run_at=run.slot.replace(year=2020))
+    schedules.run_due_schedules()
+    fresh = client.get(detail_url, {"v": version[1]}, **headers)
+    assert fresh.status_code == 200 and fresh.content.decode().count("run-row") == 2
+    for launch in TemplateLaunch.objects.all():
+        OutboxAction.objects.filter(pk=launch.action_id).update(status="failed")
+    client.post(active, {"active": "0"})
+    assert client.get(detail_url, {"v": version[1]}, **headers).status_code == 286
 
 
 def test_someone_elses_schedule_is_read_only_for_a_member(client, cast, sources):
@@ -212,3 +241,54 @@ def test_the_operator_reads_templates_schedules_and_runs_in_the_admin(client, ca
     edit = reverse("admin:sessions_app_launchtemplate_change", args=[template.pk])
     assert client.post(edit, {"name": "Renamed"}).status_code == 403
     assert LaunchTemplate.objects.get().name == "Bump"
+
+
+def test_the_pages_read_a_constant_number_of_queries(client, cast, sources):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(cast.member)
+    _create(client, cast, sources)
+    template = LaunchTemplate.objects.get()
+    schedule = schedules.schedule_create(
+        user=cast.member,
+        template=template,
+        spec=schedules.ScheduleSpec(
+            name="Often",
+            connection=sources[0],
+            cadence="cron",
+            cron="* * * * *",
+            variables={"package": "x"},
+            skip_if_running=False,
+        ),
+    )
+    urls = [
+        reverse("sessions_app:schedule-detail", args=[schedule.pk]),
+        reverse("sessions_app:template-detail", args=[template.pk]),
+        reverse("sessions_app:template-list"),
+        reverse("sessions_app:schedule-list"),
+    ]
+
+    def counts():
+        found = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200
+            found.append(len(queries))
+        return found
+
+    def run(minute):
+        Schedule.objects.filter(pk=schedule.pk).update(
+            next_run_at=timezone.now().replace(second=0, microsecond=0, year=2030, minute=minute)
+        )
+        schedules.run_due_schedules(
+            now=timezone.now().replace(second=30, microsecond=0, year=2030, minute=minute)
+        )
+
+    run(0)
+    counts()  # Warms the header's cached approvals count.
+    few = counts()
+    for minute in range(1, 8):
+        run(minute)
+    assert ScheduleRun.objects.count() == 8 and TemplateLaunch.objects.count() == 24
+    assert counts() == few

@@ -520,17 +520,17 @@ def test_each_role_does_to_sessions_exactly_what_the_issue_says(client, cast, ev
 
 
 def _launch_templates(cast, connection):
-    from sessions_app.launch_templates import services
+    from sessions_app.launch_templates import schedules, services
 
     template = services.template_create(
         user=cast.member,
         team=cast.team,
         content=services.TemplateContent(name="Nightly", prompt="Tidy {{ area }}"),
     )
-    schedule = services.schedule_create(
+    schedule = schedules.schedule_create(
         user=cast.member,
         template=template,
-        spec=services.ScheduleSpec(
+        spec=schedules.ScheduleSpec(
             name="Nightly tidy",
             connection=connection,
             cadence="daily",

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 import sessions_app.audit.filters
 import sessions_app.connections.forms
 import sessions_app.launch_queue.forms
+import sessions_app.launch_templates.forms
 import sessions_app.sessions.forms
 import sessions_app.teams.forms
 from sessions_app.models import LaunchTicket, OutboxAction
@@ -48,6 +49,7 @@ FORM_MODULES = (
     sessions_app.launch_queue.forms,
     sessions_app.sessions.forms,
     sessions_app.teams.forms,
+    sessions_app.launch_templates.forms,
 )
 
 
@@ -128,7 +130,10 @@ def world(cast, settings):
         action=action, team=cast.team, connection=connection, launcher=cast.admin
     )
     membership = cast.team.memberships.get(user=cast.viewer)
+    template_pk, schedule_pk = _template_and_schedule(cast, connection)
     return {
+        "template_pk": template_pk,
+        "schedule_pk": schedule_pk,
         "pk": session.pk,
         "output_id": 1,
         "activity_id": activity.pk,
@@ -157,7 +162,33 @@ def routes(world: dict[str, Any]) -> list[Route]:
     return found
 
 
+def _template_and_schedule(cast: Any, connection: Any) -> tuple[int, int]:
+    from sessions_app.launch_templates import schedules, services
+
+    template = services.template_create(
+        user=cast.admin,
+        team=cast.team,
+        content=services.TemplateContent(name="Tidy", prompt="Tidy {{ area }} in {{ repo }}"),
+    )
+    schedule = schedules.schedule_create(
+        user=cast.admin,
+        template=template,
+        spec=schedules.ScheduleSpec(
+            name="Daily", connection=connection, cadence="cron", cron="0 9 * * *",
+            variables={"area": "docs"},
+        ),
+    )  # fmt: skip
+    return template.pk, schedule.pk
+
+
 def _pk_for(name: str | None, world: dict[str, Any]) -> dict[str, Any]:
+    name = name or ""
+    if name == "schedule-create" or (
+        name.startswith("template-") and name not in {"template-list", "template-create"}
+    ):
+        return {"pk": world["template_pk"]}
+    if name.startswith("schedule-") and name not in {"schedule-list", "schedule-preview"}:
+        return {"pk": world["schedule_pk"]}
     if name in {"action-status", "queue-cancel", "queue-move"}:
         return {"pk": world["action_pk"]}
     if name and name.startswith("connection-") and name != "connection-add":

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from sessions_app.launch_templates.services import run_due_schedules
+from sessions_app.launch_templates.schedules import run_due_schedules
 
 
 class Command(BaseCommand):

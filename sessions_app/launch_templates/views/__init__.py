@@ -1,0 +1,1 @@
+"""The template and schedule pages (docs/templates.md)."""
