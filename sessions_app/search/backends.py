@@ -16,7 +16,7 @@ from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
 from sessions_app.models import Session, SessionSearchDocument
-from sessions_app.search.fields import COLUMNS, START, STOP
+from sessions_app.search.fields import COLUMNS, GT, LT, START, STOP
 from sessions_app.search.query import ParsedQuery, like_prefix, to_fts5
 
 DOC = SessionSearchDocument._meta.db_table
@@ -24,10 +24,12 @@ FTS = "sessions_app_search_fts"
 CONFIG = "english"
 # ts_headline reads at most this much of a field: its cost grows with the text.
 HEADLINE_TEXT = 30_000
-HEADLINE_OPTIONS = (
-    f"StartSel={START}, StopSel={STOP}, MaxWords=24, MinWords=8, "
-    'MaxFragments=2, FragmentDelimiter=" … "'
-)
+# Short text is shown whole; long text as fragments around the matches (fragments of a
+# short text would keep only the matching words).
+SHORT_TEXT = 300
+HEADLINE_WHOLE = f"StartSel={START}, StopSel={STOP}, MaxWords=40, MinWords=20"
+HEADLINE_FRAGMENTS = f'{HEADLINE_WHOLE}, MaxFragments=2, FragmentDelimiter=" … "'
+
 # Weights of the FTS5 columns in bm25, in COLUMNS order (as the PostgreSQL weights).
 BM25_WEIGHTS = (10.0, 10.0, 4.0, 4.0, 2.0, 2.0, 2.0, 1.0, 1.0)
 
@@ -93,15 +95,28 @@ class PostgreSQLBackend:
                 f"""
                 WITH w AS (SELECT %s::regconfig AS cfg, websearch_to_tsquery(%s::regconfig, %s) AS q),
                 picked AS (
-                    SELECT d.*, COALESCE(CASE {first} END, '') AS field
+                    SELECT d.session_id, COALESCE(CASE {first} END, '') AS field
                     FROM "{DOC}" AS d, w WHERE d.session_id = ANY(%s)
+                ),
+                texts AS (
+                    SELECT p.session_id, p.field, translate(
+                        left(CASE p.field {text} ELSE d.title END, {HEADLINE_TEXT}), '<>', %s
+                    ) AS body
+                    FROM picked AS p JOIN "{DOC}" AS d ON d.session_id = p.session_id
                 )
-                SELECT d.session_id, d.field, ts_headline(
-                    w.cfg, left(CASE d.field {text} ELSE d.title END, {HEADLINE_TEXT}),
-                    w.q, %s)
-                FROM picked AS d, w
+                SELECT t.session_id, t.field, ts_headline(w.cfg, t.body, w.q,
+                    CASE WHEN length(t.body) < {SHORT_TEXT} THEN %s ELSE %s END)
+                FROM texts AS t, w
                 """,
-                [CONFIG, CONFIG, query.text, list(ids), HEADLINE_OPTIONS],
+                [
+                    CONFIG,
+                    CONFIG,
+                    query.text,
+                    list(ids),
+                    LT + GT,
+                    HEADLINE_WHOLE,
+                    HEADLINE_FRAGMENTS,
+                ],
             )
             return {pk: (field, snippet) for pk, field, snippet in cursor.fetchall()}
 

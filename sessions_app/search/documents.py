@@ -17,9 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from sessions_app.models import Activity, Session, SessionOutput, SessionSearchDocument
-from sessions_app.search.fields import COLUMNS, FIELD_LIMIT, START, STOP
+from sessions_app.search.fields import COLUMNS, FIELD_LIMIT, GT, LT, START, STOP
 
-_MARKS = str.maketrans({START: " ", STOP: " ", "\x00": " "})
+_MARKS = str.maketrans({START: " ", STOP: " ", LT: " ", GT: " ", "\x00": " "})
 # "diff --git a/x b/y", "+++ b/y" and "--- a/x" name the files a patch touches.
 _DIFF_GIT = re.compile(r"^diff --git a/(\S+) b/(\S+)", re.MULTILINE)
 _PLUS = re.compile(r"^(?:\+\+\+|---) (?:[ab]/)?(\S+)", re.MULTILINE)

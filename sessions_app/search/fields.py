@@ -22,3 +22,6 @@ FIELD_LIMIT = 60_000
 # Marks of a match inside a snippet; stripped from the indexed text so that only the
 # database's own marks become <mark> (docs/search.md#highlighting).
 START, STOP = "\x02", "\x03"
+# ts_headline's parser drops what looks like an HTML tag; `<` and `>` go in as these and
+# come back as themselves, so text that looks like HTML stays visible (and escaped).
+LT, GT = "\x04", "\x05"

@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from sessions_app.access import memberships_for_user
 from sessions_app.models import Session, SessionSearchDocument, SessionState
 from sessions_app.search.backends import backend
-from sessions_app.search.fields import LABELS, START, STOP
+from sessions_app.search.fields import GT, LABELS, LT, START, STOP
 from sessions_app.search.query import ParsedQuery
 from sessions_app.sessions.filters import filter_sessions, in_states
 from sessions_app.sessions.forms import DELETED
@@ -69,7 +69,7 @@ def marked(text: str) -> SafeString:
         if index:
             out.append("</mark>" if inside else "<mark>")
             inside = not inside
-        out.append(escape(part))
+        out.append(escape(part.replace(LT, "<").replace(GT, ">")))
     if inside:
         out.append("</mark>")
     return mark_safe("".join(out).replace("\n", " "))  # noqa: S308 - escaped above.
