@@ -18,12 +18,23 @@ from django.utils import timezone
 
 from sessions_app.models import Activity, Session, SessionOutput, SessionSearchDocument
 from sessions_app.search.fields import COLUMNS, FIELD_LIMIT, GT, LT, START, STOP
+from sessions_app.sync.mapping import ACTIVITY_FIELDS, activity_values, output_rows
 
 _MARKS = str.maketrans({START: " ", STOP: " ", LT: " ", GT: " ", "\x00": " "})
 # "diff --git a/x b/y", "+++ b/y" and "--- a/x" name the files a patch touches.
 _DIFF_GIT = re.compile(r"^diff --git a/(\S+) b/(\S+)", re.MULTILINE)
 _PLUS = re.compile(r"^(?:\+\+\+|---) (?:[ab]/)?(\S+)", re.MULTILINE)
 BATCH = 500
+# The activity columns a document reads.
+ACTIVITY_TEXT = (
+    "kind",
+    "message",
+    "plan_steps",
+    "progress_title",
+    "progress_description",
+    "failure_reason",
+    "artifacts",
+)
 
 
 def patch_paths(patch: str) -> set[str]:
@@ -34,6 +45,17 @@ def patch_paths(patch: str) -> set[str]:
     found.update(_PLUS.findall(patch))
     found.discard("/dev/null")
     return {p[:500] for p in found if p}
+
+
+def changed_lines(patch: str) -> str:
+    """The lines a patch adds or removes, without their +/-: what a person searches a
+    change for. Context lines and headers are left out (paths are indexed apart), which
+    also halves what the database parses on every write."""
+    return "\n".join(
+        line[1:]
+        for line in patch.splitlines()
+        if line[:1] in ("+", "-") and not line.startswith(("+++", "---"))
+    )
 
 
 def _clean(parts: Iterable[str]) -> str:
@@ -74,13 +96,13 @@ def document_values(
                 )
             elif artifact.get("kind") == "changeSet":
                 patch = str(artifact.get("patch") or "")
-                patches.append(patch)
+                patches.append(changed_lines(patch))
                 paths |= patch_paths(patch)
     for output in outputs:
         if output["kind"] == SessionOutput.Kind.PULL_REQUEST:
             pulls.extend((output["title"], output["description"]))
         if output["patch"]:
-            patches.append(output["patch"])
+            patches.append(changed_lines(output["patch"]))
             paths |= patch_paths(output["patch"])
     path_lines = _clean(sorted(paths))
     return {
@@ -122,66 +144,116 @@ def index_sessions(session_ids: Iterable[int], *, force: bool = False) -> int:
     return written
 
 
+Loaded = tuple[Mapping[str, Any], list[Mapping[str, Any]], list[Mapping[str, Any]]]
+
+
 def _index_batch(ids: list[int], force: bool) -> int:
-    sessions: dict[int, Mapping[str, Any]] = {
-        row["id"]: row
-        for row in Session.objects.filter(pk__in=ids).values(
-            "id", "team_id", "connection_id", "title", "prompt"
-        )
-    }
-    if not sessions:
-        return 0
-    outputs: dict[int, list[Mapping[str, Any]]] = {}
+    return _write(_load(ids), force=force)
+
+
+def _load(ids: list[int]) -> dict[int, Loaded]:
+    """What the documents of these sessions are built from, in three reads."""
+    sessions = Session.objects.filter(pk__in=ids).values(
+        "id", "team_id", "connection_id", "title", "prompt"
+    )
+    loaded: dict[int, Loaded] = {row["id"]: (row, [], []) for row in sessions}
+    if not loaded:
+        return loaded
     for output in SessionOutput.objects.filter(session_id__in=ids).values(
         "session_id", "kind", "title", "description", "patch"
     ):
-        outputs.setdefault(output["session_id"], []).append(output)
-    activities: dict[int, list[Mapping[str, Any]]] = {}
-    for row in (
+        loaded[output["session_id"]][1].append(output)
+    for activity in (
         Activity.objects.filter(session_id__in=ids)
         .order_by("session_id", "create_time", "id")
-        .values(
-            "session_id",
-            "kind",
-            "message",
-            "plan_steps",
-            "progress_title",
-            "progress_description",
-            "failure_reason",
-            "artifacts",
-        )
+        .values("session_id", *ACTIVITY_TEXT)
     ):
-        activities.setdefault(row["session_id"], []).append(row)
-    hashes = dict(
-        SessionSearchDocument.objects.filter(session_id__in=ids).values_list(
-            "session_id", "content_hash"
-        )
-    )
-    now = timezone.now()
-    new: list[SessionSearchDocument] = []
-    changed: list[SessionSearchDocument] = []
-    for pk, session in sessions.items():
-        values = document_values(session, outputs.get(pk, []), activities.get(pk, []))
-        digest = content_hash(values)
-        if not force and hashes.get(pk) == digest:
-            continue
-        document = SessionSearchDocument(
-            session_id=pk,
-            team_id=session["team_id"],
-            connection_id=session["connection_id"],
-            content_hash=digest,
-            indexed_at=now,
-            **values,
-        )
-        (changed if pk in hashes else new).append(document)
-    with transaction.atomic(savepoint=False):
-        if new:
-            SessionSearchDocument.objects.bulk_create(new, ignore_conflicts=True)
-        if changed:
-            SessionSearchDocument.objects.bulk_update(
-                changed, [*COLUMNS, "team", "connection", "content_hash", "indexed_at"]
+        loaded[activity["session_id"]][2].append(activity)
+    return loaded
+
+
+def _write(loaded: dict[int, Loaded], *, force: bool = False, known: bool = True) -> int:
+    """Upsert the documents whose content hash changed. `known=False`: the sessions were
+    inserted by the caller's transaction, so no document of theirs can exist yet."""
+    if not loaded:
+        return 0
+    hashes: dict[int, str] = {}
+    if known and not force:
+        hashes = dict(
+            SessionSearchDocument.objects.filter(session_id__in=list(loaded)).values_list(
+                "session_id", "content_hash"
             )
-    return len(new) + len(changed)
+        )
+    now = timezone.now()
+    documents: list[SessionSearchDocument] = []
+    for pk, (session, outputs, activities) in loaded.items():
+        values = document_values(session, outputs, activities)
+        digest = content_hash(values)
+        if hashes.get(pk) == digest:
+            continue
+        documents.append(
+            SessionSearchDocument(
+                session_id=pk,
+                team_id=session["team_id"],
+                connection_id=session["connection_id"],
+                content_hash=digest,
+                indexed_at=now,
+                **values,
+            )
+        )
+    if documents:
+        # One statement whatever the mix of new and changed documents.
+        SessionSearchDocument.objects.bulk_create(
+            documents,
+            batch_size=BATCH,
+            update_conflicts=True,
+            unique_fields=["session"],
+            update_fields=[*COLUMNS, "team", "connection", "content_hash", "indexed_at"],
+        )
+    return len(documents)
+
+
+def index_written_page(
+    results: Sequence[Any], remotes: Sequence[Any], fetched: Mapping[str, Any]
+) -> None:
+    """The hook of `write_page`: sessions it inserted with all their activities are
+    indexed from what the sync holds in memory (no read); the others from the cache."""
+    if not enabled():
+        return
+    by_id = {remote.id: remote for remote in remotes if remote.id}
+    fresh: dict[int, Loaded] = {}
+    others: list[int] = []
+    for result in results:
+        if not result.changed:
+            continue
+        session = result.session
+        remote = by_id.get(session.remote_id)
+        if not (result.preset and remote is not None and session.remote_id in fetched):
+            others.append(session.pk)
+            continue
+        seen: set[str] = set()
+        activities: list[Mapping[str, Any]] = []
+        for item in fetched[session.remote_id]:
+            if item.id and item.id[:64] not in seen:
+                seen.add(item.id[:64])
+                activities.append(dict(zip(ACTIVITY_FIELDS, activity_values(0, item), strict=True)))
+        outputs: list[Mapping[str, Any]] = [
+            {"kind": o.kind, "title": o.title, "description": o.description, "patch": o.patch}
+            for o in output_rows(session, remote)
+        ]
+        fresh[session.pk] = (
+            {
+                "team_id": session.team_id,
+                "connection_id": session.connection_id,
+                "title": session.title,
+                "prompt": session.prompt,
+            },
+            outputs,
+            activities,
+        )
+    with transaction.atomic(savepoint=False):
+        _write(fresh, known=False)
+        index_sessions(others)
 
 
 def index_after_sync(session_ids: Iterable[int]) -> None:

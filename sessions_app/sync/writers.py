@@ -478,7 +478,7 @@ def write_page(
             index=False,
         )
         # One search document write per page, in its transaction (docs/search.md).
-        search_index.index_after_sync(r.session.pk for r in results if r.changed)
+        search_index.index_written_page(results, remotes, fetched)
     return results
 
 
