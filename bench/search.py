@@ -102,8 +102,8 @@ def explain(user: Any, text: str, out: Callable[[str], None]) -> None:
     from sessions_app.search.selectors import WINDOW, scoped_sessions
 
     qs = backend().match(scoped_sessions(user, {}), parse(text))
-    qs = qs.order_by("-create_time", "-id").values_list("id", "state")[: WINDOW + 1]
-    sql, params = qs.query.sql_with_params()
+    window = qs.order_by("-create_time", "-id").values_list("id", "state")[: WINDOW + 1]
+    sql, params = window.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         out(f"EXPLAIN ANALYZE of the window for {text!r}:")
