@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from jules import resources as jr
 from sessions_app.models import Activity, Session, SessionOutput, SessionSearchDocument
 from sessions_app.search.fields import COLUMNS, FIELD_LIMIT, GT, LT, START, STOP
-from sessions_app.sync.mapping import ACTIVITY_FIELDS, activity_values, output_rows
 
 _MARKS = str.maketrans({START: " ", STOP: " ", LT: " ", GT: " ", "\x00": " "})
 # "diff --git a/x b/y", "+++ b/y" and "--- a/x" name the files a patch touches.
@@ -213,6 +213,48 @@ def _write(loaded: dict[int, Loaded], *, force: bool = False, known: bool = True
     return len(documents)
 
 
+def _activity_text(remote: jr.Activity) -> dict[str, Any]:
+    """What a document reads of an activity, as `Activity` rows hold it (see
+    sessions_app/sync/mapping.py, `activity_values`), straight from the API's answer."""
+    artifacts: list[dict[str, str]] = []
+    for artifact in remote.artifacts or []:
+        if artifact.change_set is not None:
+            artifacts.append(
+                {"kind": "changeSet", "patch": artifact.change_set.unidiff_patch or ""}
+            )
+        elif artifact.bash_output is not None:
+            bash = artifact.bash_output
+            artifacts.append(
+                {"kind": "bashOutput", "command": bash.command or "", "output": bash.output or ""}
+            )
+    plan = remote.plan
+    return {
+        "kind": remote.kind[:32],
+        "message": remote.agent_message or remote.user_message or "",
+        "plan_steps": [{"title": s.title, "description": s.description} for s in plan.steps]
+        if plan
+        else [],
+        "progress_title": remote.progress_title or "",
+        "progress_description": remote.progress_description or "",
+        "failure_reason": remote.failure_reason or "",
+        "artifacts": artifacts,
+    }
+
+
+def _output_text(output: jr.SessionOutput) -> dict[str, Any]:
+    """What a document reads of an output, as `SessionOutput` rows hold it."""
+    if output.pull_request is not None:
+        pr = output.pull_request
+        return {
+            "kind": SessionOutput.Kind.PULL_REQUEST,
+            "title": (pr.title or "")[:500],
+            "description": pr.description or "",
+            "patch": "",
+        }
+    patch = output.change_set.unidiff_patch or "" if output.change_set is not None else ""
+    return {"kind": "", "title": "", "description": "", "patch": patch}
+
+
 def index_written_page(
     results: Sequence[Any], remotes: Sequence[Any], fetched: Mapping[str, Any]
 ) -> None:
@@ -236,11 +278,8 @@ def index_written_page(
         for item in fetched[session.remote_id]:
             if item.id and item.id[:64] not in seen:
                 seen.add(item.id[:64])
-                activities.append(dict(zip(ACTIVITY_FIELDS, activity_values(0, item), strict=True)))
-        outputs: list[Mapping[str, Any]] = [
-            {"kind": o.kind, "title": o.title, "description": o.description, "patch": o.patch}
-            for o in output_rows(session, remote)
-        ]
+                activities.append(_activity_text(item))
+        outputs: list[Mapping[str, Any]] = [_output_text(o) for o in remote.outputs]
         fresh[session.pk] = (
             {
                 "team_id": session.team_id,
