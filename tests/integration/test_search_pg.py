@@ -91,6 +91,10 @@ def test_the_postgresql_sync_keeps_the_index_in_step(cast):
                 "WHERE search_vector IS NOT NULL AND length(search_vector) > 0"
             )
             assert cursor.fetchone()[0] == count
+        # Built from the sync's memory on the writer thread, as the cache would build them.
+        from sessions_app.search.documents import index_sessions
+
+        assert index_sessions(Session.objects.values_list("pk", flat=True)) == 0
         stamps = dict(SessionSearchDocument.objects.values_list("pk", "indexed_at"))
         sync.sync_connection(conn.pk, full=True)
         assert dict(SessionSearchDocument.objects.values_list("pk", "indexed_at")) == stamps

@@ -234,10 +234,45 @@ def test_the_sync_keeps_the_index_in_step(seeded, cast):
     word = max(step.split(), key=len).strip(".,:;()'\"`")
     results = search_sessions(cast.member, parse(word))
     assert results.matched >= 1
+    # Documents built from the sync's memory are those the cache gives: none is stale.
+    ids = list(sessions.values_list("pk", flat=True))
+    assert index_sessions(ids) == 0
     # A second sync writes no document (the rest of "writes nothing" is test_sync's).
     stamps = dict(SessionSearchDocument.objects.values_list("pk", "indexed_at"))
     sync.sync_connection(sim_connection.pk, full=True)
     assert dict(SessionSearchDocument.objects.values_list("pk", "indexed_at")) == stamps
+
+
+def test_the_sync_rewrites_the_documents_of_sessions_that_moved(cast):
+    from jules_simulator import start_simulator
+
+    sim = start_simulator(api_keys=["test-key"], manual_clock=True, seed=3)
+    try:
+        conn = ConnectionFactory(team=cast.team, base_url=sim.base_url, api_key="test-key")
+        from jules.client import JulesClient
+
+        client = JulesClient("test-key", sim.base_url)
+        remote = client.create_session(
+            prompt="Teach the narwhal exporter [sim:question]",
+            source="sources/github/acme/billing",
+            starting_branch="main",
+        )
+        session = sync.upsert_remote_session(conn, remote, launched_by=cast.member)
+        # Found by its prompt as soon as it is launched.
+        assert search_sessions(cast.member, parse("narwhal")).matched == 1
+        before = SessionSearchDocument.objects.get(pk=session.pk).content_hash
+        for _ in range(4):
+            sim.advance(300)
+            sync.sync_one_session(session.pk)
+        after = SessionSearchDocument.objects.get(pk=session.pk)
+        assert after.content_hash != before and after.plan and after.agent_messages
+        assert index_sessions([session.pk]) == 0
+        step = session.activities.filter(kind="planGenerated").first()
+        assert step is not None
+        word = max(step.plan_steps[0]["title"].split(), key=len).strip(".,:;()'\"`")
+        assert session.pk in {h.session.pk for h in search_sessions(cast.member, parse(word)).hits}
+    finally:
+        sim.stop()
 
 
 def test_the_sync_can_leave_the_index_to_a_rebuild(seeded, settings, capsys):
