@@ -388,3 +388,8 @@ MIDDLEWARE.insert(
 AUTHENTICATION_BACKENDS[
     AUTHENTICATION_BACKENDS.index("django.contrib.auth.backends.ModelBackend")
 ] = "sessions_app.identity.backends.PasswordBackend"
+
+# Search (docs/search.md): the sync keeps the search index in the same transaction as the
+# rows it writes. Off only to measure what that costs (bench/search.py); then run
+# `manage.py rebuild_search_index`.
+SEARCH_INDEX_ON_SYNC = envbool("SEARCH_INDEX_ON_SYNC", True)

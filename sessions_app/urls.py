@@ -10,6 +10,7 @@ from sessions_app.launch_queue import bulk_message
 from sessions_app.launch_queue import views as launch_queue
 from sessions_app.launch_templates import urls as launch_templates
 from sessions_app.notifications import views as notifications
+from sessions_app.search import views as search
 from sessions_app.sessions.views import approvals, launch, sessions
 from sessions_app.teams import views as teams
 from sessions_app.web import views as core
@@ -131,3 +132,6 @@ urlpatterns = [
 
 # Launch templates and schedules (docs/templates.md).
 urlpatterns += launch_templates.urlpatterns
+
+# Search across sessions (docs/search.md).
+urlpatterns += [path("search/", search.search, name="search")]

@@ -33,6 +33,7 @@ from sessions_app.models.notifications import (
     TeamNotificationSettings,
 )
 from sessions_app.models.outbox import OutboxAction
+from sessions_app.models.search import SessionSearchDocument
 from sessions_app.models.teams import Invitation, Membership, Role, Team
 from sessions_app.models.templates import (
     LaunchTemplate,
@@ -71,6 +72,7 @@ __all__ = [
     "Scope",
     "Session",
     "SessionOutput",
+    "SessionSearchDocument",
     "SessionState",
     "SessionTransition",
     "SignInLockout",

@@ -24,6 +24,7 @@ from sessions_app.models import (
     Source,
 )
 from sessions_app.notifications import events as notify
+from sessions_app.search import documents as search_index
 from sessions_app.sync.mapping import (
     SESSION_FIELDS,
     is_same_session,
@@ -373,6 +374,7 @@ def upsert_remote_session(
         connection, [remote], store=store_for(), report=report, launched_by=launched_by
     )
     session = result.session
+    search_index.index_after_sync([session.pk])
     if launched_by is not None and session.launched_by_id is None:
         Session.objects.filter(pk=session.pk, launched_by__isnull=True).update(
             launched_by=launched_by
@@ -388,6 +390,8 @@ def write_activities(
     report: SyncReport,
     first_sight: set[int] | None = None,
     booked: set[int] | None = None,
+    *,
+    index: bool = True,
 ) -> None:
     """Insert new activities and advance every fetched session's bookkeeping, in one go.
 
@@ -398,14 +402,19 @@ def write_activities(
     """
     if fetched:
         batch = store.prepare_activities(connection, fetched, first_sight or set(), booked or set())
-        apply_activities(store, batch, report)
+        apply_activities(store, batch, report, index=index)
 
 
-def apply_activities(store: SyncStore, batch: Any, report: SyncReport) -> None:
-    """Write a batch that `store.prepare_activities` made, with its transitions."""
+def apply_activities(
+    store: SyncStore, batch: Any, report: SyncReport, *, index: bool = True
+) -> None:
+    """Write a batch that `store.prepare_activities` made, with its transitions (and,
+    with `index`, the search documents of its sessions: docs/search.md)."""
     with transaction.atomic(savepoint=False):
         added, transitions = store.apply_activities(batch)
         record_transitions(store, transitions, report)
+        if index:
+            search_index.index_after_sync(search_index.batch_session_ids(batch))
     report.activities_created += added
 
 
@@ -466,7 +475,10 @@ def write_page(
             report,
             {r.session.pk for r in results if r.created},
             {r.session.pk for r in results if r.preset},
+            index=False,
         )
+        # One search document write per page, in its transaction (docs/search.md).
+        search_index.index_written_page(results, remotes, fetched)
     return results
 
 

@@ -305,6 +305,8 @@ def _every_get(cast, things, role):
         "team-queue": ([team.slug], 200, 404),
         # Lists only the user's own messages, whoever asks.
         "bulk-message-status": ([], 200, 200),
+        # Finds only the user's teams' sessions (tests/unit/test_search.py).
+        "search": ([], 200, 200),
     }
     return {
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
@@ -627,3 +629,23 @@ def test_each_role_does_to_the_launch_queue_what_it_may(client, cast, world, rol
     assert response.status_code == expected, role
     tier = LaunchCaps.objects.filter(pk=connection.pk).values_list("tier", flat=True).first()
     assert (tier == "pro") is (role == "admin")
+
+
+# --- search (docs/search.md) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_search_finds_a_teams_session_for_its_members_only(client, cast, world, role):
+    from sessions_app.search.documents import index_sessions
+
+    session = world["session"]
+    Session = type(session)
+    Session.objects.filter(pk=session.pk).update(title="Rework the xylophone exporter")
+    theirs = SessionFactory(
+        connection=ConnectionFactory(team=cast.other_team), title="Tune the xylophone"
+    )
+    index_sessions([session.pk, theirs.pk])
+    client.force_login(cast.by_role()[role])
+    html = client.get(reverse("sessions_app:search"), {"q": "xylophone"}).content.decode()
+    assert ("xylophone</mark> exporter" in html) is (role != "outsider")
+    assert ("Tune the" in html) is (role == "outsider")
