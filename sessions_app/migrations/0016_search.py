@@ -27,7 +27,7 @@ COLUMNS = ", ".join(column for column, _ in WEIGHTED)
 NEW_COLUMNS = ", ".join(f"new.{column}" for column, _ in WEIGHTED)
 OLD_COLUMNS = ", ".join(f"old.{column}" for column, _ in WEIGHTED)
 # One to_tsvector per weight, over its fields joined: parsing is most of an insert's cost.
-GROUPS = {}
+GROUPS: dict[str, list[str]] = {}
 for _column, _weight in WEIGHTED:
     GROUPS.setdefault(_weight, []).append(_column)
 JOINED = {weight: " || ' ' || ".join(columns) for weight, columns in GROUPS.items()}
