@@ -302,6 +302,15 @@ def _send_to_endpoint(delivery: Delivery) -> http.Response:
     return http.post(endpoint.get_url(), body, headers)
 
 
+def _session_order(delivery: Delivery) -> Q:
+    """Deliveries of events recorded before this one's. Events, not deliveries: fan-out
+    tasks running side by side may write a later event's rows first."""
+    event = delivery.event
+    return Q(event__created_at__lt=event.created_at) | Q(
+        event__created_at=event.created_at, event_id__lt=event.pk
+    )
+
+
 def _open_before(delivery: Delivery) -> Delivery | None:
     """The oldest open delivery of the same session to the same channel, if any."""
     if delivery.session_id_ref is None or delivery.endpoint_id is None:
@@ -312,8 +321,8 @@ def _open_before(delivery: Delivery) -> Delivery | None:
             session_id_ref=delivery.session_id_ref,
             status__in=OPEN,
         )
-        .filter(Q(created_at__lt=delivery.created_at))
-        .order_by("created_at")
+        .filter(_session_order(delivery))
+        .order_by("event__created_at", "event_id")
         .first()
     )
 
@@ -340,10 +349,10 @@ def _kick_next(delivery: Delivery) -> None:
             endpoint_id=delivery.endpoint_id,
             session_id_ref=delivery.session_id_ref,
             status=Status.PENDING,
-            created_at__gte=delivery.created_at,
         )
+        .exclude(_session_order(delivery))
         .exclude(pk=delivery.pk)
-        .order_by("created_at")
+        .order_by("event__created_at", "event_id")
         .first()
     )
     if following is not None:
