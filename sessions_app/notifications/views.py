@@ -112,6 +112,20 @@ def _digest_rows(user: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _preferences_page(request: AuthedRequest, status: int = 200) -> HttpResponse:
+    return render(
+        request,
+        "sessions_app/notifications/preferences.html",
+        {
+            "rows": _preference_rows(request.user),
+            "digest_rows": _digest_rows(request.user),
+            "frequencies": DigestPreference.Frequency.choices,
+            "has_email": bool(request.user.email),
+        },
+        status=status,
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def notification_preferences(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST":
@@ -123,17 +137,7 @@ def notification_preferences(request: AuthedRequest) -> HttpResponse:
         }
         if any(c not in DigestPreference.Frequency.values for c in choices.values()):
             messages.error(request, "Choose how often email comes from the list, please.")
-            return render(
-                request,
-                "sessions_app/notifications/preferences.html",
-                {
-                    "rows": _preference_rows(request.user),
-                    "digest_rows": _digest_rows(request.user),
-                    "frequencies": DigestPreference.Frequency.choices,
-                    "has_email": bool(request.user.email),
-                },
-                status=400,
-            )
+            return _preferences_page(request, status=400)
         for team_pk, frequency in choices.items():
             services.digest_set(user=request.user, team_id=team_pk, frequency=frequency)
         for team in teams:
@@ -148,16 +152,7 @@ def notification_preferences(request: AuthedRequest) -> HttpResponse:
                     )
         messages.success(request, "Your notification settings are saved.")
         return redirect("sessions_app:notification-preferences")
-    return render(
-        request,
-        "sessions_app/notifications/preferences.html",
-        {
-            "rows": _preference_rows(request.user),
-            "digest_rows": _digest_rows(request.user),
-            "frequencies": DigestPreference.Frequency.choices,
-            "has_email": bool(request.user.email),
-        },
-    )
+    return _preferences_page(request)
 
 
 @login_not_required

@@ -17,16 +17,8 @@ from tests.factories import ConnectionFactory, SessionFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_waiting_plan_rings_the_bell_on_an_open_page(
-    page, live_server, cast, simulator, screenshot
-):
-    connection = ConnectionFactory(team=cast.team, base_url=simulator.base_url, api_key="test-key")
-    sign_in(page, live_server, "approver")
-    other = page.context.new_page()
-    other.goto(f"{live_server.url}/teams/")
-    badge = other.locator("#notification-count")
-    assert badge.is_hidden()
-
+def _a_plan_arrives(simulator, connection, cast):
+    """A session whose plan waits in the simulator, synced as the worker would."""
     client = JulesClient("test-key", simulator.base_url)
     remote = client.create_session(
         prompt="Add tests [sim:plan_approval]",
@@ -37,6 +29,20 @@ def test_a_waiting_plan_rings_the_bell_on_an_open_page(
     session = sync.upsert_remote_session(connection, remote, launched_by=cast.member)
     simulator.advance(70)
     sync.sync_one_session(session.pk)
+    return session
+
+
+def test_a_waiting_plan_rings_the_bell_on_an_open_page(
+    page, live_server, cast, simulator, screenshot
+):
+    connection = ConnectionFactory(team=cast.team, base_url=simulator.base_url, api_key="test-key")
+    sign_in(page, live_server, "approver")
+    other = page.context.new_page()
+    other.goto(f"{live_server.url}/teams/")
+    badge = other.locator("#notification-count")
+    assert badge.is_hidden()
+
+    session = _a_plan_arrives(simulator, connection, cast)
     delivery.fan_out_pending()  # The worker's part.
 
     other.wait_for_selector("#notification-count:has-text('1')", state="visible")
@@ -86,16 +92,7 @@ def test_browser_notifications_pop_up_for_people_who_turned_them_on(
     # What was unread when the page opened pops up nothing; only what arrives afterwards.
     page.wait_for_timeout(500)
     assert page.evaluate("window.__notifications.length") == 0
-    client = JulesClient("test-key", simulator.base_url)
-    remote = client.create_session(
-        prompt="Add tests [sim:plan_approval]",
-        source="sources/github/acme/billing",
-        starting_branch="main",
-        require_plan_approval=True,
-    )
-    session = sync.upsert_remote_session(connection, remote, launched_by=cast.member)
-    simulator.advance(70)
-    sync.sync_one_session(session.pk)
+    session = _a_plan_arrives(simulator, connection, cast)
     delivery.fan_out_pending()
 
     page.wait_for_function("() => window.__notifications.length > 0", timeout=15_000)

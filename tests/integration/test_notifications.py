@@ -49,12 +49,12 @@ def team(transactional_db: Any) -> Any:
     return team
 
 
-def _start(workers: Any, smtp: SmtpSink, names: tuple[str, ...]) -> list[Any]:
+def _start(workers: Any, smtp: SmtpSink, names: tuple[str, ...], backoff: float = 1.0) -> list[Any]:
     workers.extra_env = {
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(smtp.port),
         "NOTIFY_GROUP_SECONDS": "0",
-        "NOTIFY_BACKOFF_SECONDS": "1",
+        "NOTIFY_BACKOFF_SECONDS": str(backoff),
         "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
         "SITE_URL": "https://portal.example.com",
     }
@@ -170,16 +170,7 @@ def test_a_receiver_down_for_ten_minutes_gets_every_event_once_in_order(
     from django.utils import timezone
 
     scale = 20
-    workers.extra_env = {
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp.port),
-        "NOTIFY_GROUP_SECONDS": "0",
-        "NOTIFY_BACKOFF_SECONDS": str(10 / scale),
-        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
-        "SITE_URL": "https://portal.example.com",
-    }
-    first = workers.start("o1", queues="actions", concurrency=2)
-    workers.start("o2", queues="actions", concurrency=2)
+    first, _ = _start(workers, smtp, ("o1", "o2"), backoff=10 / scale)
     _webhook(team, receiver)
     sessions = [SessionFactory(connection__team=team) for _ in range(4)]
     outage = 600 / scale

@@ -10,7 +10,7 @@ from celery import Celery
 from django.utils import timezone
 
 from bench.common import free_port
-from sessions_app.models import Delivery, OutboxAction, SessionTransition
+from sessions_app.models import Delivery, Event, Notification, OutboxAction, SessionTransition
 from sessions_app.notifications import delivery, events, services
 from sessions_app.outbox import delivery as actions
 from sessions_app.outbox import requeue
@@ -130,3 +130,44 @@ def test_a_dead_broker_leaves_the_rows_unmarked_for_the_next_sweep(cast, receive
     # The broker back (here: the eager app of the tests), the sweep delivers all three.
     assert delivery.sweep() == 3
     assert {_status(r) for r in rows} == {"delivered"}
+
+
+def test_one_fan_out_works_through_a_whole_burst_batch_by_batch(cast):
+    sessions = [
+        SessionFactory(connection__team=cast.team, launched_by=cast.member) for _ in range(45)
+    ]
+    events.record([events.session_event(s, "session.completed", f"{s.pk}:burst") for s in sessions])
+    assert delivery.fan_out_pending() == 45  # Three batches of up to 20, in one call.
+    assert not Event.objects.filter(fanned_out_at__isnull=True).exists()
+    assert Notification.objects.filter(user=cast.member).count() == 45
+    assert delivery.fan_out_pending() == 0
+
+
+def test_a_sessions_webhooks_keep_the_order_of_its_events_whatever_fan_out_wrote_first(
+    cast, receiver
+):
+    endpoint, secret = services.endpoint_create(
+        user=cast.admin, team=cast.team, kind="webhook", label="CI", url=receiver.url,
+        event_kinds=[],
+    )  # fmt: skip
+    receiver.secret = secret
+    session = SessionFactory(connection__team=cast.team, launched_by=cast.member)
+    first, second = (
+        events.session_event(session, kind, f"{session.pk}:{kind}")
+        for kind in ("session.awaiting_feedback", "session.paused")
+    )
+    first.save()
+    second.save()
+    # Two fan-out tasks side by side: the later event's rows happen to be written first.
+    delivery.fan_out(second)
+    delivery.fan_out(first)
+    later = Delivery.objects.get(event=second, endpoint=endpoint)
+    earlier = Delivery.objects.get(event=first, endpoint=endpoint)
+    assert later.created_at < earlier.created_at
+    assert delivery.deliver(str(later.pk)) == "pending"  # It waits for the earlier event.
+    assert receiver.received == []
+    assert delivery.deliver(str(earlier.pk)) == "delivered"  # And then kicks the later one.
+    assert [r.payload["type"] for r in receiver.received] == [
+        "session.awaiting_feedback",
+        "session.paused",
+    ]
