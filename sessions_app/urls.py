@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from sessions_app.analytics import urls as analytics_urls
 from sessions_app.api import pages as api_pages
 from sessions_app.audit import views as audit
 from sessions_app.connections import views as connections
@@ -131,3 +132,6 @@ urlpatterns = [
 
 # Launch templates and schedules (docs/templates.md).
 urlpatterns += launch_templates.urlpatterns
+
+# Analytics (docs/analytics.md).
+urlpatterns += analytics_urls.urlpatterns

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from jules import resources as jr
 from jules.client import JulesClient
+from sessions_app.analytics import rollup
 from sessions_app.audit import chain as audit
 from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
@@ -122,12 +123,15 @@ def upsert_sessions(
     launched_by: Any = None,
     existing: dict[str, Session] | None = None,
     preset: dict[str, dict[str, Any]] | None = None,
+    facts: bool = True,
 ) -> list[_Upserted]:
     """Write a page of remote sessions; unchanged ones cost one read and no write.
 
     `existing`: the page's cached rows, when the caller already read them. `preset`: field
     values (the activity bookkeeping) for sessions this call creates, by remote id; they
     are written with the row only where the insert succeeds (`_Upserted.preset`).
+    `facts`: refresh the changed sessions' analytics rollup here (False when the caller
+    writes their activities next and refreshes it then).
     """
     if not remotes:
         return []
@@ -220,6 +224,8 @@ def upsert_sessions(
         if to_create:
             # Both stores record the DISCOVERED transitions of the rows they insert.
             notify.events_for_discovered([s for s in to_create if s.remote_id in inserted])
+        if facts:
+            rollup.refresh_facts(u.session.pk for u in results if u.changed)
     report.sessions_created += len(to_create)
     report.sessions_updated += len(to_update)
     return results
@@ -378,6 +384,7 @@ def upsert_remote_session(
             launched_by=launched_by
         )
         session.launched_by = launched_by
+        rollup.refresh_facts([session.pk])
     return session
 
 
@@ -406,6 +413,7 @@ def apply_activities(store: SyncStore, batch: Any, report: SyncReport) -> None:
     with transaction.atomic(savepoint=False):
         added, transitions = store.apply_activities(batch)
         record_transitions(store, transitions, report)
+        rollup.refresh_facts(rollup.batch_session_ids(batch))
     report.activities_created += added
 
 
@@ -453,6 +461,7 @@ def write_page(
             repos=repos,
             existing=existing,
             preset=preset,
+            facts=False,
         )
         pairs = [
             (r.session, fetched[r.session.remote_id])
@@ -466,6 +475,11 @@ def write_page(
             report,
             {r.session.pk for r in results if r.created},
             {r.session.pk for r in results if r.preset},
+        )
+        # Sessions whose activities were written above had their rollup refreshed then.
+        read = {session.pk for session, _ in pairs}
+        rollup.refresh_facts(
+            r.session.pk for r in results if r.changed and r.session.pk not in read
         )
     return results
 
@@ -526,6 +540,7 @@ def mark_deleted(store: SyncStore, connection: JulesConnection, session_ids: Ite
             ],
             report,
         )
+        rollup.refresh_facts(s.pk for s in sessions)
     return len(sessions)
 
 

@@ -305,6 +305,11 @@ def _every_get(cast, things, role):
         "team-queue": ([team.slug], 200, 404),
         # Lists only the user's own messages, whoever asks.
         "bulk-message-status": ([], 200, 200),
+        # Analytics: a team's page for its members; the cross-team one covers the user's teams.
+        "team-analytics": ([team.slug], 200, 404),
+        "team-analytics-csv": ([team.slug, "sessions"], 200, 404),
+        "analytics": ([], 200, 200),
+        "analytics-csv": (["overview"], 200, 200),
     }
     return {
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
