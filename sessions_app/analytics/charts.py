@@ -14,7 +14,7 @@ from sessions_app.models import SessionState
 
 WIDTH = 640
 LABEL_WIDTH = 220
-BAR_AREA = 330
+BAR_AREA = 270
 BAR_ROW = 22
 PLOT_TOP, PLOT_HEIGHT, PLOT_LEFT = 10, 170, 44
 # The states in the order their segments stack, bottom first.
@@ -220,10 +220,10 @@ def sessions_chart(figures: Figures, weekly: bool) -> Chart:
 def overview_chart(figures: Figures) -> Chart:
     rested = figures.completed + figures.failed
     items = [
-        ("Success rate", percent(figures.completed, rested), f"of {rested} finished"),
+        ("Success rate", percent(figures.completed, rested), f"of {rested} ended"),
         ("Pull request rate", percent(figures.with_pr, figures.total), f"of {figures.total}"),
         ("Launched outside the portal", percent(figures.outside, figures.total), ""),
-        ("Plans regenerated", percent(figures.regenerated, figures.total), "more than one plan"),
+        ("Plans regenerated", percent(figures.regenerated, figures.total), ""),
     ]
     return Chart(
         slug="overview",

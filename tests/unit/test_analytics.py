@@ -272,7 +272,7 @@ def test_outsiders_get_404_and_the_cross_team_page_stays_in_their_teams(client, 
     own = client.get(reverse("sessions_app:analytics-csv", args=["overview"]))
     # Globex holds one failed session: nothing of Acme's four.
     rows = list(csv.reader(io.StringIO(own.content.decode())))
-    assert rows[1] == ["Success rate", "0.0", "of 1 finished"]
+    assert rows[1] == ["Success rate", "0.0", "of 1 ended"]
 
 
 def test_the_cross_team_page_adds_a_chart_per_team(client, cast, known):
