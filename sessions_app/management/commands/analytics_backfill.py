@@ -31,6 +31,7 @@ class Command(BaseCommand):
             written += refresh_facts(ids)
             seen += len(ids)
             last = ids[-1]
-        self.stdout.write(
-            self.style.SUCCESS(f"{seen} sessions read; {written} rollup rows written.")
-        )
+        if options["verbosity"]:
+            self.stdout.write(
+                self.style.SUCCESS(f"{seen} sessions read; {written} rollup rows written.")
+            )

@@ -1,0 +1,148 @@
+"""The analytics page's latency at scale, and what the rollup costs the sync.
+
+    python -m bench.analytics [--sessions 100000] [--activities 10] [--rounds 30]
+                              [--sync-sessions 2000] [--repeat 3] [--keep]
+
+Needs PostgreSQL: BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/jules_bench_analytics,
+a database of its own that is created, filled and, unless `--keep`, dropped at the end.
+
+1. Seeds `--sessions` cached sessions with `--activities` activities each (`bench.seed`:
+   created over the last year, so a 90-day range holds about a quarter of them), then
+   fills the rollup with the `analytics_backfill` command and reports its time.
+2. Requests the team's analytics page (through the whole middleware stack, signed in as
+   an admin who sees every session) `--rounds` times for the default 90-day range, a
+   365-day range (every session), and the 90-day range with a repository filter; the first
+   two rounds of each warm up and are not counted. Prints p50 and p95 in milliseconds.
+3. Syncs `--sync-sessions` sessions from the simulator into empty tables, with the rollup
+   hook and with it replaced by a no-op, alternating, `--repeat` times each; prints the
+   medians and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import statistics
+import time
+from unittest import mock
+from urllib.parse import urlsplit
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/jules_bench_analytics"
+WARM_UP = 2
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def _drop(url: str) -> None:
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    parts = urlsplit(url)
+    with psycopg.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+
+
+def page_latency(sessions: int, activities: int, rounds: int) -> None:
+    from django.core.management import call_command
+    from django.test import Client
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from bench.seed import seed
+    from sessions_app.models import Session, SessionFacts, Team
+
+    started = time.perf_counter()
+    seeded = seed(sessions, activities_per_session=activities, teams=1, users=5)
+    print(f"seeded {Session.objects.count()} sessions in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    call_command("analytics_backfill", verbosity=0)
+    elapsed = time.perf_counter() - started
+    print(f"backfill: {SessionFacts.objects.count()} rollup rows in {elapsed:.1f} s")
+    team = Team.objects.get()
+    client = Client(HTTP_HOST="localhost")
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username=seeded.usernames[0]))
+    url = reverse("sessions_app:team-analytics", args=[team.slug])
+    repo = SessionFacts.objects.values_list("repo", flat=True).first()
+    year_ago = timezone.localdate() - dt.timedelta(days=364)
+    cases = {
+        "90 days": {},
+        "365 days": {"created_after": year_ago.isoformat()},
+        "90 days, one repository": {"repo": repo},
+    }
+    timings: dict[str, list[float]] = {name: [] for name in cases}
+    for i in range(rounds + WARM_UP):
+        for name, params in cases.items():
+            started = time.perf_counter()
+            response = client.get(url, params)
+            elapsed = (time.perf_counter() - started) * 1000
+            assert response.status_code == 200, response.status_code
+            if i >= WARM_UP:
+                timings[name].append(elapsed)
+    print(f"analytics page, {sessions} sessions x {activities} activities, {rounds} rounds:")
+    for name, values in timings.items():
+        print(
+            f"  {name:<26} p50 {_percentile(values, 0.5):7.1f} ms  "
+            f"p95 {_percentile(values, 0.95):7.1f} ms"
+        )
+
+
+def sync_cost(size: int, activities: int, repeat: int) -> None:
+    from bench.sync_floor import _Simulator, run_sync
+
+    sim = _Simulator("thread", size, activities)
+    try:
+        run_sync(sim.base_url, 4)  # warm-up
+        with_hook: list[float] = []
+        without: list[float] = []
+        for _ in range(repeat):
+            with_hook.append(run_sync(sim.base_url, 4)[0])
+            with mock.patch("sessions_app.analytics.rollup.refresh_facts", lambda ids: 0):
+                without.append(run_sync(sim.base_url, 4)[0])
+    finally:
+        sim.stop()
+    a, b = statistics.median(with_hook), statistics.median(without)
+    print(
+        f"sync of {size} sessions x {activities} activities (median of {repeat}): "
+        f"with the rollup {a:.2f} s, without {b:.2f} s, ratio {a / b:.3f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--activities", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--sync-sessions", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args()
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    from bench.common import setup_django
+
+    setup_django(url)
+    try:
+        page_latency(args.sessions, args.activities, args.rounds)
+        if args.sync_sessions:
+            sync_cost(args.sync_sessions, args.activities, args.repeat)
+    finally:
+        if not args.keep:
+            _drop(url)
+
+
+if __name__ == "__main__":
+    main()
