@@ -77,9 +77,9 @@ def page_latency(sessions: int, activities: int, rounds: int) -> None:
 
     client.force_login(get_user_model().objects.get(username=seeded.usernames[0]))
     url = reverse("sessions_app:team-analytics", args=[team.slug])
-    repo = SessionFacts.objects.values_list("repo", flat=True).first()
+    repo = SessionFacts.objects.values_list("repo", flat=True).first() or ""
     year_ago = timezone.localdate() - dt.timedelta(days=364)
-    cases = {
+    cases: dict[str, dict[str, str]] = {
         "90 days": {},
         "365 days": {"created_after": year_ago.isoformat()},
         "90 days, one repository": {"repo": repo},
