@@ -9,10 +9,12 @@ a database of its own that is created, filled and, unless `--keep`, dropped at t
 1. Seeds `--sessions` cached sessions with `--activities` activities each (`bench.seed`:
    created over the last year, so a 90-day range holds about a quarter of them), then
    fills the rollup with the `analytics_backfill` command and reports its time.
-2. Requests the team's analytics page (through the whole middleware stack, signed in as
-   an admin who sees every session) `--rounds` times for the default 90-day range, a
-   365-day range (every session), and the 90-day range with a repository filter; the first
-   two rounds of each warm up and are not counted. Prints p50 and p95 in milliseconds.
+2. Requests the team's analytics page (Django's test client in this process: the whole
+   middleware stack, no server; signed in as an admin who sees every session) `--rounds`
+   times for the default 90-day range, a 365-day range (every session), and the 90-day
+   range with a repository filter, each cold (the process' cache of figures emptied
+   first: what the first look after a rollup change costs) and warm (the same page
+   again); the first two rounds warm up and are not counted. Prints p50 and p95 in ms.
 3. Syncs `--sync-sessions` sessions from the simulator into empty tables, with the rollup
    hook and with it replaced by a no-op, alternating, `--repeat` times each; prints the
    medians and their ratio.
@@ -56,12 +58,14 @@ def _drop(url: str) -> None:
 
 
 def page_latency(sessions: int, activities: int, rounds: int) -> None:
+    from django.core.cache import caches
     from django.core.management import call_command
     from django.test import Client
     from django.urls import reverse
     from django.utils import timezone
 
     from bench.seed import seed
+    from sessions_app.analytics.selectors import LOCAL_CACHE
     from sessions_app.models import Session, SessionFacts, Team
 
     started = time.perf_counter()
@@ -84,19 +88,25 @@ def page_latency(sessions: int, activities: int, rounds: int) -> None:
         "365 days": {"created_after": year_ago.isoformat()},
         "90 days, one repository": {"repo": repo},
     }
-    timings: dict[str, list[float]] = {name: [] for name in cases}
+    local = caches[LOCAL_CACHE]
+    timings: dict[str, list[float]] = {}
     for i in range(rounds + WARM_UP):
         for name, params in cases.items():
-            started = time.perf_counter()
-            response = client.get(url, params)
-            elapsed = (time.perf_counter() - started) * 1000
-            assert response.status_code == 200, response.status_code
-            if i >= WARM_UP:
-                timings[name].append(elapsed)
+            # Cold: the figures computed afresh, as for the first look after a sync
+            # changed a rollup row; warm: the same page again, from the cached figures.
+            for kind in ("cold", "warm"):
+                if kind == "cold":
+                    local.clear()
+                started = time.perf_counter()
+                response = client.get(url, params)
+                elapsed = (time.perf_counter() - started) * 1000
+                assert response.status_code == 200, response.status_code
+                if i >= WARM_UP:
+                    timings.setdefault(f"{name}, {kind}", []).append(elapsed)
     print(f"analytics page, {sessions} sessions x {activities} activities, {rounds} rounds:")
     for name, values in timings.items():
         print(
-            f"  {name:<26} p50 {_percentile(values, 0.5):7.1f} ms  "
+            f"  {name:<32} p50 {_percentile(values, 0.5):7.1f} ms  "
             f"p95 {_percentile(values, 0.95):7.1f} ms"
         )
 

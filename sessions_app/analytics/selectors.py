@@ -2,19 +2,22 @@
 user's teams, over a date range and the list's filters (docs/analytics.md).
 
 Every figure is a GROUP BY or a conditional count over the `facts_team_day` index; no
-activity is read at request time. Seven queries a page, whatever the range.
+activity is read at request time. Six queries a page (seven across teams), whatever
+the range; `cached_figures` keeps them while the teams' rollup rows stay the same.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.core.cache import caches
+from django.db.models import Avg, Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 
-from sessions_app.models import SessionFacts, SessionState
+from sessions_app.models import SessionFacts, SessionState, Team
 from sessions_app.models.jules import ATTENTION_STATES
 from sessions_app.sessions.forms import DELETED, OUTSIDE_PORTAL
 
@@ -50,6 +53,10 @@ TIME_METRICS = (
     "seconds_duration",
 )
 TOP = 15
+# Cached figures live in each process' memory, keyed by what they show (docs/analytics.md).
+LOCAL_CACHE = "local"
+# How long cached figures may lag behind a change the rollup does not see (seconds).
+FIGURES_TTL = 60
 
 
 @dataclass(frozen=True)
@@ -247,4 +254,46 @@ def figures(
             "team__name",
             "",
         )
+    return result
+
+
+def facts_version(team_ids: Iterable[int]) -> list[tuple[int, Any]]:
+    """Each team's newest rollup change (one probe of `facts_team_computed` per team)."""
+    newest = (
+        SessionFacts.objects.filter(team=OuterRef("pk"))
+        .order_by("-computed_at")
+        .values("computed_at")[:1]
+    )
+    return list(
+        Team.objects.filter(pk__in=list(team_ids))
+        .annotate(newest=Subquery(newest))
+        .order_by("pk")
+        .values_list("pk", "newest")
+    )
+
+
+def cached_figures(
+    team_ids: Iterable[int],
+    data: dict[str, Any],
+    start: dt.date,
+    end: dt.date,
+    *,
+    by_team: bool = False,
+) -> Figures:
+    """`figures(...)`, from the cache while no rollup row of these teams has changed.
+
+    The sync stamps `computed_at` on every row it changes, so new figures show at once;
+    what the rollup does not hold (a session archived in the portal, for the archive
+    filter) shows within `FIGURES_TTL`.
+    """
+    teams = sorted(set(team_ids))
+    filters = sorted((key, str(value)) for key, value in data.items() if value)
+    raw = repr((teams, filters, start, end, by_team, facts_version(teams))).encode()
+    key = "analytics:figures:" + hashlib.sha256(raw).hexdigest()
+    local = caches[LOCAL_CACHE]
+    found = local.get(key)
+    if found is not None:
+        return found
+    result = figures(teams, data, start, end, by_team=by_team)
+    local.set(key, result, FIGURES_TTL)
     return result

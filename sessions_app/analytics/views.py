@@ -43,7 +43,7 @@ def _report(request: AuthedRequest, team_ids: list[int], team: Team | None) -> d
         form.ignore(data, "connection", "no such connection in your teams.")
     start, end, weekly = form.window(data)
     by_team = team is None and len(team_ids) > 1
-    figures = selectors.figures(team_ids, data, start, end, by_team=by_team)
+    figures = selectors.cached_figures(team_ids, data, start, end, by_team=by_team)
     return {
         "form": form,
         "data": data,

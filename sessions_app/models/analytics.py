@@ -48,6 +48,8 @@ class SessionFacts(models.Model):
         verbose_name_plural = "session facts"
         indexes = [
             models.Index(fields=["team", "created_day"], name="facts_team_day"),
+            # The newest change per team: the version of the page's cached figures.
+            models.Index(fields=["team", "-computed_at"], name="facts_team_computed"),
         ]
 
     def __str__(self) -> str:

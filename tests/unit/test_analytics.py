@@ -377,3 +377,16 @@ def test_a_full_sync_writes_a_row_per_session_and_a_resync_writes_none(cast):
         assert SessionFacts.objects.get(session=gone).deleted_remotely is True
     finally:
         sim.stop()
+
+
+def test_cached_figures_follow_every_rollup_change(known, cast, django_assert_num_queries):
+    end = timezone.localdate()
+    start = end - dt.timedelta(days=89)
+    first = selectors.cached_figures([cast.team.pk], {}, start, end)
+    # A hit costs the version's one query, not the seven of the figures.
+    with django_assert_num_queries(1):
+        assert selectors.cached_figures([cast.team.pk], {}, start, end) == first
+    Session.objects.filter(pk=known["s4"].pk).update(state="FAILED")
+    refresh_facts([known["s4"].pk])
+    again = selectors.cached_figures([cast.team.pk], {}, start, end)
+    assert (first.failed, again.failed) == (1, 2)
