@@ -16,6 +16,9 @@ DEFAULT_DAYS = 90
 MAX_DAYS = 731
 # Ranges longer than this chart weeks unless days are asked for.
 DAILY_UP_TO = 62
+# The calendar's edges, kept well away from, so that weeks and ranges never overflow.
+EARLIEST = dt.date(1900, 1, 1)
+LATEST = dt.date(9000, 12, 31)
 ANALYTICS_ARCHIVED = [
     ("", "Include archived"),
     ("hide", "Hide archived"),
@@ -39,8 +42,15 @@ class AnalyticsForm(SessionFilterForm):
     def window(self, data: dict[str, Any]) -> tuple[dt.date, dt.date, bool]:
         """The range's first and last day, and whether it is charted per week."""
         today = timezone.localdate()
-        end = data.get("created_before") or today
+        end = min(max(data.get("created_before") or today, EARLIEST), LATEST)
         start = data.get("created_after") or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+        start = min(max(start, EARLIEST), end)
+        if start != (data.get("created_after") or start) or end != (
+            data.get("created_before") or end
+        ):
+            self.ignored.append(
+                f"Dates are kept between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}."
+            )
         if (end - start).days >= MAX_DAYS:
             start = end - dt.timedelta(days=MAX_DAYS - 1)
             self.ignored.append(f"The range was cut to its last {MAX_DAYS} days.")

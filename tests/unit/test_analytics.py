@@ -390,3 +390,16 @@ def test_cached_figures_follow_every_rollup_change(known, cast, django_assert_nu
     refresh_facts([known["s4"].pk])
     again = selectors.cached_figures([cast.team.pk], {}, start, end)
     assert (first.failed, again.failed) == (1, 2)
+
+
+def test_the_range_stays_clear_of_the_calendars_edges(client, cast, known):
+    client.force_login(cast.member)
+    url = reverse("sessions_app:team-analytics", args=["acme"])
+    for after, before in [
+        ("0001-01-01", "0001-01-01"),
+        ("9999-12-30", "9999-12-31"),
+        ("", "0001-01-02"),
+    ]:
+        page = client.get(url, {"created_after": after, "created_before": before, "per": "week"})
+        assert page.status_code == 200
+        assert "Dates are kept between 1900-01-01 and 9000-12-31." in page.content.decode()
