@@ -146,7 +146,8 @@ def main() -> None:
 
     setup_django(url)
     try:
-        page_latency(args.sessions, args.activities, args.rounds)
+        if args.sessions:
+            page_latency(args.sessions, args.activities, args.rounds)
         if args.sync_sessions:
             sync_cost(args.sync_sessions, args.activities, args.repeat)
     finally:

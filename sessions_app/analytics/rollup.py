@@ -2,8 +2,9 @@
 of the sessions it wrote, inside the transaction that wrote them (docs/analytics.md).
 
 A refresh reads the sessions' narrow columns, their activities' kinds and times, their
-outputs and the portal's approvals, in five queries per 500 sessions, and writes only the
-rows whose facts changed, so a re-sync that changes nothing writes nothing.
+outputs, completed activities' change sets, the portal's approvals and the current rows,
+in six queries per 500 sessions, and writes only the rows whose facts changed, so a
+re-sync that changes nothing writes nothing.
 """
 
 from __future__ import annotations

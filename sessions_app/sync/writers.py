@@ -476,8 +476,10 @@ def write_page(
             {r.session.pk for r in results if r.created},
             {r.session.pk for r in results if r.preset},
         )
-        # Sessions whose activities were written above had their rollup refreshed then.
-        read = {session.pk for session, _ in pairs}
+        # Sessions whose activities were written above had their rollup refreshed then,
+        # except those inserted with their bookkeeping (the batch does not list them).
+        booked = {r.session.pk for r in results if r.preset}
+        read = {session.pk for session, _ in pairs if session.pk not in booked}
         rollup.refresh_facts(
             r.session.pk for r in results if r.changed and r.session.pk not in read
         )
