@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from jules import resources as jr
 from sessions_app import access
 from sessions_app.analytics.facts import Event, facts_for
 from sessions_app.models import (
@@ -46,11 +47,54 @@ def refresh_facts(session_ids: Iterable[int]) -> int:
 
 
 def batch_session_ids(batch: Any) -> list[int]:
-    """The sessions of a batch of activities, whichever store prepared it."""
+    """The sessions of a batch of activities, whichever store prepared it, but those just
+    inserted with their bookkeeping (`facts_for_new` covers them)."""
     ids = getattr(batch, "session_ids", None)
     if ids is not None:
         return list(ids)
-    return [session.pk for session, _ in batch.fetched]
+    return [session.pk for session, _ in batch.fetched if session.pk not in batch.booked]
+
+
+def facts_for_new(rows: Iterable[tuple[Session, jr.Session, list[jr.Activity]]]) -> int:
+    """Insert the rollup rows of sessions this transaction inserted, from what the sync
+    holds in memory: their activities and outputs were read a moment ago, and no approval
+    of the portal can name a session that did not exist, so nothing is read back."""
+    now = timezone.now()
+    facts = []
+    for session, remote, items in rows:
+        seen: set[str] = set()
+        events = []
+        for item in sorted(
+            (a for a in items if a.id),
+            key=lambda a: (a.create_time is None, a.create_time or now),
+        ):
+            if item.id[:64] not in seen:
+                seen.add(item.id[:64])
+                events.append(Event(item.kind, item.create_time, item.failure_reason or ""))
+        patches = [o.change_set.unidiff_patch for o in remote.outputs if o.change_set]
+        if not any(patches):
+            completed = [a for a in items if a.kind == ActivityKind.SESSION_COMPLETED]
+            patches = [
+                artifact.change_set.unidiff_patch
+                for artifact in (completed[-1].artifacts if completed else [])
+                if artifact.change_set
+            ]
+        row = {
+            "id": session.pk,
+            "team_id": session.team_id,
+            "connection_id": session.connection_id,
+            "repo": session.repo,
+            "launched_by_id": session.launched_by_id,
+            "create_time": session.create_time,
+            "state": session.state,
+            "deleted_remotely": session.deleted_remotely,
+            "pr_url": session.pr_url,
+        }
+        has_pr = any(o.pull_request for o in remote.outputs)
+        values = _values(row, events, [p for p in patches if p], has_pr)
+        facts.append(SessionFacts(session_id=session.pk, computed_at=now, **values))
+    SessionFacts.objects.bulk_create(facts, ignore_conflicts=True)
+    return len(facts)
 
 
 def _refresh(ids: list[int]) -> int:

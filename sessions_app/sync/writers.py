@@ -476,12 +476,14 @@ def write_page(
             {r.session.pk for r in results if r.created},
             {r.session.pk for r in results if r.preset},
         )
-        # Sessions whose activities were written above had their rollup refreshed then,
-        # except those inserted with their bookkeeping (the batch does not list them).
-        booked = {r.session.pk for r in results if r.preset}
-        read = {session.pk for session, _ in pairs if session.pk not in booked}
+        # Sessions whose activities were written above had their rollup refreshed then;
+        # those inserted with all their activities get theirs from memory.
+        booked = [r.session for r in results if r.preset]
+        by_id = {r.id: r for r in remotes if r.id}
+        rollup.facts_for_new((s, by_id[s.remote_id], fetched[s.remote_id]) for s in booked)
+        done = {s.pk for s in booked} | {s.pk for s, _ in pairs}
         rollup.refresh_facts(
-            r.session.pk for r in results if r.changed and r.session.pk not in read
+            r.session.pk for r in results if r.changed and r.session.pk not in done
         )
     return results
 

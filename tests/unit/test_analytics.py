@@ -364,6 +364,9 @@ def test_a_full_sync_writes_a_row_per_session_and_a_resync_writes_none(cast):
         stamps = dict(SessionFacts.objects.values_list("session_id", "computed_at"))
         expected = {s.pk: s.state for s in Session.objects.filter(connection=conn)}
         assert dict(SessionFacts.objects.values_list("session_id", "state")) == expected
+        # The rows made from what the sync held in memory are those the stored rows give.
+        assert refresh_facts(expected) == 0
+        assert SessionFacts.objects.filter(plans_generated__gt=0, lines_added__gt=0).exists()
         from sessions_app.models import JulesConnection
 
         JulesConnection.objects.filter(pk=conn.pk).update(last_full_sync_at=None)
