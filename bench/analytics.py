@@ -17,7 +17,8 @@ a database of its own that is created, filled and, unless `--keep`, dropped at t
    again); the first two rounds warm up and are not counted. Prints p50 and p95 in ms.
 3. Syncs `--sync-sessions` sessions from the simulator into empty tables, with the rollup
    hook and with it replaced by a no-op, alternating, `--repeat` times each; prints the
-   medians and their ratio.
+   medians and their ratio. Then times `refresh_facts` for all of them with their rows
+   deleted first: the path of a session that changed, whose rows are read back.
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def page_latency(sessions: int, activities: int, rounds: int) -> None:
 
 def sync_cost(size: int, activities: int, repeat: int) -> None:
     from bench.sync_floor import _Simulator, run_sync
+    from sessions_app.analytics.rollup import refresh_facts
+    from sessions_app.models import Session, SessionFacts
 
     sim = _Simulator("thread", size, activities)
     try:
@@ -123,12 +126,24 @@ def sync_cost(size: int, activities: int, repeat: int) -> None:
             with_hook.append(run_sync(sim.base_url, 4)[0])
             with mock.patch("sessions_app.analytics.rollup.refresh_facts", lambda ids: 0):
                 without.append(run_sync(sim.base_url, 4)[0])
+        # The read-back path (a changed session: its rows are read from the tables) for
+        # every session of the last sync, timed on its own.
+        run_sync(sim.base_url, 4)
+        ids = list(Session.objects.values_list("pk", flat=True))
+        SessionFacts.objects.all().delete()
+        started = time.perf_counter()
+        refresh_facts(ids)
+        refresh = time.perf_counter() - started
     finally:
         sim.stop()
     a, b = statistics.median(with_hook), statistics.median(without)
     print(
         f"sync of {size} sessions x {activities} activities (median of {repeat}): "
         f"with the rollup {a:.2f} s, without {b:.2f} s, ratio {a / b:.3f}"
+    )
+    print(
+        f"refresh_facts read back from the tables for {len(ids)} sessions: {refresh:.2f} s "
+        f"({refresh / b:.1%} of the sync without the rollup)"
     )
 
 
