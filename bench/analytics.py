@@ -17,7 +17,8 @@ a database of its own that is created, filled and, unless `--keep`, dropped at t
    again); the first two rounds warm up and are not counted. Prints p50 and p95 in ms.
 3. Syncs `--sync-sessions` sessions from the simulator into empty tables, with the rollup
    hook and with it replaced by a no-op, alternating, `--repeat` times each; prints the
-   medians and their ratio. Then times `refresh_facts` for all of them with their rows
+   medians of wall-clock and CPU time (this process', the simulator's thread included)
+   and their ratios. Then times `refresh_facts` for all of them with their rows
    deleted first: the path of a session that changed, whose rows are read back.
 """
 
@@ -120,12 +121,17 @@ def sync_cost(size: int, activities: int, repeat: int) -> None:
     sim = _Simulator("thread", size, activities)
     try:
         run_sync(sim.base_url, 4)  # warm-up
-        with_hook: list[float] = []
-        without: list[float] = []
+        with_hook: list[tuple[float, float]] = []
+        without: list[tuple[float, float]] = []
         for _ in range(repeat):
-            with_hook.append(run_sync(sim.base_url, 4)[0])
-            with mock.patch("sessions_app.analytics.rollup.refresh_facts", lambda ids: 0):
-                without.append(run_sync(sim.base_url, 4)[0])
+            run = run_sync(sim.base_url, 4)
+            with_hook.append((run[0], run[3]))
+            with (
+                mock.patch("sessions_app.analytics.rollup.refresh_facts", lambda ids: 0),
+                mock.patch("sessions_app.analytics.rollup.facts_for_new", lambda rows: 0),
+            ):
+                run = run_sync(sim.base_url, 4)
+            without.append((run[0], run[3]))
         # The read-back path (a changed session: its rows are read from the tables) for
         # every session of the last sync, timed on its own.
         run_sync(sim.base_url, 4)
@@ -136,10 +142,14 @@ def sync_cost(size: int, activities: int, repeat: int) -> None:
         refresh = time.perf_counter() - started
     finally:
         sim.stop()
-    a, b = statistics.median(with_hook), statistics.median(without)
+    a = statistics.median(t for t, _ in with_hook)
+    b = statistics.median(t for t, _ in without)
+    cpu_a = statistics.median(c for _, c in with_hook)
+    cpu_b = statistics.median(c for _, c in without)
     print(
         f"sync of {size} sessions x {activities} activities (median of {repeat}): "
-        f"with the rollup {a:.2f} s, without {b:.2f} s, ratio {a / b:.3f}"
+        f"with the rollup {a:.2f} s, without {b:.2f} s, ratio {a / b:.3f}; "
+        f"CPU {cpu_a:.2f} s vs {cpu_b:.2f} s, ratio {cpu_a / cpu_b:.3f}"
     )
     print(
         f"refresh_facts read back from the tables for {len(ids)} sessions: {refresh:.2f} s "
