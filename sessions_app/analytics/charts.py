@@ -6,6 +6,7 @@ table beside it and its CSV rows (docs/analytics.md). The markup is in the templ
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,8 @@ class Chart:
     columns: tuple[Column, ...] = ()
     legend: tuple[tuple[str, str], ...] = ()
     unit: str = ""
+    # The largest column's total, written at the top of the axis.
+    peak: int = 0
 
     @property
     def height(self) -> int:
@@ -92,10 +95,14 @@ class Chart:
     def plot_bottom(self) -> int:
         return PLOT_TOP + PLOT_HEIGHT
 
+    @property
+    def plot_top(self) -> int:
+        return PLOT_TOP
+
 
 def duration_text(seconds: float | None) -> str:
     if seconds is None:
-        return "-"
+        return "n/a"
     if seconds < 90:
         return f"{round(seconds)} s"
     if seconds < 5400:
@@ -110,7 +117,7 @@ def percent(part: int, whole: int) -> float | None:
 
 
 def percent_text(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f} %"
+    return "n/a" if value is None else f"{value:.0f} %"
 
 
 def _bars(items: list[tuple[str, float, str]]) -> tuple[Bar, ...]:
@@ -180,7 +187,7 @@ def sessions_chart(figures: Figures, weekly: bool) -> Chart:
     labels = dict(SessionState.choices)
     top = max((sum(c.values()) for _, c in periods), default=0) or 1
     step = (WIDTH - PLOT_LEFT - 6) / max(1, len(periods))
-    every = max(1, len(periods) // 8)
+    every = max(1, math.ceil(len(periods) / 6))
     columns = []
     for i, (day, counts) in enumerate(periods):
         y = float(PLOT_TOP + PLOT_HEIGHT)
@@ -214,6 +221,7 @@ def sessions_chart(figures: Figures, weekly: bool) -> Chart:
         rows=rows,
         columns=tuple(columns),
         legend=tuple((s, labels[s]) for s in STACK),
+        peak=max((sum(c.values()) for _, c in periods), default=0),
     )
 
 
