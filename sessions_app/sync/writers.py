@@ -278,6 +278,7 @@ def _supersede(
                 observed_at=now,
             )
         )
+    rollup.refresh_facts(row.pk for row in rows)
     return transitions
 
 

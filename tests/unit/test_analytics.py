@@ -406,3 +406,22 @@ def test_the_range_stays_clear_of_the_calendars_edges(client, cast, known):
         page = client.get(url, {"created_after": after, "created_before": before, "per": "week"})
         assert page.status_code == 200
         assert "Dates are kept between 1900-01-01 and 9000-12-31." in page.content.decode()
+
+
+def test_a_session_deleted_from_the_portal_says_so_in_the_rollup(
+    simulator, sim_connection, cast, django_capture_on_commit_callbacks
+):
+    from sessions_app.sessions import services
+
+    remote = JulesClient("test-key", simulator.base_url).create_session(
+        prompt="Tidy up", source="sources/github/acme/billing", starting_branch="main"
+    )
+    session = sync.upsert_remote_session(sim_connection, remote, launched_by=cast.member)
+    assert SessionFacts.objects.get(session=session).deleted_remotely is False
+    with django_capture_on_commit_callbacks(execute=True):
+        services.session_delete(user=cast.admin, session=session)
+    facts = SessionFacts.objects.get(session=session)
+    assert facts.deleted_remotely is True
+    day = facts.created_day
+    assert selectors.figures([cast.team.pk], {"state": ["DELETED"]}, day, day).total == 1
+    assert selectors.figures([cast.team.pk], {"state": ["QUEUED"]}, day, day).total == 0
