@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from sessions_app.analytics import urls as analytics_urls
 from sessions_app.api import pages as api_pages
 from sessions_app.audit import views as audit
 from sessions_app.connections import views as connections
@@ -135,3 +136,5 @@ urlpatterns += launch_templates.urlpatterns
 
 # Search across sessions (docs/search.md).
 urlpatterns += [path("search/", search.search, name="search")]
+# Analytics (docs/analytics.md).
+urlpatterns += analytics_urls.urlpatterns

@@ -7,6 +7,7 @@ notifications: events and their delivery to people and other systems.
 
 from __future__ import annotations
 
+from sessions_app.models.analytics import SessionFacts
 from sessions_app.models.api import ApiToken, IdempotentAnswer, Scope
 from sessions_app.models.audit import AuditChainHead, AuditEntry, SignInLockout
 from sessions_app.models.identity import ProviderIdentity, UsedNonce
@@ -71,6 +72,7 @@ __all__ = [
     "ScheduleRun",
     "Scope",
     "Session",
+    "SessionFacts",
     "SessionOutput",
     "SessionSearchDocument",
     "SessionState",

@@ -33,6 +33,7 @@ from jules import errors as jerrors
 from jules import resources
 from jules.client import JulesClient
 from sessions_app import tasks
+from sessions_app.analytics.rollup import refresh_facts
 from sessions_app.connections.client import (
     ConnectionUnusable,
     describe_action_error,
@@ -270,6 +271,7 @@ def _perform(client: JulesClient, action: OutboxAction) -> dict[str, Any]:
                 kind=SessionTransition.Kind.DELETED,
                 from_state=session.state,
             )
+            refresh_facts([session.pk])
         return {}
     raise jerrors.InvalidArgumentError(f"The portal cannot deliver a {action.kind!r} action.")
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from jules import resources as jr
 from jules.client import JulesClient
+from sessions_app.analytics import rollup
 from sessions_app.audit import chain as audit
 from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
@@ -123,12 +124,15 @@ def upsert_sessions(
     launched_by: Any = None,
     existing: dict[str, Session] | None = None,
     preset: dict[str, dict[str, Any]] | None = None,
+    facts: bool = True,
 ) -> list[_Upserted]:
     """Write a page of remote sessions; unchanged ones cost one read and no write.
 
     `existing`: the page's cached rows, when the caller already read them. `preset`: field
     values (the activity bookkeeping) for sessions this call creates, by remote id; they
     are written with the row only where the insert succeeds (`_Upserted.preset`).
+    `facts`: refresh the changed sessions' analytics rollup here (False when the caller
+    writes their activities next and refreshes it then).
     """
     if not remotes:
         return []
@@ -221,6 +225,8 @@ def upsert_sessions(
         if to_create:
             # Both stores record the DISCOVERED transitions of the rows they insert.
             notify.events_for_discovered([s for s in to_create if s.remote_id in inserted])
+        if facts:
+            rollup.refresh_facts(u.session.pk for u in results if u.changed)
     report.sessions_created += len(to_create)
     report.sessions_updated += len(to_update)
     return results
@@ -273,6 +279,7 @@ def _supersede(
                 observed_at=now,
             )
         )
+    rollup.refresh_facts(row.pk for row in rows)
     return transitions
 
 
@@ -380,6 +387,7 @@ def upsert_remote_session(
             launched_by=launched_by
         )
         session.launched_by = launched_by
+        rollup.refresh_facts([session.pk])
     return session
 
 
@@ -415,6 +423,7 @@ def apply_activities(
         record_transitions(store, transitions, report)
         if index:
             search_index.index_after_sync(search_index.batch_session_ids(batch))
+        rollup.refresh_facts(rollup.batch_session_ids(batch))
     report.activities_created += added
 
 
@@ -462,6 +471,7 @@ def write_page(
             repos=repos,
             existing=existing,
             preset=preset,
+            facts=False,
         )
         pairs = [
             (r.session, fetched[r.session.remote_id])
@@ -479,6 +489,15 @@ def write_page(
         )
         # One search document write per page, in its transaction (docs/search.md).
         search_index.index_written_page(results, remotes, fetched)
+        # Sessions whose activities were written above had their rollup refreshed then;
+        # those inserted with all their activities get theirs from memory.
+        booked = [r.session for r in results if r.preset]
+        by_id = {r.id: r for r in remotes if r.id}
+        rollup.facts_for_new((s, by_id[s.remote_id], fetched[s.remote_id]) for s in booked)
+        done = {s.pk for s in booked} | {s.pk for s, _ in pairs}
+        rollup.refresh_facts(
+            r.session.pk for r in results if r.changed and r.session.pk not in done
+        )
     return results
 
 
@@ -538,6 +557,7 @@ def mark_deleted(store: SyncStore, connection: JulesConnection, session_ids: Ite
             ],
             report,
         )
+        rollup.refresh_facts(s.pk for s in sessions)
     return len(sessions)
 
 

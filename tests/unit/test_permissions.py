@@ -307,6 +307,11 @@ def _every_get(cast, things, role):
         "bulk-message-status": ([], 200, 200),
         # Finds only the user's teams' sessions (tests/unit/test_search.py).
         "search": ([], 200, 200),
+        # Analytics: a team's page for its members; the cross-team one covers the user's teams.
+        "team-analytics": ([team.slug], 200, 404),
+        "team-analytics-csv": ([team.slug, "sessions"], 200, 404),
+        "analytics": ([], 200, 200),
+        "analytics-csv": (["overview"], 200, 200),
     }
     return {
         name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)

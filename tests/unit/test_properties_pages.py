@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+import sessions_app.analytics.forms
 import sessions_app.audit.filters
 import sessions_app.connections.forms
 import sessions_app.launch_queue.forms
@@ -44,6 +45,7 @@ RAW_PARAMETERS = {
     "direction", "rerun", "a", "back",
 }  # fmt: skip
 FORM_MODULES = (
+    sessions_app.analytics.forms,
     sessions_app.audit.filters,
     sessions_app.connections.forms,
     sessions_app.launch_queue.forms,
@@ -147,6 +149,7 @@ def world(cast, settings):
         "token": "not-a-signed-token",
         "delivery_id": uuid.uuid4(),
         "uuid_pk": uuid.uuid4(),
+        "chart": "overview",
     }
 
 
@@ -259,7 +262,7 @@ DATE_FIELDS = ("since", "until", "created_after", "created_before")
 
 
 def edges(client: Client) -> None:
-    for name in ("session-list", "audit"):
+    for name in ("session-list", "audit", "analytics"):
         url = reverse(f"sessions_app:{name}")
         for value in EDGE_DATES:
             ask(client, "GET", url, {field: [value] for field in DATE_FIELDS})
