@@ -99,10 +99,17 @@ def explain(user: Any, text: str, out: Callable[[str], None]) -> None:
 
     from sessions_app.search.backends import backend
     from sessions_app.search.query import parse
-    from sessions_app.search.selectors import WINDOW, scoped_sessions
+    from sessions_app.search.selectors import WINDOW, scoped_documents
 
-    qs = backend().match(scoped_sessions(user, {}), parse(text))
-    window = qs.order_by("-create_time", "-id").values_list("id", "state")[: WINDOW + 1]
+    # The window as `search_sessions` reads it with the list's default filters.
+    documents = scoped_documents(user, {})
+    assert documents is not None
+    window = (
+        backend()
+        .match(documents, parse(text))
+        .order_by("-create_time", "-session_id")
+        .values_list("session_id", flat=True)[: WINDOW + 1]
+    )
     sql, params = window.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
@@ -152,7 +159,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
         help="Comma-separated delays added to every simulator request, one sync figure each.",
     )
     parser.add_argument("--reuse", action="store_true", help="Keep the seeded sessions.")
-    parser.add_argument("--explain", action="store_true", help="Print the common word's plan.")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="Print the plans of a common word, a phrase, a rare one.",
+    )
     parser.add_argument("--no-sync", action="store_true", help="Skip the sync's cost.")
     args = parser.parse_args(argv)
     setup_django()
@@ -192,6 +203,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
         )
     if args.explain:
         explain(user, COMMON[0], out)
+        explain(user, PHRASES[0], out)
         explain(user, rare[0] if rare else "zzzz", out)
     if not args.no_sync:
         for latency in [float(v) for v in args.latency_ms.split(",")]:

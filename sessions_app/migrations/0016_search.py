@@ -31,6 +31,11 @@ GROUPS: dict[str, list[str]] = {}
 for _column, _weight in WEIGHTED:
     GROUPS.setdefault(_weight, []).append(_column)
 JOINED = {weight: " || ' ' || ".join(columns) for weight, columns in GROUPS.items()}
+SESSIONS = "sessions_app_session"
+# What a document copies of its session; a trigger follows the session's later changes, so
+# no writer of sessions (the sync, the portal's archive) has to remember the documents.
+COPIED = ("create_time", "archived", "team_id", "connection_id")
+FOLLOW_SET = ", ".join(f"{c} = NEW.{c}" for c in COPIED)
 VECTOR = " || ".join(
     f"setweight(to_tsvector('english'::regconfig, {text}), '{weight}')"
     for weight, text in JOINED.items()
@@ -45,6 +50,17 @@ def forwards(apps, schema_editor):
             f"GENERATED ALWAYS AS ({VECTOR}) STORED"
         )
         run(f'CREATE INDEX search_doc_vector ON "{TABLE}" USING gin (search_vector)')
+        changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in COPIED)
+        run(
+            "CREATE FUNCTION search_doc_follow_session() RETURNS trigger LANGUAGE plpgsql AS "
+            f'$$ BEGIN UPDATE "{TABLE}" SET {FOLLOW_SET} WHERE session_id = NEW.id; '
+            "RETURN NULL; END $$"
+        )
+        run(
+            f"CREATE TRIGGER search_doc_follow AFTER UPDATE OF {', '.join(COPIED)} "
+            f'ON "{SESSIONS}" FOR EACH ROW WHEN ({changed}) '
+            "EXECUTE FUNCTION search_doc_follow_session()"
+        )
         try:
             with transaction.atomic(using=schema_editor.connection.alias):
                 run("CREATE EXTENSION IF NOT EXISTS pg_trgm")
@@ -53,6 +69,13 @@ def forwards(apps, schema_editor):
             return
         run(f'CREATE INDEX search_doc_paths_trgm ON "{TABLE}" USING gin (paths gin_trgm_ops)')
     elif schema_editor.connection.vendor == "sqlite":
+        changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in COPIED)
+        run(
+            f"CREATE TRIGGER search_doc_follow AFTER UPDATE OF {', '.join(COPIED)} "
+            f'ON "{SESSIONS}" FOR EACH ROW WHEN {changed} BEGIN '
+            f'UPDATE "{TABLE}" SET {FOLLOW_SET.replace("NEW.", "new.")} '
+            "WHERE session_id = new.id; END"
+        )
         run(
             f"CREATE VIRTUAL TABLE {FTS} USING fts5({COLUMNS}, content='{TABLE}', "
             "content_rowid='session_id', tokenize='porter unicode61')"
@@ -75,7 +98,11 @@ def forwards(apps, schema_editor):
 
 
 def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f'DROP TRIGGER IF EXISTS search_doc_follow ON "{SESSIONS}"')
+        schema_editor.execute("DROP FUNCTION IF EXISTS search_doc_follow_session()")
     if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute("DROP TRIGGER IF EXISTS search_doc_follow")
         for suffix in ("ai", "ad", "au"):
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {FTS}_{suffix}")
         schema_editor.execute(f"DROP TABLE IF EXISTS {FTS}")
@@ -109,6 +136,8 @@ class Migration(migrations.Migration):
                 ("paths", models.TextField(blank=True)),
                 ("patches", models.TextField(blank=True)),
                 ("pull_requests", models.TextField(blank=True)),
+                ("create_time", models.DateTimeField(null=True)),
+                ("archived", models.BooleanField(default=False)),
                 ("content_hash", models.CharField(max_length=64)),
                 ("indexed_at", models.DateTimeField(default=django.utils.timezone.now)),
                 (
@@ -129,7 +158,10 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "indexes": [models.Index(fields=["team"], name="search_doc_team")],
+                "indexes": [
+                    models.Index(fields=["team"], name="search_doc_team"),
+                    models.Index(fields=["-create_time", "-session"], name="search_doc_created"),
+                ],
             },
         ),
         migrations.RunPython(forwards, backwards),

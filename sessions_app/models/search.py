@@ -22,6 +22,11 @@ class SessionSearchDocument(models.Model):
     # Denormalised for scoping without a join.
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     connection = models.ForeignKey(JulesConnection, on_delete=models.CASCADE, related_name="+")
+    # Copied from the session (and kept by a trigger of migration 0016 when the session
+    # changes), so the newest-first walk and its LIMIT run on this table alone
+    # (docs/search.md#why-common-words-stay-fast).
+    create_time = models.DateTimeField(null=True)
+    archived = models.BooleanField(default=False)
     title = models.TextField(blank=True)
     prompt = models.TextField(blank=True)
     plan = models.TextField(blank=True)
@@ -38,7 +43,10 @@ class SessionSearchDocument(models.Model):
     indexed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["team"], name="search_doc_team")]
+        indexes = [
+            models.Index(fields=["team"], name="search_doc_team"),
+            models.Index(fields=["-create_time", "-session"], name="search_doc_created"),
+        ]
 
     def __str__(self) -> str:
         return f"search document of session {self.session_id}"

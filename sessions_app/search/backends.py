@@ -38,7 +38,9 @@ Highlight = tuple[str, str]
 
 
 class Backend(Protocol):
-    def match(self, qs: QuerySet[Session], query: ParsedQuery) -> QuerySet[Session]: ...
+    def match(self, qs: QuerySet[Any], query: ParsedQuery) -> QuerySet[Any]:
+        """`qs` of sessions or of their documents, narrowed to the matches."""
+        ...
 
     def rank(self, ids: Sequence[int], query: ParsedQuery) -> dict[int, float]: ...
 
@@ -55,9 +57,10 @@ class PostgreSQLBackend:
     def usable(self, query: ParsedQuery) -> bool:
         return not query.empty
 
-    def match(self, qs: QuerySet[Session], query: ParsedQuery) -> QuerySet[Session]:
-        # The join to the documents; the conditions below name its table.
-        qs = qs.filter(search_document__isnull=False)
+    def match(self, qs: QuerySet[Any], query: ParsedQuery) -> QuerySet[Any]:
+        if qs.model is Session:
+            # The join to the documents; the conditions below name its table.
+            qs = qs.filter(search_document__isnull=False)
         if query.text:
             qs = qs.filter(
                 _condition(
@@ -125,20 +128,21 @@ class SQLiteBackend:
     def usable(self, query: ParsedQuery) -> bool:
         return bool(query.path or to_fts5(query.text))
 
-    def match(self, qs: QuerySet[Session], query: ParsedQuery) -> QuerySet[Session]:
+    def match(self, qs: QuerySet[Any], query: ParsedQuery) -> QuerySet[Any]:
+        documents = qs.model is SessionSearchDocument
+        key = f'"{DOC}"."session_id"' if documents else f'"{Session._meta.db_table}"."id"'
         if query.text:
             qs = qs.filter(
                 _condition(
-                    f'"{Session._meta.db_table}"."id" IN '
-                    f"(SELECT rowid FROM {FTS} WHERE {FTS} MATCH %s)",
+                    f"{key} IN (SELECT rowid FROM {FTS} WHERE {FTS} MATCH %s)",
                     [to_fts5(query.text)],
                 )
             )
         if query.path:
+            if not documents:
+                qs = qs.filter(search_document__isnull=False)
             # instr, not LIKE: SQLite's LIKE ignores case, and paths do not.
-            qs = qs.filter(search_document__isnull=False).filter(
-                _condition(f'instr("{DOC}"."paths", %s) > 0', ["\n" + query.path])
-            )
+            qs = qs.filter(_condition(f'instr("{DOC}"."paths", %s) > 0', ["\n" + query.path]))
         return qs
 
     def rank(self, ids: Sequence[int], query: ParsedQuery) -> dict[int, float]:

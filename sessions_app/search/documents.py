@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from jules import resources as jr
@@ -25,6 +25,8 @@ _MARKS = str.maketrans({START: " ", STOP: " ", LT: " ", GT: " ", "\x00": " "})
 _DIFF_GIT = re.compile(r"^diff --git a/(\S+) b/(\S+)", re.MULTILINE)
 _PLUS = re.compile(r"^(?:\+\+\+|---) (?:[ab]/)?(\S+)", re.MULTILINE)
 BATCH = 500
+# What a document copies of its session (a trigger of migration 0016 follows later changes).
+COPIED = ("team", "connection", "create_time", "archived")
 # The activity columns a document reads.
 ACTIVITY_TEXT = (
     "kind",
@@ -154,7 +156,7 @@ def _index_batch(ids: list[int], force: bool) -> int:
 def _load(ids: list[int]) -> dict[int, Loaded]:
     """What the documents of these sessions are built from, in three reads."""
     sessions = Session.objects.filter(pk__in=ids).values(
-        "id", "team_id", "connection_id", "title", "prompt"
+        "id", "team_id", "connection_id", "title", "prompt", "create_time", "archived"
     )
     loaded: dict[int, Loaded] = {row["id"]: (row, [], []) for row in sessions}
     if not loaded:
@@ -185,32 +187,53 @@ def _write(loaded: dict[int, Loaded], *, force: bool = False, known: bool = True
             )
         )
     now = timezone.now()
-    documents: list[SessionSearchDocument] = []
+    rows: list[dict[str, Any]] = []
     for pk, (session, outputs, activities) in loaded.items():
         values = document_values(session, outputs, activities)
         digest = content_hash(values)
         if hashes.get(pk) == digest:
             continue
-        documents.append(
-            SessionSearchDocument(
-                session_id=pk,
-                team_id=session["team_id"],
-                connection_id=session["connection_id"],
-                content_hash=digest,
-                indexed_at=now,
+        rows.append(
+            {
+                "session_id": pk,
+                "team_id": session["team_id"],
+                "connection_id": session["connection_id"],
+                "create_time": session["create_time"],
+                "archived": session["archived"],
+                "content_hash": digest,
+                "indexed_at": now,
                 **values,
-            )
+            }
         )
-    if documents:
+    if rows and not known and connection.vendor == "postgresql":
+        _copy(rows)
+    elif rows:
         # One statement whatever the mix of new and changed documents.
         SessionSearchDocument.objects.bulk_create(
-            documents,
+            [SessionSearchDocument(**row) for row in rows],
             batch_size=BATCH,
             update_conflicts=True,
             unique_fields=["session"],
-            update_fields=[*COLUMNS, "team", "connection", "content_hash", "indexed_at"],
+            update_fields=[*COLUMNS, *COPIED, "content_hash", "indexed_at"],
         )
-    return len(documents)
+    return len(rows)
+
+
+# Every stored column but the generated `search_vector`, which is not a model field.
+_COPY_COLUMNS = [(f.attname, f.column) for f in SessionSearchDocument._meta.concrete_fields]
+
+
+def _copy(rows: list[dict[str, Any]]) -> None:
+    """New documents by COPY: building a model instance and an INSERT's parameters per
+    document cost the sync more than the rest of the hook (docs/performance.md, "Search")."""
+    table = SessionSearchDocument._meta.db_table
+    names = ", ".join(f'"{column}"' for _, column in _COPY_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[attname] for attname, _ in _COPY_COLUMNS])
 
 
 def _activity_text(remote: jr.Activity) -> dict[str, Any]:
@@ -284,6 +307,8 @@ def index_written_page(
             {
                 "team_id": session.team_id,
                 "connection_id": session.connection_id,
+                "create_time": session.create_time,
+                "archived": session.archived,
                 "title": session.title,
                 "prompt": session.prompt,
             },

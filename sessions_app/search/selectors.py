@@ -23,7 +23,7 @@ from sessions_app.models import Session, SessionSearchDocument, SessionState
 from sessions_app.search.backends import backend
 from sessions_app.search.fields import GT, LABELS, LT, START, STOP
 from sessions_app.search.query import ParsedQuery
-from sessions_app.sessions.filters import filter_sessions, in_states
+from sessions_app.sessions.filters import created_bounds, filter_sessions, in_states
 from sessions_app.sessions.forms import DELETED
 
 # The newest matches read, ranked and counted by the facets. A word in one session out of
@@ -31,6 +31,16 @@ from sessions_app.sessions.forms import DELETED
 WINDOW = 200
 PAGE_SIZE = 20
 SNIPPET_CHARS = 400
+# A row of the window, as the facets read it.
+ROW = (
+    "id",
+    "state",
+    "deleted_remotely",
+    "repo",
+    "launched_by_id",
+    "launched_by__username",
+    "create_time",
+)
 
 
 @dataclass
@@ -110,6 +120,49 @@ def scoped_sessions(user: Any, filters: dict[str, Any]) -> QuerySet[Session]:
     return in_states(qs, states) if states is not None else qs
 
 
+# The list's filters a document answers alone (it copies the team, connection, creation
+# time and archived flag); any other one needs the session's row before the LIMIT.
+DOCUMENT_FILTERS = frozenset({"archived", "connection", "created_after", "created_before"})
+
+
+def scoped_documents(user: Any, filters: dict[str, Any]) -> QuerySet[SessionSearchDocument] | None:
+    """The person's documents narrowed by the filters, or None when a filter in use needs
+    the session itself (then the window joins the sessions: `scoped_sessions`)."""
+    if any(value for name, value in filters.items() if name not in DOCUMENT_FILTERS | {"q"}):
+        return None
+    qs = SessionSearchDocument.objects.filter(team_id__in=list(memberships_for_user(user)))
+    archived = filters.get("archived") or ""
+    if archived == "only":
+        qs = qs.filter(archived=True)
+    elif archived != "include":
+        qs = qs.filter(archived=False)
+    if filters.get("connection"):
+        qs = qs.filter(connection_id=filters["connection"])
+    start, end = created_bounds(filters)
+    if start is not None:
+        qs = qs.filter(create_time__gte=start)
+    if end is not None:
+        qs = qs.filter(create_time__lt=end)
+    return qs
+
+
+def _window(user: Any, query: ParsedQuery, filters: dict[str, Any], engine: Any) -> list[Any]:
+    """The newest WINDOW + 1 matches, as rows for the facets. With the list's default
+    filters the walk and its LIMIT run on the documents alone, and only the rows kept are
+    read from the sessions (docs/search.md#why-common-words-stay-fast)."""
+    documents = scoped_documents(user, filters)
+    if documents is None:
+        qs = engine.match(scoped_sessions(user, filters), query)
+        return list(qs.order_by("-create_time", "-id").values_list(*ROW)[: WINDOW + 1])
+    ids = list(
+        engine.match(documents, query)
+        .order_by("-create_time", "-session_id")
+        .values_list("session_id", flat=True)[: WINDOW + 1]
+    )
+    rows = {row[0]: row for row in Session.objects.filter(pk__in=ids).values_list(*ROW)}
+    return [rows[pk] for pk in ids if pk in rows]
+
+
 def search_sessions(
     user: Any, query: ParsedQuery, filters: dict[str, Any] | None = None, *, page: int = 1
 ) -> SearchResults:
@@ -120,18 +173,7 @@ def search_sessions(
         if not query.empty:
             results.notice = "Type a word to look for (punctuation alone finds nothing)."
         return results
-    qs = engine.match(scoped_sessions(user, filters or {}), query)
-    rows = list(
-        qs.order_by("-create_time", "-id").values_list(
-            "id",
-            "state",
-            "deleted_remotely",
-            "repo",
-            "launched_by_id",
-            "launched_by__username",
-            "create_time",
-        )[: WINDOW + 1]
-    )
+    rows = _window(user, query, filters or {}, engine)
     results.capped = len(rows) > WINDOW
     rows = rows[:WINDOW]
     results.matched = len(rows)

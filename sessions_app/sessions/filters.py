@@ -379,3 +379,12 @@ def page_of_sessions(
     else:
         total = sum(counts.values())
     return KnownCountPaginator(_page_rows(qs, total), PAGE_SIZE, total=total).get_page(number)
+
+
+def created_bounds(data: dict[str, Any]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The `create_time` bounds of the date filters, as `filter_sessions` applies them (for
+    the search's documents, which copy the creation time: docs/search.md)."""
+    after, before = data.get("created_after"), data.get("created_before")
+    start = _day_start(after) if after else None
+    end = _day_start(day) if before and (day := _next_day(before)) else None
+    return start, end

@@ -85,6 +85,9 @@ def test_the_postgresql_sync_keeps_the_index_in_step(cast):
         count = Session.objects.filter(connection=conn).count()
         assert count == 150
         assert SessionSearchDocument.objects.filter(connection=conn).count() == count
+        # The new documents (written by COPY) copy what the window walks and filters on.
+        copied = set(SessionSearchDocument.objects.values_list("pk", "create_time", "archived"))
+        assert copied == set(Session.objects.values_list("pk", "create_time", "archived"))
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM sessions_app_sessionsearchdocument "
@@ -100,3 +103,15 @@ def test_the_postgresql_sync_keeps_the_index_in_step(cast):
         assert dict(SessionSearchDocument.objects.values_list("pk", "indexed_at")) == stamps
     finally:
         sim.stop()
+
+
+@pytest.mark.django_db
+def test_the_postgresql_documents_follow_the_session_without_a_rewrite(cast, rich):
+    indexed = SessionSearchDocument.objects.get(pk=rich.pk)
+    Session.objects.filter(pk=rich.pk).update(archived=True)
+    moved = SessionSearchDocument.objects.get(pk=rich.pk)
+    assert moved.archived is True
+    assert (moved.content_hash, moved.indexed_at) == (indexed.content_hash, indexed.indexed_at)
+    assert search_sessions(cast.member, parse('"pelican is ready"')).hits == []
+    found = search_sessions(cast.member, parse('"pelican is ready"'), {"archived": "only"})
+    assert [h.session.pk for h in found.hits] == [rich.pk]

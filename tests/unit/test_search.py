@@ -194,6 +194,41 @@ def test_unchanged_documents_are_not_rewritten(cast, rich):
     assert search_sessions(cast.member, parse("kiwi")).matched == 1
 
 
+def test_documents_follow_the_archive_flag_and_time_without_a_rewrite(cast, rich):
+    indexed = SessionSearchDocument.objects.get(pk=rich.pk)
+    assert (indexed.archived, indexed.create_time) == (False, rich.create_time)
+    # The portal's archive writes the session only; the document follows (a trigger).
+    Session.objects.filter(pk=rich.pk).update(
+        archived=True, create_time=rich.create_time - dt.timedelta(days=40)
+    )
+    moved = SessionSearchDocument.objects.get(pk=rich.pk)
+    assert moved.archived is True
+    assert moved.create_time == rich.create_time - dt.timedelta(days=40)
+    assert moved.content_hash == indexed.content_hash
+    assert index_sessions([rich.pk]) == 0
+    assert search_sessions(cast.member, parse("zanzibar")).hits == []
+    only = search_sessions(cast.member, parse("zanzibar"), {"archived": "only"})
+    assert [h.session.pk for h in only.hits] == [rich.pk]
+    assert search_sessions(cast.member, parse("path:src/"), {"archived": "include"}).matched == 1
+
+
+def test_the_document_window_applies_dates_and_connections(cast, rich):
+    other = make_rich_session(
+        ConnectionFactory(team=cast.team), create_time=timezone.now() - dt.timedelta(days=10)
+    )
+    day = timezone.localdate(rich.create_time)
+
+    def found(filters):
+        return [h.session.pk for h in search_sessions(cast.member, parse("zanzibar"), filters).hits]
+
+    assert sorted(found({})) == sorted([rich.pk, other.pk])
+    assert found({"created_after": day}) == [rich.pk]
+    assert found({"created_before": day - dt.timedelta(days=1)}) == [other.pk]
+    assert found({"connection": other.connection_id}) == [other.pk]
+    # A filter the document does not hold goes through the sessions, with the same result.
+    assert found({"connection": other.connection_id, "repo": other.repo}) == [other.pk]
+
+
 def test_the_patch_parser_reads_renames_and_new_files():
     patch = (
         "diff --git a/old/name.py b/new/name.py\n--- a/old/name.py\n+++ b/new/name.py\n"
