@@ -121,14 +121,17 @@ def scoped_sessions(user: Any, filters: dict[str, Any]) -> QuerySet[Session]:
 
 
 # The list's filters a document answers alone (it copies the team, connection, creation
-# time and archived flag); any other one needs the session's row before the LIMIT.
-DOCUMENT_FILTERS = frozenset({"archived", "connection", "created_after", "created_before"})
+# time and archived flag), and the words and path the query holds; any other filter needs
+# the session's row before the LIMIT.
+DOCUMENT_FILTERS = frozenset(
+    {"archived", "connection", "created_after", "created_before", "q", "path"}
+)
 
 
 def scoped_documents(user: Any, filters: dict[str, Any]) -> QuerySet[SessionSearchDocument] | None:
     """The person's documents narrowed by the filters, or None when a filter in use needs
     the session itself (then the window joins the sessions: `scoped_sessions`)."""
-    if any(value for name, value in filters.items() if name not in DOCUMENT_FILTERS | {"q"}):
+    if any(value for name, value in filters.items() if name not in DOCUMENT_FILTERS):
         return None
     qs = SessionSearchDocument.objects.filter(team_id__in=list(memberships_for_user(user)))
     archived = filters.get("archived") or ""

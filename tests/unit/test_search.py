@@ -9,14 +9,16 @@ import datetime as dt
 
 import pytest
 from django.core.management import call_command
+from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app import sync
 from sessions_app.models import Session, SessionOutput, SessionSearchDocument
 from sessions_app.search.documents import index_sessions, patch_paths
+from sessions_app.search.forms import SearchForm
 from sessions_app.search.query import parse, to_fts5
-from sessions_app.search.selectors import marked, search_sessions
+from sessions_app.search.selectors import marked, scoped_documents, search_sessions
 from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -225,6 +227,10 @@ def test_the_document_window_applies_dates_and_connections(cast, rich):
     assert found({"created_after": day}) == [rich.pk]
     assert found({"created_before": day - dt.timedelta(days=1)}) == [other.pk]
     assert found({"connection": other.connection_id}) == [other.pk]
+    # What the page's form sends keeps the walk on the documents.
+    form = SearchForm(QueryDict("q=zanzibar&path=src%2F&archived=&state=&created_after="))
+    assert scoped_documents(cast.member, form.cleaned_or_empty()) is not None
+    assert scoped_documents(cast.member, {"q": "x", "repo": "acme/other"}) is None
     # A filter the document does not hold goes through the sessions, with the same result.
     assert found({"connection": other.connection_id, "repo": other.repo}) == [other.pk]
 
