@@ -18,7 +18,7 @@ from django.utils import timezone
 from jules_simulator import SimulatorConfig, start_simulator
 from julesweb.celery import app as celery_app
 from sessions_app import sync
-from sessions_app.models import LaunchTicket, OutboxAction, Session
+from sessions_app.models import LaunchTicket, OutboxAction, Session, Source
 from sessions_app.outbox import delivery
 from tests.browser.conftest import sign_in, wait_until
 from tests.factories import ConnectionFactory
@@ -177,3 +177,53 @@ def test_one_message_to_several_sessions_and_a_re_run(
     page.wait_for_selector(f"[data-rerun-of='{doomed.pk}']:has-text('A re-run of')")
     page.goto(f"{live_server.url}/sessions/{doomed.pk}/")
     page.wait_for_selector("text=Run again as:")
+
+
+def test_a_template_fanned_out_over_three_repositories_drains_through_the_queue(
+    page, live_server, cast, capped_simulator, eager_celery, screenshot
+):
+    """The issue's walk: a template with a variable, run across three repositories of an
+    account that allows two sessions at once; the third waits in the queue and starts once
+    Jules has room."""
+    sim = capped_simulator
+    cast.team.require_plan_approval = False
+    cast.team.save()
+    connection = ConnectionFactory(
+        team=cast.team, label="Acme Jules", base_url=sim.base_url, api_key="test-key"
+    )
+    sync.sync_connection(connection.pk)
+    repos = list(Source.objects.filter(connection=connection).order_by("name")[:3])
+    assert len(repos) == 3
+    sign_in(page, live_server, "member")
+
+    page.click("nav >> text=Templates")
+    page.click("text=New template")
+    page.fill("#id_name", "Tidy the docs")
+    page.fill("#id_prompt", "Tidy the {{ area }} docs of {{ repo }}")
+    page.fill("#id_title_pattern", "{{ repo }}: {{ area }}")
+    page.select_option("#id_repositories", [s.name for s in repos])
+    # No plan to approve, so that Jules finishes them when its clock moves.
+    page.uncheck("#id_require_plan_approval")
+    page.click("button:has-text('Save template')")
+    page.wait_for_selector("h1:has-text('Tidy the docs')")
+    page.click("text=Run across repositories")
+    page.fill("#id_var_area", "setup")
+    page.click("button:has-text('Launch one per repository')")
+    page.wait_for_selector(".toast >> text=Launched 3 sessions")
+
+    # Two start; Jules refuses the third, the queue learns the cap and holds it.
+    wait_until(lambda: Session.objects.count() == 2)
+    page.goto(f"{live_server.url}/teams/{cast.team.slug}/queue/")
+    assert page.locator("#queue tbody tr[id^=queued-]").count() == 1
+    screenshot("template-fan-out-queued")
+
+    sim.advance(3000)
+    for session in Session.objects.all():
+        sync.sync_one_session(session.pk)
+    _tick()
+    wait_until(lambda: Session.objects.count() == 3)
+    page.wait_for_selector("[data-queue-empty]", timeout=15_000)
+    prompts = sorted(Session.objects.values_list("prompt", flat=True))
+    assert prompts == sorted(f"Tidy the setup docs of {s.full_name}" for s in repos)
+    [account] = sim.quotas().values()
+    assert account["peak_busy"] <= 2
