@@ -98,6 +98,19 @@ class BrowserProblems:
 
 
 @pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Tasks run inside the live server's process (no worker in browser tests)."""
+    from julesweb.celery import app as celery_app
+
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
 def browser_problems() -> BrowserProblems:
     return BrowserProblems()
 

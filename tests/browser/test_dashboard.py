@@ -13,12 +13,10 @@ manual clock, which is what makes each state visible.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
-from julesweb.celery import app as celery_app
 from sessions_app import sync
 from sessions_app.connections.client import sync_client
 from sessions_app.models import OutboxAction, Session
@@ -26,16 +24,6 @@ from tests.browser.conftest import sign_in, wait_until
 from tests.factories import ConnectionFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager = previous
 
 
 def _advance(simulator, session, seconds):

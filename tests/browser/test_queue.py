@@ -16,7 +16,6 @@ import pytest
 from django.utils import timezone
 
 from jules_simulator import SimulatorConfig, start_simulator
-from julesweb.celery import app as celery_app
 from sessions_app import sync
 from sessions_app.models import LaunchTicket, OutboxAction, Session, Source
 from sessions_app.outbox import delivery
@@ -24,16 +23,6 @@ from tests.browser.conftest import sign_in, wait_until
 from tests.factories import ConnectionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture
