@@ -32,10 +32,12 @@ from jules.errors import (
     JulesError,
     MalformedResponseError,
     NotFoundError,
+    RateLimitedError,
     ResponseTooLargeError,
     TransientServerError,
     error_from_response,
 )
+from jules.inflight import InFlight
 from jules.resources import (
     Activity,
     Page,
@@ -147,6 +149,8 @@ class JulesClient:
         self._count_lock = threading.Lock()
         self._create_slots = threading.BoundedSemaphore(MAX_CREATES_IN_FLIGHT)
         self.request_count = 0
+        # The adaptive limit of GETs in flight (jules/inflight.py); None: no limit here.
+        self.inflight: InFlight | None = None
 
     def __repr__(self) -> str:
         return f"JulesClient(base_url={self.base_url!r}, api_key=<redacted>)"
@@ -424,6 +428,8 @@ class JulesClient:
         ambiguous = False
         while True:
             try:
+                if method == "GET" and self.inflight is not None:
+                    return self._limited_attempt(url, left)
                 return self._attempt(method, url, payload, left)
             except NotFoundError:
                 if not_found_after_ambiguous_ok and ambiguous:
@@ -453,6 +459,17 @@ class JulesClient:
                 )
                 self._sleep(wait)
                 retries += 1
+
+    def _limited_attempt(self, url: str, left: float | None) -> dict[str, Any]:
+        """A GET attempt within the adaptive limit of requests in flight (jules/inflight.py)."""
+        assert self.inflight is not None
+        with self.inflight.slot() as outcome:
+            try:
+                return self._attempt("GET", url, None, left)
+            except (RateLimitedError, TransientServerError) as error:
+                outcome.throttled = True
+                outcome.retry_after = error.retry_after
+                raise
 
     def _may_retry(
         self, error: JulesError, method: str, idempotent: bool, retries: int, malformed: int

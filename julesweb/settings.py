@@ -285,6 +285,8 @@ SYNC_FULL_SECONDS = envint("SYNC_FULL_SECONDS", 3600)
 SYNC_SOURCES_SECONDS = envint("SYNC_SOURCES_SECONDS", 900)
 # Requests in flight per sync pass (the SDK allows 50): docs/jules-api.md#quotas-and-rate-limits
 JULES_SYNC_CONCURRENCY = envint("JULES_SYNC_CONCURRENCY", 4)
+# Ceiling of the adaptive GETs in flight per sync client; CONCURRENCY is where it starts.
+JULES_SYNC_MAX_IN_FLIGHT = envint("JULES_SYNC_MAX_IN_FLIGHT", 16)
 
 # Notifications (docs/notifications.md). Email goes through Django's backend: the console
 # backend prints messages to the terminal unless an SMTP host is set.

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from jules import errors as jerrors
 from jules.client import JulesClient
+from jules.inflight import InFlight
 from sessions_app.connections import addresses, crypto
 from sessions_app.models import JulesConnection
 
@@ -70,7 +71,12 @@ def client_for(connection: JulesConnection, client_class: type[C], **options: An
 def sync_client(connection: JulesConnection) -> JulesClient:
     """The sync's client: thousands of requests to one host, so the proxy settings are
     read once, not per call."""
-    return client_for(connection, JulesClient, environment_once=True)
+    client = client_for(connection, JulesClient, environment_once=True)
+    # GETs in flight adapt to how Jules answers, up to the ceiling (jules/inflight.py).
+    client.inflight = InFlight(
+        ceiling=settings.JULES_SYNC_MAX_IN_FLIGHT, start=settings.JULES_SYNC_CONCURRENCY
+    )
+    return client
 
 
 def outbox_client(connection: JulesConnection) -> OutboxClient:
