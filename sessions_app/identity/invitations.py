@@ -29,7 +29,7 @@ from sessions_app.audit.chain import Target
 from sessions_app.connections import crypto
 from sessions_app.models import Invitation, Membership, Role, Team
 from sessions_app.tasks import send_invitation
-from sessions_app.teams.services import acting_role, token_hash
+from sessions_app.teams.services import acting_role, answer_invitation, record_answer, token_hash
 
 log = logging.getLogger(__name__)
 
@@ -181,26 +181,9 @@ def invitation_accept_by_link(
         Team.objects.select_for_update().get(pk=team.pk)
         if Membership.objects.filter(team=team, user=actor).exists():
             raise ActionNotAllowed(f"You are already in {team.name}.")
-        now = timezone.now()
-        claimed = Invitation.objects.filter(
-            pk=invitation.pk, status=Invitation.Status.PENDING, expires_at__gt=now
-        ).update(status=Invitation.Status.ACCEPTED, answered_at=now, invited_user=actor)
-        if claimed != 1:
-            raise ActionNotAllowed("This invitation was answered already or has expired.")
+        answer_invitation(invitation, Invitation.Status.ACCEPTED, invited_user=actor)
         membership = Membership.objects.create(team=team, user=actor, role=invitation.role)
-        audit.record(
-            AuditAction.MEMBER_ACCEPT,
-            actor=actor,
-            team=team,
-            target=Target.of_user(actor),
-            details={
-                "username": actor.get_username(),
-                "email": invitation.email,
-                "role": membership.role,
-                "invited_by": invitation.invited_by.get_username() if invitation.invited_by else "",
-            },
-            request=request,
-        )
+        record_answer(invitation, membership, actor=actor, request=request, email=invitation.email)
     return membership
 
 
@@ -209,17 +192,5 @@ def invitation_decline_by_link(
 ) -> None:
     access.require(access.may_accept_by_link(actor, invitation))
     with transaction.atomic():
-        now = timezone.now()
-        claimed = Invitation.objects.filter(
-            pk=invitation.pk, status=Invitation.Status.PENDING, expires_at__gt=now
-        ).update(status=Invitation.Status.DECLINED, answered_at=now)
-        if claimed != 1:
-            raise ActionNotAllowed("This invitation was answered already or has expired.")
-        audit.record(
-            AuditAction.MEMBER_DECLINE,
-            actor=actor,
-            team=invitation.team,
-            target=Target.of_user(actor),
-            details={"username": actor.get_username(), "email": invitation.email},
-            request=request,
-        )
+        answer_invitation(invitation, Invitation.Status.DECLINED)
+        record_answer(invitation, None, actor=actor, request=request, email=invitation.email)

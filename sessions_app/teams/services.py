@@ -6,7 +6,6 @@ by the admin, so the team role is not asked, but every other rule (the last admi
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from typing import Any
 
@@ -230,13 +229,41 @@ def token_hash(token: str) -> str:
 # Invitations are made by email: sessions_app/identity/invitations.py.
 
 
-def _answer(invitation: Invitation, status: str, now: dt.datetime) -> bool:
-    """Claim the invitation's one answer by a conditional update."""
-    return (
-        Invitation.objects.filter(
-            pk=invitation.pk, status=Invitation.Status.PENDING, expires_at__gt=now
-        ).update(status=status, answered_at=now)
-        == 1
+def answer_invitation(invitation: Invitation, status: str, **also: Any) -> None:
+    """Claim the invitation's one answer by a conditional update (`also`: more fields to
+    set with it); ActionNotAllowed when it was answered already or has expired."""
+    now = timezone.now()
+    claimed = Invitation.objects.filter(
+        pk=invitation.pk, status=Invitation.Status.PENDING, expires_at__gt=now
+    ).update(status=status, answered_at=now, **also)
+    if claimed != 1:
+        raise ActionNotAllowed("This invitation was answered already or has expired.")
+
+
+def record_answer(
+    invitation: Invitation,
+    membership: Membership | None,
+    *,
+    actor: Any,
+    request: HttpRequest | None,
+    **details: Any,
+) -> None:
+    """Audit an accepted (`membership` given) or declined invitation."""
+    if membership is not None:
+        action = AuditAction.MEMBER_ACCEPT
+        details.update(
+            role=membership.role,
+            invited_by=invitation.invited_by.get_username() if invitation.invited_by else "",
+        )
+    else:
+        action = AuditAction.MEMBER_DECLINE
+    audit.record(
+        action,
+        actor=actor,
+        team=invitation.team,
+        target=Target.of_user(actor),
+        details={"username": actor.get_username(), **details},
+        request=request,
     )
 
 
@@ -247,23 +274,11 @@ def invitation_accept(
     team = invitation.team
     with transaction.atomic():
         _lock_team(team)
-        if not _answer(invitation, Invitation.Status.ACCEPTED, timezone.now()):
-            raise ActionNotAllowed("This invitation was answered already or has expired.")
+        answer_invitation(invitation, Invitation.Status.ACCEPTED)
         membership, _ = Membership.objects.get_or_create(
             team=team, user=actor, defaults={"role": invitation.role}
         )
-        audit.record(
-            AuditAction.MEMBER_ACCEPT,
-            actor=actor,
-            team=team,
-            target=Target.of_user(actor),
-            details={
-                "username": actor.get_username(),
-                "role": membership.role,
-                "invited_by": invitation.invited_by.get_username() if invitation.invited_by else "",
-            },
-            request=request,
-        )
+        record_answer(invitation, membership, actor=actor, request=request)
     return membership
 
 
@@ -272,16 +287,8 @@ def invitation_decline(
 ) -> None:
     access.require(access.may_answer_invitation(actor, invitation))
     with transaction.atomic():
-        if not _answer(invitation, Invitation.Status.DECLINED, timezone.now()):
-            raise ActionNotAllowed("This invitation was answered already or has expired.")
-        audit.record(
-            AuditAction.MEMBER_DECLINE,
-            actor=actor,
-            team=invitation.team,
-            target=Target.of_user(actor),
-            details={"username": actor.get_username(), "role": invitation.role},
-            request=request,
-        )
+        answer_invitation(invitation, Invitation.Status.DECLINED)
+        record_answer(invitation, None, actor=actor, request=request, role=invitation.role)
 
 
 def invitation_revoke(
