@@ -3,13 +3,14 @@ POST, form errors as 422, and the audit filters (docs/api.md)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, QueryDict
-from ninja import Header
+from ninja import Header, Schema
 from ninja.responses import Status
 
 from sessions_app.api import schemas as s
@@ -29,7 +30,20 @@ IDEMPOTENCY_KEY = Header(
     max_length=200,
     description="Retrying with the same key returns the first answer instead of acting twice.",
 )
-AUDIT_FILTERS = ("team", "person", "action", "session", "since", "until")
+
+
+class AuditQuery(Schema):
+    """The audit page's filters, as the audit list and its export declare them."""
+
+    team: int | None = None
+    person: str = ""
+    action: str = ""
+    session: int | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+AUDIT_FILTERS = tuple(AuditQuery.model_fields)
 
 
 def form_errors(form: Any, extra: dict[str, list[str]] | None = None) -> None:

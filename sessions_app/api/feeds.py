@@ -15,7 +15,7 @@ from ninja import Query, Router
 from sessions_app import access
 from sessions_app.api import schemas as s
 from sessions_app.api.auth import caller, need
-from sessions_app.api.common import ERRORS, MAX_LIMIT, audit_entries
+from sessions_app.api.common import ERRORS, MAX_LIMIT, AuditQuery, audit_entries
 from sessions_app.api.errors import invalid
 from sessions_app.audit import export
 from sessions_app.models import Event, EventKind, Scope
@@ -44,13 +44,8 @@ EXPORT_RESPONSE = {
 )
 def audit_export(
     request: HttpRequest,
+    filters: Query[AuditQuery],
     format: Literal["jsonl", "csv"] = "jsonl",
-    team: int | None = None,
-    person: str = "",
-    action: str = "",
-    session: int | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
 ) -> Any:
     """The audit history the caller may see, with the audit list's filters, as JSON lines
     or CSV (cells that a spreadsheet would run as formulas are quoted)."""

@@ -25,6 +25,7 @@ from sessions_app.api.common import (
     IDEMPOTENCY_KEY,
     MAX_LIMIT,
     WRITE_ERRORS,
+    AuditQuery,
     audit_entries,
     form_errors,
     idempotent,
@@ -350,12 +351,7 @@ def team_members(request: HttpRequest, slug: str) -> Any:
 @api.get("/audit", response={200: s.AuditPage, **ERRORS}, tags=["audit"])
 def audit_list(
     request: HttpRequest,
-    team: int | None = None,
-    person: str = "",
-    action: str = "",
-    session: int | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
+    filters: Query[AuditQuery],
     cursor: str = "",
     limit: int = Query(50, ge=1, le=MAX_LIMIT),
 ) -> Any:
