@@ -41,15 +41,18 @@ def portal(request: HttpRequest) -> dict[str, Any]:
     offers no Launch link). The last two are read only if the page shows the header."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_teams": [], "nav_may_launch": False}
+        return {"nav_teams": [], "nav_may_launch": False, "nav_in_team": False}
     from sessions_app import access
     from sessions_app.teams.selectors import teams_for_user
 
     waiting: Callable[[], int] = lambda: approvals_waiting(user)  # noqa: E731 - lazy.
     # A view that already knows sets `nav_may_launch` itself.
     may_launch: Callable[[], bool] = lambda: access.launches_in_some_team(user)  # noqa: E731
+    # Templates and analytics belong to teams: someone in none is not offered them.
+    in_team: Callable[[], bool] = lambda: teams_for_user(user).exists()  # noqa: E731
     return {
         "nav_teams": teams_for_user(user),
+        "nav_in_team": in_team,
         "nav_approvals_waiting": waiting,
         "nav_may_launch": may_launch,
     }

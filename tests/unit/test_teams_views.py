@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app.models import AuditEntry, Invitation, JulesConnection, Membership
-from tests.factories import ConnectionFactory
+from tests.factories import ConnectionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -259,3 +259,15 @@ def test_it_changes_a_connection_only_when_told_which_way(client, cast):
     connection.refresh_from_db()
     assert connection.enabled
     assert not AuditEntry.objects.filter(action__startswith="connection.").exists()
+
+
+def test_the_header_offers_templates_and_analytics_only_to_people_in_a_team(client, cast):
+    templates = reverse("sessions_app:template-list")
+    analytics = reverse("sessions_app:analytics")
+    client.force_login(cast.viewer)
+    page = client.get(reverse("sessions_app:team-list")).content.decode()
+    assert f'href="{templates}"' in page and f'href="{analytics}"' in page
+    client.force_login(UserFactory(username="loner"))
+    page = client.get(reverse("sessions_app:team-list")).content.decode()
+    assert f'href="{templates}"' not in page and f'href="{analytics}"' not in page
+    assert "Sessions</a>" in page
