@@ -16,7 +16,8 @@ from sessions_app.audit.actions import AuditAction
 from sessions_app.audit.chain import Target
 from sessions_app.identity import mapping
 from sessions_app.identity.provider import SignInRefused
-from sessions_app.models import Membership, ProviderIdentity, Team
+from sessions_app.models import Membership, ProviderIdentity, Role, Team
+from sessions_app.teams.services import other_admins
 
 PROVIDER_ACTOR = "identity provider"
 
@@ -111,6 +112,18 @@ def provider_roles_apply(
                 action, details = AuditAction.MEMBER_ADD, {**details, "role": role.value}
                 changes.append(f"You joined {team.name} as {role.label}.")
             elif current is None or current.origin != Membership.Origin.PROVIDER:
+                continue
+            elif (
+                current.role == Role.ADMIN
+                and role != Role.ADMIN
+                and not other_admins(team, current)
+            ):
+                # The rule every membership write keeps: a team is never left without an
+                # admin, by the provider either (teams/services.py, LAST_ADMIN).
+                changes.append(
+                    f"You stay an admin of {team.name}: you are its last admin, so your "
+                    "groups change nothing there until someone else is one."
+                )
                 continue
             elif role is None:
                 current.delete()

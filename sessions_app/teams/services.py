@@ -39,7 +39,7 @@ def _lock_team(team: Team) -> Team:
     return Team.objects.select_for_update().get(pk=team.pk)
 
 
-def _other_admins(team: Team, membership: Membership) -> bool:
+def other_admins(team: Team, membership: Membership) -> bool:
     # A service token's bot cannot sign in: an admin token does not keep a team run.
     others = people_of_team(team).filter(role=Role.ADMIN).exclude(pk=membership.pk)
     return others.exists()
@@ -140,7 +140,7 @@ def membership_change_role(
         current = Membership.objects.select_related("user").get(pk=membership.pk)
         if current.role == role:
             return current
-        if current.role == Role.ADMIN and not _other_admins(team, current):
+        if current.role == Role.ADMIN and not other_admins(team, current):
             raise ActionNotAllowed(LAST_ADMIN)
         before = current.role
         current.role = role
@@ -172,7 +172,7 @@ def membership_remove(
         current = Membership.objects.select_related("user").filter(pk=membership.pk).first()
         if current is None:
             return
-        if current.role == Role.ADMIN and not _other_admins(team, current):
+        if current.role == Role.ADMIN and not other_admins(team, current):
             raise ActionNotAllowed(LAST_ADMIN)
         username = current.user.get_username()
         current.delete()

@@ -7,7 +7,7 @@ import pytest
 from sessions_app.identity import mapping
 from sessions_app.identity.services import provider_roles_apply
 from sessions_app.models import AuditEntry, Membership
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 RULES = "acme-admins=acme:admin, acme-devs=acme:member,everyone=globex:viewer,globex-leads=globex:approver"
 
@@ -125,3 +125,28 @@ def test_a_nonce_signs_in_once_and_old_ones_are_forgotten(db):
     UsedNonce.objects.update(created_at=timezone.now() - dt.timedelta(days=2))
     assert _nonce_first_use("n-2") is True
     assert UsedNonce.objects.count() == 1
+
+
+def test_the_provider_never_removes_or_demotes_a_teams_last_admin(db):
+    rules = mapping.parse("acme-admins=acme:admin,acme-devs=acme:member")
+    team = TeamFactory(name="Acme", slug="acme")
+    pat, sam = UserFactory(username="pat"), UserFactory(username="sam")
+    provider_roles_apply(user=pat, groups=["acme-admins"], rules=rules)
+    assert Membership.objects.get(team=team, user=pat).role == "admin"
+
+    # Pat is Acme's only admin: leaving the groups or moving to the devs changes nothing.
+    for groups in ([], ["acme-devs"]):
+        changes = provider_roles_apply(user=pat, groups=groups, rules=rules)
+        assert changes == [
+            "You stay an admin of Acme: you are its last admin, so your groups change "
+            "nothing there until someone else is one."
+        ]
+        assert Membership.objects.get(team=team, user=pat).role == "admin"
+    assert not AuditEntry.objects.filter(action="member.remove").exists()
+
+    # Once Sam is an admin too, Pat's groups apply again.
+    provider_roles_apply(user=sam, groups=["acme-admins"], rules=rules)
+    assert provider_roles_apply(user=pat, groups=["acme-devs"], rules=rules) == [
+        "You are now Member in Acme."
+    ]
+    assert Membership.objects.get(team=team, user=pat).role == "member"
