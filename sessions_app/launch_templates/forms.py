@@ -125,6 +125,9 @@ class TemplateLaunchForm(VariablesMixin, forms.Form):
     repositories = forms.MultipleChoiceField(
         required=False, label="Repositories", widget=forms.CheckboxSelectMultiple
     )
+    # As on the launch page: the queue may start each session on any of the team's
+    # connections that has its repository, whichever has room first (docs/launch-queue.md).
+    any_connection = forms.BooleanField(required=False)
 
     def __init__(
         self,

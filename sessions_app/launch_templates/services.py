@@ -243,9 +243,13 @@ def template_launch(
     version: TemplateVersion | None = None,
     run: ScheduleRun | None = None,
     today: dt.date | None = None,
+    any_connection: bool = False,
     request: HttpRequest | None = None,
 ) -> list[TemplateLaunch]:
-    """One session per repository (fan-out), all or none, each recording its version."""
+    """One session per repository (fan-out), all or none, each recording its version.
+
+    `any_connection`: each may start on any of the team's connections that has its
+    repository (the launch queue's choice), not only on `connection`."""
     if user is None:
         raise ActionNotAllowed("Nobody to launch as: the person this ran as has left.")
     access.require(access.may_launch(access.require_in_team(user, template.team_id)))
@@ -276,6 +280,7 @@ def template_launch(
                 starting_branch=target.branch,
                 require_plan_approval=version.require_plan_approval,
                 auto_create_pr=version.auto_create_pr,
+                any_connection=any_connection,
                 request=request,
             )
             launches.append(

@@ -9,7 +9,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app.launch_templates import schedules
-from sessions_app.models import LaunchTemplate, OutboxAction, Schedule, ScheduleRun, TemplateLaunch
+from sessions_app.models import (
+    LaunchTemplate,
+    LaunchTicket,
+    OutboxAction,
+    Schedule,
+    ScheduleRun,
+    TemplateLaunch,
+)
 from tests.factories import ConnectionFactory, SessionFactory, SourceFactory
 
 pytestmark = pytest.mark.django_db
@@ -292,3 +299,21 @@ def test_the_pages_read_a_constant_number_of_queries(client, cast, sources):
         run(minute)
     assert ScheduleRun.objects.count() == 8 and TemplateLaunch.objects.count() == 24
     assert counts() == few
+
+
+def test_a_fan_out_may_start_each_session_on_any_connection_with_its_repository(
+    client, cast, sources
+):
+    client.force_login(cast.member)
+    _create(client, cast, sources)
+    template = LaunchTemplate.objects.get()
+    url = reverse("sessions_app:template-launch", args=[template.pk])
+    assert 'name="any_connection"' in client.get(url).content.decode()
+    data = {"connection": sources[0].pk, "var_package": "requests"}
+    client.post(url, {**data, "repositories": [sources[1][0].name]})
+    client.post(url, {**data, "repositories": [sources[1][1].name], "any_connection": "on"})
+    tickets = {
+        t.action.payload["source"]: t.any_connection
+        for t in LaunchTicket.objects.select_related("action")
+    }
+    assert tickets == {sources[1][0].name: False, sources[1][1].name: True}

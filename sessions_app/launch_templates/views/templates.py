@@ -212,6 +212,7 @@ def template_launch(request: AuthedRequest, pk: int) -> HttpResponse:
                     values=form.variable_values(data),
                     repositories=data["repositories"] if choices else [],
                     version=version,
+                    any_connection=data["any_connection"],
                     request=request,
                 )
             except MissingVariables as exc:
