@@ -77,6 +77,7 @@ def search(request: AuthedRequest) -> HttpResponse:
         ],
         "has_team": bool(memberships),
         "nav_may_launch": any(access.may_launch(role) for role in roles),
+        "nav_in_team": bool(memberships),
         "nav_active": "search",
     }
     template = TEMPLATE

@@ -46,7 +46,7 @@ def portal(request: HttpRequest) -> dict[str, Any]:
     from sessions_app.teams.selectors import teams_for_user
 
     waiting: Callable[[], int] = lambda: approvals_waiting(user)  # noqa: E731 - lazy.
-    # A view that already knows sets `nav_may_launch` itself.
+    # A view that already knows sets `nav_may_launch` and `nav_in_team` itself.
     may_launch: Callable[[], bool] = lambda: access.launches_in_some_team(user)  # noqa: E731
     # Templates and analytics belong to teams: someone in none is not offered them.
     in_team: Callable[[], bool] = lambda: teams_for_user(user).exists()  # noqa: E731

@@ -140,6 +140,7 @@ def session_list(request: AuthedRequest) -> HttpResponse:
         ),
         "may_launch": may_bulk,
         "nav_may_launch": may_bulk,
+        "nav_in_team": bool(memberships),
         "may_bulk": may_bulk,
         "may_approve": any(access.has_role(role, Role.APPROVER) for role in roles),
         "nav_active": "sessions",
