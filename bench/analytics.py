@@ -31,7 +31,6 @@ import os
 import statistics
 import time
 from unittest import mock
-from urllib.parse import urlsplit
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/jules_bench_analytics"
 WARM_UP = 2
@@ -40,23 +39,6 @@ WARM_UP = 2
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def _drop(url: str) -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    parts = urlsplit(url)
-    with psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
 
 
 def page_latency(sessions: int, activities: int, rounds: int) -> None:
@@ -167,7 +149,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    from bench.common import setup_django
+    from bench.common import drop_database, setup_django
 
     setup_django(url)
     try:
@@ -177,7 +159,7 @@ def main() -> None:
             sync_cost(args.sync_sessions, args.activities, args.repeat)
     finally:
         if not args.keep:
-            _drop(url)
+            drop_database(url)
 
 
 if __name__ == "__main__":

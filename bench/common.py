@@ -5,28 +5,43 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/jules_bench"
+
+
+def _maintenance(url: str) -> Any:
+    """An autocommit connection to the server's `postgres` database, beside `url`'s."""
+    import psycopg
+
+    parts = urlsplit(url)
+    return psycopg.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname="postgres",
+        autocommit=True,
+    )
+
+
+def drop_database(url: str) -> None:
+    """Drop the benchmark database at `url` (PostgreSQL), closing Django's connections."""
+    from django.db import connections
+
+    connections.close_all()
+    with _maintenance(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
 
 
 def setup_django(database_url: str | None = None, redis_url: str | None = None) -> str:
     """Point Django at the benchmark database (created if missing) and migrate it; with
     `redis_url`, tasks go to that Redis (for real workers), else to no broker at all."""
     url = database_url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    parts = urlsplit(url)
-    if parts.scheme.startswith("postgres"):
-        import psycopg
-
-        name = parts.path.lstrip("/")
-        with psycopg.connect(
-            host=parts.hostname,
-            port=parts.port or 5432,
-            user=parts.username,
-            password=parts.password,
-            dbname="postgres",
-            autocommit=True,
-        ) as conn:
+    if urlsplit(url).scheme.startswith("postgres"):
+        name = urlsplit(url).path.lstrip("/")
+        with _maintenance(url) as conn:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = url
