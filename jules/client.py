@@ -86,6 +86,7 @@ class JulesClient:
         read_timeout: float = 30.0,
         retry_budget: float = 60.0,
         max_retries: int = 8,
+        malformed_retries: int = MALFORMED_RETRIES,
         backoff_base: float = 1.0,
         backoff_cap: float = 30.0,
         http: requests.Session | None = None,
@@ -107,6 +108,7 @@ class JulesClient:
         self.read_timeout = read_timeout
         self.retry_budget = retry_budget
         self.max_retries = max_retries
+        self.malformed_retries = malformed_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         # One call, its retries and waits included, ends within `total_timeout`
@@ -478,7 +480,7 @@ class JulesClient:
             return False
         if isinstance(error, MalformedResponseError):
             # Only a read can be repeated for its body; a write's effect already happened.
-            return method == "GET" and malformed < MALFORMED_RETRIES
+            return method == "GET" and malformed < self.malformed_retries
         if not idempotent:
             # Resent only when surely not applied: docs/jules-api.md#non-idempotent-calls
             return error.not_applied
