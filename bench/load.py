@@ -60,9 +60,8 @@ KIND_ORDER = (
     "filter repository (htmx)",
     "search (htmx)",
     "session page",
-    "poll row (htmx)",
-    "poll header (htmx)",
-    "poll timeline (htmx)",
+    "poll live rows (htmx)",
+    "poll session (htmx)",
 )
 
 

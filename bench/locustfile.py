@@ -3,10 +3,12 @@
 Each simulated person signs in, then, between pauses, browses the sessions list (full page,
 then later pages through htmx), filters it (by state, by repository, by a word of a title,
 each as the htmx request the filter form sends), and opens sessions. While a page is open
-the person dwells on it, and the page's live parts poll as htmx makes them poll: every row
-that can still change every 5 s, the session page's header and timeline every 3 s, with
-the `?v=` / `?after=` addresses that the previous answer carried, until an answer is a
-286 (stop polling). A 204 (nothing changed) keeps the same address.
+the person dwells on it, and the page polls as htmx and `static/js/portal.js` make it poll:
+the list page once every 5 s for all its live rows (each row's id and digest, read from its
+`data-live`), the session page once every 3 s for its header, timeline and pending list
+(the digests and last activity its hidden fields hold). An answer of 200 swaps in the
+changed parts, whose new digests the next poll sends; a 204 (nothing changed) sends the
+same again; a 286 (stop polling) ends the poll.
 
 Configuration, from the environment:
 
@@ -36,10 +38,18 @@ from locust import between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-SESSION_LINK = re.compile(r'<a href="/sessions/(\d+)/" id="session-link-\d+">([^<]*)</a>')
-ROW_POLL = re.compile(r'<tr id="(session-\d+)"[^>]*?hx-get="([^"]+)" hx-trigger="every 5s"')
-HEADER_POLL = re.compile(r'<header id="(session-\d+-header)"[^>]*?hx-get="([^"]+)"', re.S)
-TIMELINE_POLL = re.compile(r'<li id="(timeline-poll-\d+)"[^>]*?hx-get="([^"]+)"', re.S)
+# The list's links, as `templates/sessions_app/session_rows.jinja` writes them.
+SESSION_LINK = re.compile(
+    r'<a href="/sessions/(\d+)/" id="session-link-\d+" title="[^"]*">([^<]*)</a>'
+)
+ROWS_POLLER = re.compile(r'<div id="(session-live-rows)"[^>]*?hx-get="([^"]+)"', re.S)
+ROW = re.compile(r'<tr id="session-(\d+)"([^>]*)>')
+LIVE = re.compile(r'data-live="(\w+)"')
+SESSION_POLLER = re.compile(r'<div id="(session-\d+-live)"[^>]*?hx-get="([^"]+)"', re.S)
+# The hidden fields the session page's poll sends (its hx-include).
+SESSION_FIELD = re.compile(
+    r'name="(v|after|p)" value="(\w+)" id="session-\d+-(?:header-digest|after|pending-digest)"'
+)
 REPO_OPTION = re.compile(r'<option value="([^"]+/[^"]+)"')
 NEXT_PAGE = re.compile(r'hx-get="([^"]*page=\d+)"[^>]*rel="next"')
 STATES = (
@@ -88,15 +98,64 @@ if REQUEST_LOG := os.environ.get("LOAD_REQUEST_LOG"):
 
 
 class Poller:
-    """One polled element: its htmx target id, its current address, when it fires next."""
+    """A page's one poll: its htmx target id, its address, what it sends, when it fires."""
 
-    def __init__(self, target: str, url: str, every: float, name: str) -> None:
+    name = ""
+
+    def __init__(self, target: str, url: str, every: float) -> None:
         self.target = target
         self.url = html.unescape(url)
         self.every = every
-        self.name = name
         self.due = time.monotonic() + every
         self.stopped = False
+
+    def params(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def absorb(self, text: str) -> None:
+        """Take in what a 200 answer swapped into the page."""
+        raise NotImplementedError
+
+
+class RowsPoller(Poller):
+    """The list page's poll: every live row's id and the digest it shows (portal.js)."""
+
+    name = "poll live rows (htmx)"
+
+    def __init__(self, target: str, url: str, every: float, page: str) -> None:
+        super().__init__(target, url, every)
+        self.rows: dict[str, str] = {}
+        self.absorb(page)
+
+    def params(self) -> dict[str, str]:
+        return {"rows": ",".join(f"{pk}:{v}" for pk, v in list(self.rows.items())[:100])}
+
+    def absorb(self, text: str) -> None:
+        # A row that can no longer change comes without `data-live` and drops out.
+        for pk, attributes in ROW.findall(text):
+            if live := LIVE.search(attributes):
+                self.rows[pk] = live.group(1)
+            else:
+                self.rows.pop(pk, None)
+        if not self.rows:
+            self.stopped = True
+
+
+class SessionPoller(Poller):
+    """The session page's poll: its header's digest, last activity and pending digest."""
+
+    name = "poll session (htmx)"
+
+    def __init__(self, target: str, url: str, every: float, page: str) -> None:
+        super().__init__(target, url, every)
+        self.fields: dict[str, str] = {}
+        self.absorb(page)
+
+    def params(self) -> dict[str, str]:
+        return dict(self.fields)
+
+    def absorb(self, text: str) -> None:
+        self.fields.update(SESSION_FIELD.findall(text))
 
 
 class PortalUser(FastHttpUser):
@@ -129,14 +188,22 @@ class PortalUser(FastHttpUser):
             headers["HX-Trigger"] = trigger
         return headers
 
-    def get(self, url: str, name: str, headers: dict[str, str] | None = None) -> Any:
+    def get(
+        self,
+        url: str,
+        name: str,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
         """GET that counts a non-2xx answer (other than htmx's 286) as a failure, and so
         does the sign-in page where a page was asked for (then it signs in again).
 
         HTTP 0 is locust's word for no answer: a refused or reset connection, or no answer
         within `network_timeout` (a person would have given up by then too)."""
         signed_out = False
-        with self.client.get(url, name=name, headers=headers, catch_response=True) as response:
+        with self.client.get(
+            url, name=name, headers=headers, params=params, catch_response=True
+        ) as response:
             if response.status_code not in (200, 204, 286):
                 response.failure(f"HTTP {response.status_code}")
             elif response.status_code == 200 and not response.text:
@@ -177,7 +244,7 @@ class PortalUser(FastHttpUser):
             return True
 
     def remember_list(self, text: str) -> list[Poller]:
-        """Keep what the list shows (ids, titles, repositories); return its row pollers."""
+        """Keep what the list shows (ids, titles, repositories); return its one poller."""
         links = SESSION_LINK.findall(text)
         if links:
             self.session_ids = [int(pk) for pk, _ in links]
@@ -186,8 +253,7 @@ class PortalUser(FastHttpUser):
         if repos:
             self.repos = [html.unescape(r) for r in repos]
         return [
-            Poller(target, url, ROW_EVERY, "poll row (htmx)")
-            for target, url in ROW_POLL.findall(text)
+            RowsPoller(target, url, ROW_EVERY, text) for target, url in ROWS_POLLER.findall(text)
         ]
 
     def dwell(self, pollers: list[Poller]) -> None:
@@ -210,22 +276,18 @@ class PortalUser(FastHttpUser):
             time.sleep(delay)  # gevent-patched: yields to the other users
 
     def fire(self, poller: Poller) -> None:
-        response = self.get(poller.url, poller.name, headers=self.hx(poller.target, poller.target))
+        response = self.get(
+            poller.url,
+            poller.name,
+            headers=self.hx(poller.target, poller.target),
+            params=poller.params(),
+        )
         poller.due = time.monotonic() + poller.every
+        if response.status_code == 200:
+            # The changed parts were swapped in; the next poll sends their digests.
+            poller.absorb(response.text or "")
         if response.status_code == 286 or response.status_code >= 400:
             poller.stopped = True
-            return
-        if response.status_code == 204:
-            return
-        # 200: the element was swapped for a new one, whose own address polls next.
-        pattern = {"poll row (htmx)": ROW_POLL, "poll header (htmx)": HEADER_POLL}.get(
-            poller.name, TIMELINE_POLL
-        )
-        for target, url in pattern.findall(response.text or ""):
-            if target == poller.target:
-                poller.url = html.unescape(url)
-                return
-        poller.stopped = True
 
     def results(self, query: str, name: str, trigger: str = "filters") -> None:
         """An htmx request of the filter form or the pager, then dwell on the rows."""
@@ -279,11 +341,8 @@ class PortalUser(FastHttpUser):
             return
         self.current_url = f"/sessions/{pk}/"
         text = response.text or ""
-        pollers = [
-            Poller(target, url, DETAIL_EVERY, "poll header (htmx)")
-            for target, url in HEADER_POLL.findall(text)
-        ] + [
-            Poller(target, url, DETAIL_EVERY, "poll timeline (htmx)")
-            for target, url in TIMELINE_POLL.findall(text)
+        pollers: list[Poller] = [
+            SessionPoller(target, url, DETAIL_EVERY, text)
+            for target, url in SESSION_POLLER.findall(text)
         ]
         self.dwell(pollers)
