@@ -279,6 +279,9 @@ API_RATE_LIMIT = envint("API_RATE_LIMIT", 600)
 # Sync cadences in seconds: active sessions are re-read fast, finished ones slowly, and a
 # full re-list catches revived or changed old sessions that the createTime order hides.
 SYNC_ACTIVE_SECONDS = envint("SYNC_ACTIVE_SECONDS", 10)
+# The changes pass: the first list page, whose updateTimes say which sessions changed;
+# 0 turns it off (passes then come every SYNC_ACTIVE_SECONDS). docs/architecture.md#sync
+SYNC_CHANGES_SECONDS = envint("SYNC_CHANGES_SECONDS", 4)
 SYNC_IDLE_SECONDS = envint("SYNC_IDLE_SECONDS", 300)
 SYNC_LIST_SECONDS = envint("SYNC_LIST_SECONDS", 30)
 SYNC_FULL_SECONDS = envint("SYNC_FULL_SECONDS", 3600)
