@@ -32,9 +32,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import empty_tables, setup_django
+from bench.common import setup_django
+from bench.sync_floor import KEY, _prepare
 
-KEY = "bench-key"
 WAITING = "AWAITING_PLAN_APPROVAL"
 OTHER = "AWAITING_USER_FEEDBACK"
 
@@ -61,17 +61,6 @@ def _percentile(samples: list[float], q: float) -> float:
     if len(samples) == 1:
         return samples[0]
     return statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1]
-
-
-def _prepare(base_url: str) -> int:
-    from sessions_app.models import JulesConnection, Team
-
-    empty_tables()
-    team = Team.objects.create(name="Bench", slug="bench")
-    connection = JulesConnection(team=team, label="bench", base_url=base_url)
-    connection.set_api_key(KEY)
-    connection.save()
-    return connection.pk
 
 
 def _create_live(sim: Any, account: Any, prompt: str) -> str:
