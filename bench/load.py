@@ -311,16 +311,17 @@ def wait_for_web(url: str, children: Children, timeout: float = 60) -> None:
     raise RuntimeError(f"gunicorn did not answer /healthz in {timeout:.0f} s")
 
 
-def wait_for_workers(
-    celery_app: Any, children: Children, names: list[str], timeout: float = 60
+def wait_for_worker(
+    celery_app: Any, children: Children, timeout: float = 60, names: tuple[str, ...] = ()
 ) -> None:
+    """Wait until a worker answers a ping, or each worker of `names` (`-n NAME@%h`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children.check()
-        answered = {name for reply in celery_app.control.ping(timeout=1.0) for name in reply}
-        if all(any(a.startswith(f"{n}@") for a in answered) for n in names):
+        answered = [name for reply in celery_app.control.ping(timeout=1.0) for name in reply]
+        if answered and all(any(a.startswith(f"{n}@") for a in answered) for n in names):
             return
-    raise RuntimeError(f"the Celery workers {names} did not answer a ping in {timeout:.0f} s")
+    raise RuntimeError(f"the Celery worker(s) did not answer a ping in {timeout:.0f} s")
 
 
 # --- measuring ------------------------------------------------------------------------
@@ -679,7 +680,7 @@ def main() -> int:
             )
         celery_app = Celery("load", broker=redis_url)
         wait_for_web(host, children)
-        wait_for_workers(celery_app, children, ["sync", "actions"])
+        wait_for_worker(celery_app, children, names=("sync", "actions"))
 
         users_file = work / "users.json"
         users_file.write_text(
