@@ -157,6 +157,11 @@ def prepare_database(args: argparse.Namespace, database_url: str) -> Prepared:
         seeded = seed(
             args.sessions, activities_per_session=args.activities, teams=1, users=args.users
         )
+        # What `migrate` gives sessions cached before their derived tables: search
+        # documents and analytics facts, so every run starts with them.
+        from sessions_app.runtime.derived import fill_missing
+
+        fill_missing()
         print(
             f"Cached {seeded.sessions} sessions ({seeded.activities} activities, "
             f"{seeded.outputs} outputs) for {len(seeded.usernames)} people in "
