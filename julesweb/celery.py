@@ -86,3 +86,15 @@ def apply_worker_settings() -> None:
 @worker_process_init.connect
 def _on_worker_start(**kwargs: Any) -> None:
     apply_worker_settings()
+
+
+@worker_init.connect
+def _lower_sync_priority(sender: Any = None, **kwargs: Any) -> None:
+    """A sync-only worker yields the CPU to the web server (docs/operations.md#cpu-priority-of-the-sync);
+    its pool processes, forked later, inherit the priority."""
+    from django.conf import settings
+
+    from julesweb.priority import lower_sync_priority
+
+    if sender is not None:
+        lower_sync_priority(sender.app.amqp.queues.consume_from, settings.SYNC_WORKER_NICE)

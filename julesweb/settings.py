@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from julesweb.env import env, envbool, envfloat, envgroups, envint, envlist, secret
+from julesweb.priority import parse_nice
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the portal writes at run time (the SQLite file, the embedded broker's
@@ -290,6 +291,9 @@ SYNC_SOURCES_SECONDS = envint("SYNC_SOURCES_SECONDS", 900)
 JULES_SYNC_CONCURRENCY = envint("JULES_SYNC_CONCURRENCY", 4)
 # Ceiling of the adaptive GETs in flight per sync client; CONCURRENCY is where it starts.
 JULES_SYNC_MAX_IN_FLIGHT = envint("JULES_SYNC_MAX_IN_FLIGHT", 16)
+# How far a worker that consumes only the sync queue lowers its CPU priority, so that pages
+# stay quick while a large account syncs: docs/operations.md#cpu-priority-of-the-sync
+SYNC_WORKER_NICE = parse_nice(env("SYNC_WORKER_NICE", "5") or "5")
 
 # Notifications (docs/notifications.md). Email goes through Django's backend: the console
 # backend prints messages to the terminal unless an SMTP host is set.

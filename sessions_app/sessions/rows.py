@@ -188,15 +188,11 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_rows(rows: Sequence[Row]) -> SafeString:
-    """The rows' `<tr>` elements."""
+def render_rows(rows: Sequence[Row], *, oob: bool = False) -> SafeString:
+    """The rows' `<tr>` elements; `oob` marks each to replace the row of its id."""
     html = (
         _environment()
         .get_template(ROWS_TEMPLATE)
-        .render(
-            rows=rows,
-            detail_url=_url_pattern("sessions_app:session-detail"),
-            row_url=_url_pattern("sessions_app:session-row"),
-        )
+        .render(rows=rows, detail_url=_url_pattern("sessions_app:session-detail"), oob=oob)
     )
     return mark_safe(html)  # noqa: S308 - an autoescaping template's output.

@@ -87,6 +87,14 @@ def _pivot(session: Session) -> str | None:
     return earlier.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def pool_size(client: JulesClient) -> int:
+    """Threads for a pass's reads: up to the client's ceiling of requests in flight, whose
+    adaptive limit (jules/inflight.py) gates them; without one, the fixed concurrency."""
+    if client.inflight is not None:
+        return client.inflight.ceiling
+    return max(1, settings.JULES_SYNC_CONCURRENCY)
+
+
 def _fetch_activities(
     client: JulesClient, session: Session, errors: list[str]
 ) -> list[jr.Activity]:
@@ -125,7 +133,16 @@ def sync_activities(
         report.merge(inline.report)
         return
     batches = [sessions[i : i + BATCH] for i in range(0, len(sessions), BATCH)]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    if workers <= 1:
+        # One request in flight: no pool (and no thread handoff per request).
+        for batch in batches:
+            by_id = _fetch_many(client, None, batch, report)
+            rows = [(s, by_id[s.remote_id]) for s in batch if s.remote_id in by_id]
+            if rows:
+                prepared = store.prepare_activities(connection, rows, set(), set())
+                writer.submit(apply_activities, store, prepared, writer.report)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
 
         def submit(batch: Sequence[Session]) -> list[tuple[Session, Any]]:
             return [(s, pool.submit(_fetch_activities, client, s, report.errors)) for s in batch]
@@ -227,10 +244,10 @@ def sync_connection(
         sync_done=0,
         sync_total=0,
     )
-    workers = workers or settings.JULES_SYNC_CONCURRENCY
     full_pass = False
     try:
         client = client or sync_client(connection)
+        workers = workers or pool_size(client)
         full_pass = _run_pass(
             client,
             connection,

@@ -121,6 +121,31 @@ document.addEventListener("keydown", function (event) {
     why.hidden = open;
     why.textContent = header.getAttribute("data-message-reason") || "";
   });
+  // The list page's one poll sends every live row with the digest it shows; a row that
+  // can no longer change comes back without `data-live` and so drops out of the set.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.matches || !elt.matches("[data-live-rows]")) return;
+    var rows = Array.from(document.querySelectorAll("tr.session-row[data-live]")).slice(0, 100);
+    event.detail.parameters.rows = rows.map(function (row) {
+      return row.id.replace("session-", "") + ":" + row.getAttribute("data-live");
+    }).join(",");
+  });
+  // A row swapped by that poll keeps its checkbox ticked: the box is hx-preserve, and the
+  // ticks are put back after the swap should the box have been rendered anew.
+  var checked = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!event.detail.elt.matches || !event.detail.elt.matches("[data-live-rows]")) return;
+    checked = new Set(Array.from(document.querySelectorAll('input[name="ids"]:checked')).map(function (box) { return box.id; }));
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!checked || !event.detail.elt.matches || !event.detail.elt.matches("[data-live-rows]")) return;
+    checked.forEach(function (id) {
+      var box = document.getElementById(id);
+      if (box) box.checked = true;
+    });
+    checked = null;
+  });
   // Mark the results region busy while a filter request runs, for assistive technology.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var results = document.getElementById("session-results");

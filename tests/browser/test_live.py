@@ -1,5 +1,6 @@
-"""Live parts of the session page in Chromium: a sent message leaves the pending list once
-recorded, the page says when updates fail or stop and backs off, toasts."""
+"""Live parts of the pages in Chromium: the session page's one poll (a sent message leaves
+the pending list once recorded, the page says when updates fail or stop and backs off),
+the list page's one poll for its live rows, toasts."""
 
 from __future__ import annotations
 
@@ -27,14 +28,14 @@ def test_a_sent_message_recorded_before_the_next_poll_leaves_the_pending_list(
     session = _session(cast)
     held = {"on": False}
 
-    def timeline_poll(route):
+    def live_poll(route):
         # While held, the poll answers "unchanged", as if it had asked just before.
         if held["on"]:
             route.fulfill(status=204)
         else:
             route.continue_()
 
-    page.route(re.compile(rf".*/sessions/{session.pk}/activities/.*"), timeline_poll)
+    page.route(re.compile(rf".*/sessions/{session.pk}/live/.*"), live_poll)
     sign_in(page, live_server, "member")
     page.goto(f"{live_server.url}/sessions/{session.pk}/")
     held["on"] = True
@@ -70,15 +71,15 @@ def test_it_says_when_live_updates_fail_backs_off_and_recovers(
     sign_in(page, live_server, "viewer")
     page.goto(f"{live_server.url}/sessions/{session.pk}/")
     assert page.inner_text("[data-live-status]") == "Updates live"
-    pattern = re.compile(rf".*/sessions/{session.pk}/(header|activities)/.*")
+    pattern = re.compile(rf".*/sessions/{session.pk}/live/.*")
     page.route(pattern, server_gone)
     page.wait_for_selector("[data-live-alert]:has-text('Live updates paused')", timeout=10_000)
     assert page.inner_text("[data-live-status]") == "Updates paused"
     assert "Retrying in" in page.inner_text("[data-live-alert]")
     first = attempts[0]
     page.wait_for_timeout(13_000)
-    # Two pollers every 3 s would try about eight times in 13 s; backing off, far fewer.
-    assert len([t for t in attempts if t - first < 13]) <= 5, attempts
+    # One poller every 3 s would try four or five times in 13 s; backing off, fewer.
+    assert len([t for t in attempts if t - first < 13]) <= 3, attempts
     page.unroute(pattern)
     page.wait_for_selector("[data-live-alert]", state="hidden", timeout=30_000)
     assert page.inner_text("[data-live-status]") == "Updates live"
@@ -87,6 +88,63 @@ def test_it_says_when_live_updates_fail_backs_off_and_recovers(
     Session.objects.filter(pk=session.pk).update(state="COMPLETED")
     page.wait_for_selector("[data-live-status][data-live=stopped]", timeout=10_000)
     assert "No more updates" in page.inner_text("[data-live-status]")
+    page.wait_for_selector(".session-header >> text=Completed")
+    assert page.locator("[hx-trigger*='every']").count() == 0
+
+
+def test_the_session_page_polls_once_and_swaps_only_what_changed(page, live_server, cast):
+    session = _session(cast, state="IN_PROGRESS")
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/sessions/" in r.url else None)
+    sign_in(page, live_server, "member")
+    page.goto(f"{live_server.url}/sessions/{session.pk}/")
+    page.fill("#id_message", "Half typed")
+    polls.clear()
+    ActivityFactory(session=session, kind="agentMessaged", message="News from Jules")
+    page.wait_for_selector("#timeline >> text=News from Jules", timeout=10_000)
+    Session.objects.filter(pk=session.pk).update(state="AWAITING_USER_FEEDBACK")
+    page.wait_for_selector(".session-header >> text=Awaiting feedback", timeout=10_000)
+    page.wait_for_selector("#session-announcer:has-text('Awaiting feedback')")
+    # One address asked, nothing else; the typed text stays; the activity came once.
+    assert polls and {re.sub(r"\?.*", "", url) for url in polls} == {
+        f"{live_server.url}/sessions/{session.pk}/live/"
+    }, polls
+    assert page.input_value("#id_message") == "Half typed"
+    assert page.locator("text=News from Jules").count() == 1
+    assert page.locator(f"#session-{session.pk}-header").count() == 1
+
+
+def test_the_list_polls_once_for_its_live_rows_and_keeps_the_selection(page, live_server, cast):
+    connection = ConnectionFactory(team=cast.team, label="Acme Jules")
+    live = SessionFactory(
+        connection=connection, title="Row that moves", state="IN_PROGRESS", launched_by=cast.member
+    )
+    other = SessionFactory(
+        connection=connection, title="Row that waits", state="PLANNING", launched_by=cast.member
+    )
+    SessionFactory(connection=connection, title="Row at rest", state="COMPLETED")
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/sessions/" in r.url else None)
+    sign_in(page, live_server, "member")
+    page.goto(f"{live_server.url}/sessions/")
+    polls.clear()
+    page.check(f"#select-{live.pk}")
+    Session.objects.filter(pk=live.pk).update(state="AWAITING_USER_FEEDBACK")
+    page.wait_for_selector(f"#session-{live.pk} >> text=Awaiting feedback", timeout=15_000)
+    # The swapped row keeps its tick; only the live rows were asked for, in one request.
+    assert page.is_checked(f"#select-{live.pk}")
+    asked = [url for url in polls if "/sessions/live-rows" in url]
+    assert asked and len(asked) == len(polls), polls
+    assert f"{live.pk}%3A" in asked[0] and f"{other.pk}%3A" in asked[0]
+    # Both rest: the last answer stops the poll, and no row is asked for any more.
+    Session.objects.filter(pk__in=[live.pk, other.pk]).update(state="COMPLETED")
+    page.wait_for_selector(f"#session-{other.pk} >> text=Completed", timeout=15_000)
+    page.wait_for_selector(f"#session-{live.pk} >> text=Completed")
+    assert page.is_checked(f"#select-{live.pk}")
+    assert page.locator("tr.session-row[data-live]").count() == 0
+    count = len(polls)
+    page.wait_for_timeout(6_000)
+    assert len(polls) == count, polls
 
 
 def test_errors_stay_until_dismissed_and_other_toasts_go(page, live_server, cast):

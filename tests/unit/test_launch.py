@@ -306,7 +306,7 @@ def test_it_launches_approves_answers_and_completes_through_the_pages(
     simulator.advance(70)
     sync.sync_one_session(session.pk)
     client.force_login(cast.approver)
-    header = client.get(f"/sessions/{session.pk}/header/", **HTMX).content.decode()
+    header = client.get(f"/sessions/{session.pk}/live/", **HTMX).content.decode()
     assert "Awaiting plan approval" in header and "Approve plan</button>" in header
     _committed(
         django_capture_on_commit_callbacks,

@@ -273,9 +273,9 @@ def _every_get(cast, things, role):
         "session-launch": ([], 200, 200),
         "launch-branches": ([], 200, 200),
         "session-detail": ([own.pk], 200, 404),
-        "session-row": ([own.pk], 200, 404),
-        "session-header": ([own.pk], 200, 404),
-        "session-activities": ([own.pk], 200, 404),
+        "session-live": ([own.pk], 200 if own.can_change else 286, 404),
+        # The list's poll, asking for the row of `own` (QUERIES): stale, so answered.
+        "session-live-rows": ([], 200 if own.can_change else 286, 404),
         "session-patch": ([own.pk, things["output"].pk], 200, 404),
         "session-activity-patch": ([own.pk, things["activity"].pk], 200, 404),
         "session-history": ([own.pk], 200, 404),
@@ -313,8 +313,12 @@ def _every_get(cast, things, role):
         "analytics": ([], 200, 200),
         "analytics-csv": (["overview"], 200, 200),
     }
+    queries = {"session-live-rows": f"?rows={own.pk}:{'0' * 16}"}
     return {
-        name: (reverse(f"sessions_app:{name}", args=args), outsider if role == "outsider" else ok)
+        name: (
+            reverse(f"sessions_app:{name}", args=args) + queries.get(name, ""),
+            outsider if role == "outsider" else ok,
+        )
         for name, (args, ok, outsider) in pages.items()
     }
 
@@ -341,7 +345,7 @@ def _unsubscribe_token(cast):
     return unsubscribe_token(cast.member.pk, cast.team.pk, "session.completed")
 
 
-FRAGMENTS = {"session-row", "session-header", "session-activities"}
+FRAGMENTS = {"session-live", "session-live-rows"}
 POST_ONLY = {
     "session-bulk",
     "session-approve",

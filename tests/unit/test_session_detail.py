@@ -307,67 +307,70 @@ def test_it_warns_when_the_connection_is_broken(client, cast, live, conn):
 # --- live fragments -------------------------------------------------------------------
 
 
-def test_it_polls_while_the_session_can_change(client, cast, live):
+def test_it_polls_once_while_the_session_can_change(client, cast, live):
     client.force_login(cast.viewer)
     html = client.get(_url("session-detail", live.pk)).content.decode()
+    assert html.count('hx-trigger="every 3s"') == 1
+    poller = html.split(f'id="session-{live.pk}-live"')[1].split(">")[0]
+    assert f'hx-get="/sessions/{live.pk}/live/"' in poller and 'hx-swap="none"' in poller
+    assert (
+        f'hx-include="#session-{live.pk}-header-digest, #session-{live.pk}-after, '
+        f'#session-{live.pk}-pending-digest"'
+    ) in poller
     header = html.split(f'id="session-{live.pk}-header"')[1].split(">")[0]
-    assert f'hx-get="/sessions/{live.pk}/header/?v=' in header and 'hx-trigger="every 3s"' in header
+    assert "hx-get" not in header
     last = live.activities.order_by("-id").first()
-    assert f'hx-get="/sessions/{live.pk}/activities/?after={last.pk}"' in html
-    assert f'hx-include="#session-{live.pk}-pending-digest"' in html
+    assert _state(html)["after"] == str(last.pk)
 
 
-def _poll_url(html: str, path: str) -> str:
-    found = re.search(rf'hx-get="({re.escape(path)}[^"]*)"', html)
-    assert found, path
-    return found.group(1).replace("&amp;", "&")
+def _state(html: str, state: dict[str, str] | None = None) -> dict[str, str]:
+    """What the poll sends (the fields its hx-include names), as the page (or the parts
+    an answer swapped into it) holds them."""
+    state = dict(state or {})
+    for name, field in (("v", "header-digest"), ("after", "after"), ("p", "pending-digest")):
+        found = re.search(rf'name="{name}" value="(\w+)" id="session-\d+-{field}"', html)
+        if found:
+            state[name] = found.group(1)
+    return state
 
 
-def test_it_answers_204_while_the_header_has_not_changed(client, cast, live):
+def test_it_answers_204_while_nothing_has_changed(client, cast, live):
     client.force_login(cast.viewer)
-    html = client.get(_url("session-detail", live.pk)).content.decode()
-    url = _poll_url(html, f"/sessions/{live.pk}/header/")
-    assert client.get(url, **HTMX).status_code == 204
+    state = _state(client.get(_url("session-detail", live.pk)).content.decode())
+    assert set(state) == {"v", "after", "p"}
+    url = _url("session-live", live.pk)
+    assert client.get(url, state, **HTMX).status_code == 204
     live.state = "AWAITING_USER_FEEDBACK"
     live.save()
-    changed = client.get(url, **HTMX)
-    assert changed.status_code == 200 and "Awaiting feedback" in changed.content.decode()
-    again = _poll_url(changed.content.decode(), f"/sessions/{live.pk}/header/")
-    assert client.get(again, **HTMX).status_code == 204
+    changed = client.get(url, state, **HTMX)
+    html = changed.content.decode()
+    assert changed.status_code == 200 and "Awaiting feedback" in html
+    assert f'id="session-{live.pk}-header-box" hx-swap-oob="innerHTML"' in html
+    # Only the header changed: no activities, no pending list, no outputs.
+    assert "activity-" not in html and f'id="session-{live.pk}-pending"' not in html
+    assert f'id="session-{live.pk}-outputs"' not in html
+    assert client.get(url, _state(html, state), **HTMX).status_code == 204
 
 
 def test_it_moves_the_plan_with_the_header(client, cast, live):
     client.force_login(cast.viewer)
-    html = client.get(_url("session-detail", live.pk)).content.decode()
-    url = _poll_url(html, f"/sessions/{live.pk}/header/")
+    state = _state(client.get(_url("session-detail", live.pk)).content.decode())
     _progress(live, 3, "Reading")
     _progress(live, 4, "Writing")
-    response = client.get(url, **HTMX).content.decode()
+    response = client.get(_url("session-live", live.pk), state, **HTMX).content.decode()
     assert re.findall(r'<li class="step-(\w+)"', response) == ["done", "current", "todo"]
-
-
-def _pending_version(html: str) -> str:
-    found = re.search(r'name="p" value="(\w+)" id="session-\d+-pending-digest"', html)
-    assert found, "the pending list carries no digest"
-    return found.group(1)
-
-
-def _activities_poll_url(html: str, session_pk: int) -> str:
-    """The timeline poll's address with what htmx adds to it: the pending list's digest."""
-    url = _poll_url(html, f"/sessions/{session_pk}/activities/")
-    assert f'hx-include="#session-{session_pk}-pending-digest"' in html
-    return f"{url}&p={_pending_version(html)}"
+    assert f'id="session-{live.pk}-plan"' in response
 
 
 def test_it_sends_the_pending_list_only_when_it_changed(client, cast, live, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     client.force_login(cast.member)
-    html = client.get(_url("session-detail", live.pk)).content.decode()
-    url = _activities_poll_url(html, live.pk)
+    state = _state(client.get(_url("session-detail", live.pk)).content.decode())
+    url = _url("session-live", live.pk)
     pending = f'id="session-{live.pk}-pending" hx-swap-oob="innerHTML"'
-    assert pending not in client.get(url, **HTMX).content.decode()
+    assert client.get(url, state, **HTMX).status_code == 204
     client.post(_url("session-message", live.pk), {"prompt": "Carry on"}, **HTMX)
-    response = client.get(url, **HTMX).content.decode()
+    response = client.get(url, state, **HTMX).content.decode()
     assert pending in response and "Carry on" in response
 
 
@@ -379,15 +382,16 @@ def test_it_clears_a_sent_message_that_was_recorded_before_the_next_poll(
     the page showed before; the poll must still see that the browser shows the message."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
     client.force_login(cast.member)
-    html = client.get(_url("session-detail", live.pk)).content.decode()
-    poll = _poll_url(html, f"/sessions/{live.pk}/activities/")
+    state = _state(client.get(_url("session-detail", live.pk)).content.decode())
     answer = client.post(_url("session-message", live.pk), {"prompt": "Carry on"}, **HTMX)
     shown = answer.content.decode()
     assert "Carry on" in shown
     OutboxAction.objects.filter(kind="message").update(status="done", delivered_at=timezone.now())
     ActivityFactory(session=live, kind="userMessaged", originator="user", message="Carry on")
-    response = client.get(f"{poll}&p={_pending_version(shown)}", **HTMX).content.decode()
-    pending = response.split(f'id="session-{live.pk}-pending" hx-swap-oob="innerHTML">')
+    response = client.get(_url("session-live", live.pk), _state(shown, state), **HTMX)
+    pending = response.content.decode().split(
+        f'id="session-{live.pk}-pending" hx-swap-oob="innerHTML">'
+    )
     assert len(pending) == 2, "the poll left the stale pending message on the page"
     assert "Carry on" not in pending[1]
 
@@ -397,70 +401,82 @@ def test_it_does_not_poll_a_finished_session(client, cast, conn, state):
     session = SessionFactory(connection=conn, state=state)
     client.force_login(cast.viewer)
     html = client.get(_url("session-detail", session.pk)).content.decode()
-    assert "every 3s" not in html
-    header = client.get(_url("session-header", session.pk), **HTMX)
-    assert header.status_code == 286 and "hx-trigger" not in header.content.decode()
-    poll = client.get(_url("session-activities", session.pk), {"after": "0"}, **HTMX)
-    assert poll.status_code == 286 and "timeline-poll" not in poll.content.decode()
+    assert "every 3s" not in html and f'id="session-{session.pk}-live"' not in html
+    poll = client.get(_url("session-live", session.pk), _state(html), **HTMX)
+    assert poll.status_code == 286 and "hx-trigger" not in poll.content.decode()
+    # The answer takes the poller off the page, so it says that updates stopped.
+    assert f'<div id="session-{session.pk}-live" hidden hx-swap-oob="true"></div>' in (
+        poll.content.decode()
+    )
 
 
-def test_it_answers_the_header_poll_with_the_header_and_the_plan(client, cast, live):
+def test_it_answers_a_changed_header_with_the_header_and_the_plan(client, cast, live):
     client.force_login(cast.viewer)
-    response = client.get(_url("session-header", live.pk), **HTMX)
+    response = client.get(_url("session-live", live.pk), {"v": "stale"}, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
-    assert html.strip().startswith(f'<header id="session-{live.pk}-header"')
+    box = rf'<div id="session-{live.pk}-header-box" hx-swap-oob="innerHTML">\s*<header id='
+    assert re.match(box + f'"session-{live.pk}-header"', html.strip())
+    assert f'<section id="session-{live.pk}-plan" class="card plan-card"' in html
     assert f'id="session-{live.pk}-plan"' in html and 'hx-swap-oob="true"' in html
 
 
 def test_it_appends_only_new_activities(client, cast, live):
     client.force_login(cast.viewer)
+    state = _state(client.get(_url("session-detail", live.pk)).content.decode())
     last = live.activities.order_by("-id").first()
-    empty = client.get(_url("session-activities", live.pk), {"after": last.pk}, **HTMX)
-    assert empty.status_code == 200
-    assert "activity-" not in empty.content.decode().split("timeline-poll")[0]
+    url = _url("session-live", live.pk)
+    assert client.get(url, state, **HTMX).status_code == 204
     new = ActivityFactory(session=live, kind="agentMessaged", message="Fresh news")
-    html = client.get(_url("session-activities", live.pk), {"after": last.pk}, **HTMX)
-    html = html.content.decode()
+    html = client.get(url, state, **HTMX).content.decode()
     assert f'id="activity-{new.pk}"' in html and f'id="activity-{last.pk}"' not in html
-    assert f"?after={new.pk}" in html
-    assert f'id="session-{live.pk}-pending"' in html and f'id="session-{live.pk}-outputs"' in html
+    assert '<ol hx-swap-oob="beforeend:#timeline">' in html
+    assert _state(html) == {"after": str(new.pk)}
+    assert f'id="session-{live.pk}-outputs"' in html
+    assert client.get(url, _state(html, state), **HTMX).status_code == 204
 
 
 def test_it_delivers_the_last_activities_of_a_session_that_just_ended(client, cast, live):
-    last = live.activities.order_by("-id").first()
+    client.force_login(cast.viewer)
+    state = _state(client.get(_url("session-detail", live.pk)).content.decode())
     ActivityFactory(session=live, kind="sessionCompleted", message="")
     live.state = "COMPLETED"
     live.save()
-    client.force_login(cast.viewer)
-    response = client.get(_url("session-activities", live.pk), {"after": last.pk}, **HTMX)
+    response = client.get(_url("session-live", live.pk), state, **HTMX)
     html = response.content.decode()
-    assert response.status_code == 200 and "Session completed." in html
-    assert "timeline-poll" not in html
+    assert response.status_code == 286 and "Session completed." in html
+    assert "Completed" in html.split("header-box")[1]
 
 
-def test_it_refuses_a_bad_after(client, cast, live):
+@pytest.mark.parametrize("after", ["x", "-1", "1.5", "9" * 30])
+def test_it_refuses_a_bad_after(client, cast, live, after):
     client.force_login(cast.viewer)
-    url = _url("session-activities", live.pk)
-    assert client.get(url, {"after": "x"}, **HTMX).status_code == 400
+    response = client.get(_url("session-live", live.pk), {"after": after}, **HTMX)
+    assert response.status_code == 400
+    assert "`after` must be an activity id." in response.content.decode()
 
 
-def test_it_sends_fragments_opened_directly_to_the_page(client, cast, live):
+def test_it_hides_the_poll_from_outsiders(client, cast, live):
+    client.force_login(cast.outsider)
+    assert client.get(_url("session-live", live.pk), **HTMX).status_code == 404
+
+
+def test_it_sends_the_poll_opened_directly_to_the_page(client, cast, live):
     client.force_login(cast.viewer)
-    for name in ("session-header", "session-activities"):
-        response = client.get(_url(name, live.pk))
-        assert response.status_code == 302 and response["Location"] == f"/sessions/{live.pk}/"
+    response = client.get(_url("session-live", live.pk))
+    assert response.status_code == 302 and response["Location"] == f"/sessions/{live.pk}/"
 
 
 def test_it_polls_cheaply(client, cast, live, django_assert_max_num_queries):
     for n in range(30):
         _progress(live, 10 + n, f"Step {n}")
     client.force_login(cast.viewer)
-    last = live.activities.order_by("-id").first()
-    with django_assert_max_num_queries(6):
-        client.get(_url("session-activities", live.pk), {"after": last.pk}, **HTMX)
-    with django_assert_max_num_queries(11):
-        client.get(_url("session-header", live.pk), **HTMX)
+    state = _state(client.get(_url("session-detail", live.pk)).content.decode())
+    with django_assert_max_num_queries(14):
+        assert client.get(_url("session-live", live.pk), state, **HTMX).status_code == 204
+    ActivityFactory(session=live, kind="agentMessaged", message="Fresh news")
+    with django_assert_max_num_queries(15):
+        assert client.get(_url("session-live", live.pk), state, **HTMX).status_code == 200
 
 
 # --- pending actions and the composer -------------------------------------------------
@@ -526,7 +542,7 @@ def test_it_tells_the_page_when_the_session_stops_taking_messages(client, cast, 
     assert 'data-can-message="yes"' in html
     live.state = "FAILED"
     live.save()
-    header = client.get(_url("session-header", live.pk), **HTMX).content.decode()
+    header = client.get(_url("session-live", live.pk), **HTMX).content.decode()
     assert 'data-can-message="no"' in header
     assert 'data-message-reason="A failed session does not take messages."' in header
 
@@ -588,7 +604,7 @@ def test_it_shows_the_recorded_approval_after_approving(client, cast, waiting, s
     settings.CELERY_TASK_ALWAYS_EAGER = False
     services.session_approve_plan(user=cast.approver, session=waiting)
     client.force_login(cast.viewer)
-    html = client.get(_url("session-header", waiting.pk), **HTMX).content.decode()
+    html = client.get(_url("session-live", waiting.pk), **HTMX).content.decode()
     assert "Approval pending delivery (by approver" in html
     assert "Approve plan</button>" not in html
 
@@ -673,9 +689,8 @@ def test_it_answers_404_to_outsiders_everywhere(client, cast, done):
     activity = done.activities.first()
     gets = [
         _url("session-detail", done.pk),
-        _url("session-header", done.pk),
-        _url("session-activities", done.pk) + "?after=0",
-        _url("session-row", done.pk),
+        _url("session-live", done.pk) + "?after=0",
+        "/sessions/live-rows?rows=" + f"{done.pk}:{'0' * 16}",
         _url("session-patch", done.pk, output.pk),
         _url("session-activity-patch", done.pk, activity.pk),
     ]
@@ -717,7 +732,7 @@ def test_it_says_when_the_plan_is_a_revision(client, cast, live):
     _plan(live, minutes=10, titles=("A revised step.",))
     html = client.get(_url("session-detail", live.pk)).content.decode()
     assert 'Plan <span class="muted">(revised)</span>' in html
-    header = client.get(_url("session-header", live.pk), **HTMX).content.decode()
+    header = client.get(_url("session-live", live.pk), **HTMX).content.decode()
     assert 'Plan <span class="muted">(revised)</span>' in header
 
 
@@ -739,12 +754,6 @@ def test_it_keeps_repeated_messages_pending_until_each_is_recorded(client, cast,
     html = client.get(_url("session-detail", live.pk)).content.decode()
     pending = html.split("pending-list")[1].split("</section>")[0]
     assert pending.count("delivered; waiting for Jules to record it") == 1
-
-
-def test_it_refuses_an_after_too_large_for_the_database(client, cast, live):
-    client.force_login(cast.viewer)
-    url = _url("session-activities", live.pk)
-    assert client.get(url, {"after": "9" * 30}, **HTMX).status_code == 400
 
 
 def _who(html: str, activity) -> str:
@@ -799,7 +808,7 @@ def test_it_names_the_people_behind_replies_and_approvals(client, cast, live):
     assert (_who(html, first), _who(html, second)) == ("member", "admin")
     assert _who(html, outside) == "User"
     # The poll names them too.
-    poll = client.get(_url("session-activities", live.pk), {"after": first.pk - 1}, **HTMX)
+    poll = client.get(_url("session-live", live.pk), {"after": first.pk - 1}, **HTMX)
     assert _who(poll.content.decode(), second) == "admin"
 
 

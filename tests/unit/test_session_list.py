@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from sessions_app.models import OutboxAction, Session, SessionTransition
+from sessions_app.sessions import filters
 from sessions_app.sessions.rows import ago
 from tests.factories import (
     ActivityFactory,
@@ -318,62 +319,134 @@ def test_it_pages_by_fifty_and_keeps_the_filters_in_the_links(client, cast, conn
 # --- live rows ------------------------------------------------------------------------
 
 
+LIVE_ROWS = "/sessions/live-rows"
+
+
 def _row_tag(html: str, session: Session) -> str:
     return html.split(f'id="session-{session.pk}"')[1].split(">")[0]
 
 
-def test_it_polls_only_rows_that_can_still_change(client, cast, world):
+def _live(html: str) -> dict[int, str]:
+    """What portal.js sends: each live row's id and the digest it shows."""
+    return {
+        int(pk): v for pk, v in re.findall(r'<tr id="session-(\d+)"[^>]*data-live="(\w+)"', html)
+    }
+
+
+def _rows_param(live: dict[int, str]) -> dict[str, str]:
+    return {"rows": ",".join(f"{pk}:{v}" for pk, v in live.items())}
+
+
+def _answered(html: str) -> set[int]:
+    return {int(pk) for pk in re.findall(r'<tr id="session-(\d+)"', html)}
+
+
+def test_it_marks_only_rows_that_can_still_change_and_polls_once_for_all(client, cast, world):
     client.force_login(cast.viewer)
     html = client.get(URL).content.decode()
-    for name in ("live", "waiting", "question"):
-        tag = _row_tag(html, world[name])
-        assert 'hx-trigger="every 5s"' in tag and 'hx-swap="outerHTML"' in tag
-        assert f'hx-get="/sessions/{world[name].pk}/row?v=' in tag
+    assert set(_live(html)) == {world[n].pk for n in ("live", "waiting", "question")}
     for name in ("done", "failed"):
-        assert "hx-trigger" not in _row_tag(html, world[name])
+        assert "data-live" not in _row_tag(html, world[name])
+    # No row polls itself: one poller for the page.
+    assert "hx-trigger" not in "".join(re.findall(r"<tr [^>]*>", html))
+    assert html.count('hx-trigger="every 5s"') == 1
+    assert (
+        f'id="session-live-rows" class="poller" hidden data-live-rows\n      hx-get="{LIVE_ROWS}"'
+        in html
+    )
 
 
-def test_it_answers_a_row_poll_with_one_row(client, cast, world):
-    client.force_login(cast.member)
-    response = client.get(reverse("sessions_app:session-row", args=[world["live"].pk]), **HTMX)
-    html = response.content.decode()
-    assert response.status_code == 200
-    assert html.strip().startswith(f'<tr id="session-{world["live"].pk}"')
-    assert 'hx-trigger="every 5s"' in html
-    # The checkbox is preserved across polls, so a ticked box stays ticked.
-    assert f'id="select-{world["live"].pk}" hx-preserve' in html
-
-
-def test_it_answers_204_while_a_row_has_not_changed(client, cast, world):
-    client.force_login(cast.member)
+def test_it_has_no_poller_when_no_row_can_change(client, cast, conn):
+    SessionFactory(connection=conn, state="COMPLETED")
+    client.force_login(cast.viewer)
     html = client.get(URL).content.decode()
-    url = re.search(rf'hx-get="(/sessions/{world["live"].pk}/row\?v=\w+)"', html).group(1)
-    assert client.get(url, **HTMX).status_code == 204
+    assert "session-live-rows" not in html and "every 5s" not in html
+
+
+def test_it_answers_204_while_no_live_row_has_changed(client, cast, world):
+    client.force_login(cast.member)
+    live = _live(client.get(URL).content.decode())
+    assert client.get(LIVE_ROWS, _rows_param(live), **HTMX).status_code == 204
+
+
+def test_it_answers_only_the_changed_rows_out_of_band(client, cast, world):
+    client.force_login(cast.member)
+    live = _live(client.get(URL).content.decode())
     Session.objects.filter(pk=world["live"].pk).update(state="AWAITING_USER_FEEDBACK")
-    changed = client.get(url, **HTMX)
-    assert changed.status_code == 200 and "Awaiting feedback" in changed.content.decode()
-    new_url = re.search(r'hx-get="([^"]+)"', changed.content.decode()).group(1)
-    assert new_url != url and client.get(new_url, **HTMX).status_code == 204
+    response = client.get(LIVE_ROWS, _rows_param(live), **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200 and _answered(html) == {world["live"].pk}
+    assert "Awaiting feedback" in html and 'hx-swap-oob="true"' in _row_tag(html, world["live"])
+    # The checkbox is preserved across the swap, so a ticked box stays ticked.
+    assert f'id="select-{world["live"].pk}" hx-preserve' in html
+    # With the new digest, the row is unchanged again.
+    live.update(_live(html))
+    assert client.get(LIVE_ROWS, _rows_param(live), **HTMX).status_code == 204
 
 
-def test_it_stops_row_polling_with_286_once_the_session_rests(client, cast, world):
-    client.force_login(cast.viewer)
-    for name in ("done", "failed"):
-        response = client.get(reverse("sessions_app:session-row", args=[world[name].pk]), **HTMX)
-        assert response.status_code == 286
-        assert "hx-trigger" not in response.content.decode()
+def test_it_drops_a_row_that_stops_being_live_and_stops_with_286(client, cast, world):
+    client.force_login(cast.member)
+    live = _live(client.get(URL).content.decode())
+    Session.objects.filter(pk=world["live"].pk).update(state="COMPLETED")
+    response = client.get(LIVE_ROWS, _rows_param(live), **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200 and _answered(html) == {world["live"].pk}
+    # Its row no longer names a digest, so the page stops sending it.
+    assert "data-live" not in _row_tag(html, world["live"])
+    Session.objects.filter(pk__in=live).update(state="COMPLETED")
+    last = client.get(LIVE_ROWS, _rows_param(live), **HTMX)
+    assert last.status_code == 286
+    assert _answered(last.content.decode()) == set(live)
+    assert client.get(LIVE_ROWS, {"rows": ""}, **HTMX).status_code == 286
 
 
-def test_it_sends_a_row_opened_directly_to_the_list(client, cast, world):
-    client.force_login(cast.viewer)
-    response = client.get(reverse("sessions_app:session-row", args=[world["live"].pk]))
-    assert response.status_code == 302 and response["Location"] == URL
-
-
-def test_it_hides_rows_from_outsiders(client, cast, world):
+def test_it_answers_only_the_rows_the_person_may_see(client, cast, world):
+    other = world["foreign"]
+    Session.objects.filter(pk=other.pk).update(state="IN_PROGRESS")
+    client.force_login(cast.member)
+    live = _live(client.get(URL).content.decode())
+    asked = {**live, other.pk: "0" * 16, world["live"].pk: "0" * 16}
+    response = client.get(LIVE_ROWS, _rows_param(asked), **HTMX)
+    assert response.status_code == 200
+    assert _answered(response.content.decode()) == {world["live"].pk}
     client.force_login(cast.outsider)
-    url = reverse("sessions_app:session-row", args=[world["live"].pk])
-    assert client.get(url, **HTMX).status_code == 404
+    assert client.get(LIVE_ROWS, _rows_param(live), **HTMX).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("12", "session:version pairs"),
+        ("x:0123456789abcdef", "session:version pairs"),
+        ("12:short", "session:version pairs"),
+        ("12:0123456789ABCDEF", "session:version pairs"),
+        ("12:0123456789abcdef:1", "session:version pairs"),
+        ("9" * 30 + ":0123456789abcdef", "session:version pairs"),
+        (",".join(f"{n}:0123456789abcdef" for n in range(1, 102)), "At most 100 rows"),
+    ],
+)
+def test_it_refuses_a_malformed_live_rows_poll_with_400(client, cast, world, rows, message):
+    client.force_login(cast.member)
+    response = client.get(LIVE_ROWS, {"rows": rows}, **HTMX)
+    assert response.status_code == 400 and message in response.content.decode()
+
+
+def test_it_takes_a_hundred_rows_with_the_same_few_queries(
+    client, cast, conn, django_assert_max_num_queries
+):
+    sessions = [SessionFactory(connection=conn, state="IN_PROGRESS") for _ in range(100)]
+    client.force_login(cast.member)
+    for count in (1, 100):
+        asked = {"rows": ",".join(f"{s.pk}:{'0' * 16}" for s in sessions[:count])}
+        with django_assert_max_num_queries(5):
+            response = client.get(LIVE_ROWS, asked, **HTMX)
+        assert response.status_code == 200 and len(_answered(response.content.decode())) == count
+
+
+def test_it_sends_a_live_rows_poll_opened_directly_to_the_list(client, cast, world):
+    client.force_login(cast.viewer)
+    response = client.get(LIVE_ROWS, {"rows": f"{world['live'].pk}:{'0' * 16}"})
+    assert response.status_code == 302 and response["Location"] == URL
 
 
 # --- bulk actions ---------------------------------------------------------------------
@@ -383,8 +456,9 @@ def test_it_offers_no_bulk_actions_or_checkboxes_to_viewers(client, cast, world)
     client.force_login(cast.viewer)
     html = client.get(URL).content.decode()
     assert 'id="bulk"' not in html and 'name="ids"' not in html
-    row = client.get(reverse("sessions_app:session-row", args=[world["live"].pk]), **HTMX)
-    assert 'name="ids"' not in row.content.decode()
+    asked = {"rows": f"{world['live'].pk}:{'0' * 16}"}
+    row = client.get(LIVE_ROWS, asked, **HTMX)
+    assert row.status_code == 200 and 'name="ids"' not in row.content.decode()
 
 
 def test_it_offers_a_member_checkboxes_only_on_the_sessions_they_may_archive(client, cast, world):
@@ -669,6 +743,15 @@ def _state_counts(html):
     return dict(re.findall(r'id="state-count-(\w+)">(\d+)<', html))
 
 
+def _discover(conn):
+    """What the sync does when it finds a session: the row and its transition."""
+    new = SessionFactory(
+        connection=conn, state="COMPLETED", title="Just synced", create_time=timezone.now()
+    )
+    SessionTransition.objects.create(team=conn.team, session=new, kind="discovered")
+    return new
+
+
 def test_it_serves_the_counts_from_the_cache_until_a_count_moves(
     client, cast, many, conn, same_minute
 ):
@@ -676,10 +759,7 @@ def test_it_serves_the_counts_from_the_cache_until_a_count_moves(
     _clear_caches()
     assert _state_counts(client.get(URL).content.decode())["COMPLETED"] == "87"
     # The sync discovers a session: the row and its transition, in one transaction.
-    new = SessionFactory(
-        connection=conn, state="COMPLETED", title="Just synced", create_time=timezone.now()
-    )
-    SessionTransition.objects.create(team=cast.team, session=new, kind="discovered")
+    new = _discover(conn)
     html = client.get(URL).content.decode()
     assert _state_counts(html)["COMPLETED"] == "88"
     assert "Just synced" in _titles(html)
@@ -719,6 +799,50 @@ def test_it_refreshes_rows_but_keeps_counts_when_a_sync_write_moves_no_count(
     # The rows were read again, the counts were not.
     assert len(queries) == LIST_QUERIES_WARM + 1
     assert not any("COUNT(" in q["sql"] for q in queries.captured_queries)
+
+
+def test_it_keeps_counts_and_rows_for_a_moment_while_a_connection_syncs(
+    client, cast, many, conn, same_minute, monkeypatch
+):
+    clock = [1000.0]
+    monkeypatch.setattr("sessions_app.sessions.filters._now", lambda: clock[0])
+    conn.sync_status = "syncing"
+    conn.save(update_fields=["sync_status"])
+    client.force_login(cast.admin)
+    _clear_caches()
+    assert _state_counts(client.get(URL).content.decode())["COMPLETED"] == "87"
+    # A large sync writes a new session and its transition a moment later.
+    new = _discover(conn)
+    clock[0] += filters.SYNC_SETTLE / 2
+    with CaptureQueriesContext(db_connection) as queries:
+        html = client.get(URL).content.decode()
+    # Within the settle time: neither counted nor rendered again.
+    assert _state_counts(html)["COMPLETED"] == "87"
+    assert "Just synced" not in _titles(html)
+    assert len(queries) == LIST_QUERIES_WARM
+    clock[0] += filters.SYNC_SETTLE
+    html = client.get(URL).content.decode()
+    assert _state_counts(html)["COMPLETED"] == "88"
+    assert "Just synced" in _titles(html)
+    # The portal's own writes show at once, sync or not.
+    client.post(reverse("sessions_app:session-bulk"), {"action": "archive", "ids": [new.pk]})
+    html = client.get(URL).content.decode()
+    assert _state_counts(html)["COMPLETED"] == "87"
+    assert "Just synced" not in _titles(html)
+
+
+def test_it_counts_again_at_once_once_the_sync_has_finished(
+    client, cast, many, conn, same_minute, monkeypatch
+):
+    monkeypatch.setattr("sessions_app.sessions.filters._now", lambda: 1000.0)
+    client.force_login(cast.admin)
+    _clear_caches()
+    client.get(URL)
+    _discover(conn)
+    # No connection syncing: no settle time, the same instant shows the new session.
+    html = client.get(URL).content.decode()
+    assert _state_counts(html)["COMPLETED"] == "88"
+    assert "Just synced" in _titles(html)
 
 
 def test_it_refreshes_cached_rows_every_minute(client, cast, conn, monkeypatch):
@@ -769,12 +893,6 @@ def test_it_links_only_web_addresses_as_pull_requests(client, cast, conn):
     html = client.get(URL).content.decode()
     assert "javascript:" not in html
     assert 'href="https://github.com/a/b/pull/1"' in html
-
-
-def test_it_polls_a_row_with_a_few_queries(client, cast, world, django_assert_max_num_queries):
-    client.force_login(cast.member)
-    with django_assert_max_num_queries(5):
-        client.get(reverse("sessions_app:session-row", args=[world["live"].pk]), **HTMX)
 
 
 def test_it_takes_dates_at_the_edges_of_the_calendar(client, cast, world):
@@ -966,7 +1084,7 @@ def test_it_takes_no_odd_number_for_an_id(client, cast, world, value):
     assert "Select at least one session first." in response.content.decode()
     live = world["live"]
     response = client.get(
-        reverse("sessions_app:session-activities", args=[live.pk]), {"after": value}, **HTMX
+        reverse("sessions_app:session-live", args=[live.pk]), {"after": value}, **HTMX
     )
     assert response.status_code == 400
     response = client.get(reverse("sessions_app:launch-branches"), {"source": value})

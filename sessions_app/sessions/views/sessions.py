@@ -9,10 +9,12 @@ in templates: a fragment skips the checks of the page around it.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -34,6 +36,8 @@ from sessions_app.models import (
 from sessions_app.models.jules import ActivityKind, SyncStatus
 from sessions_app.sessions import services
 from sessions_app.sessions.filters import (
+    ORDER,
+    ROW_FIELDS,
     cached_count_states,
     filter_menus,
     filter_sessions,
@@ -47,7 +51,7 @@ from sessions_app.sessions.forms import (
     SessionFilterForm,
     parse_id,
 )
-from sessions_app.sessions.rows import render_rows, rows_for, selection_depends_on_user
+from sessions_app.sessions.rows import Row, render_rows, rows_for, selection_depends_on_user
 from sessions_app.sessions.selectors import get_session_for_user
 from sessions_app.sessions.timeline import (
     Pending,
@@ -112,14 +116,18 @@ def session_list(request: AuthedRequest) -> HttpResponse:
     # Members and above launch and act on sessions; a viewer only reads.
     may_bulk = any(access.may_launch(role) for role in roles)
     troubled = [c for c in connections if c.sync_status in TROUBLED]
+
+    @functools.cache
+    def page_rows() -> list[Row]:
+        # Read by the template only when the rows are not in its fragment cache.
+        return rows_for(page.object_list, memberships, may_bulk=may_bulk, user_id=request.user.pk)
+
     context = {
         "form": form,
         "data": data,
         "page": page,
-        # Called by the template only when the rows are not in its fragment cache.
-        "rows_html": lambda: render_rows(
-            rows_for(page.object_list, memberships, may_bulk=may_bulk, user_id=request.user.pk)
-        ),
+        "rows_html": lambda: render_rows(page_rows()),
+        "rows_live": lambda: any(row.polls for row in page_rows()),
         "state_counts": [(v, label, counts.get(v, 0)) for v, label in STATE_CHOICES],
         "selected_states": set(data.get("state") or []),
         "repos": sorted(repos),
@@ -176,19 +184,55 @@ def session_list(request: AuthedRequest) -> HttpResponse:
 TROUBLED = frozenset({SyncStatus.BROKEN, SyncStatus.ERROR})
 
 
+LIVE_ROWS_LIMIT = 100
+# What a page sends for each live row: its id and the digest it shows (`Row.version`).
+LIVE_ROW = re.compile(r"^(\d{1,18}):([0-9a-f]{16})$")
+
+
+def _live_rows_asked(raw: str) -> dict[int, str] | str:
+    """`pk:version,...` as {pk: version}, or what is wrong with it."""
+    items = [item for item in raw.split(",") if item]
+    if len(items) > LIVE_ROWS_LIMIT:
+        return f"At most {LIVE_ROWS_LIMIT} rows a request."
+    asked: dict[int, str] = {}
+    for item in items:
+        match = LIVE_ROW.match(item)
+        pk = parse_id(match.group(1)) if match else None
+        if match is None or pk is None:
+            return "`rows` takes session:version pairs, comma-separated."
+        asked[pk] = match.group(2)
+    return asked
+
+
 @require_GET
-def session_row(request: AuthedRequest, pk: int) -> HttpResponse:
-    """One row of the list, for its own poll: one session, never the whole list."""
-    session = get_session_for_user(request.user, pk)
+def session_live_rows(request: AuthedRequest) -> HttpResponse:
+    """The list page's one poll: of the live rows it sends, the ones that changed.
+
+    Changed rows come as out-of-band swaps; 204 when none changed, 286 once none of them
+    can change. Rows the person may not see are not answered.
+    """
+    asked = _live_rows_asked(request.GET.get("rows", ""))
+    if isinstance(asked, str):
+        return HttpResponseBadRequest(asked, content_type="text/plain")
+    memberships = memberships_for_user(request.user)
+    sessions = list(
+        Session.objects.filter(pk__in=asked, team_id__in=list(memberships))
+        .select_related("launched_by")
+        .only(*ROW_FIELDS)
+        .order_by(*ORDER)
+    )
+    if asked and not sessions:
+        raise Http404("No such session.")
     if (response := fragment_only(request, reverse("sessions_app:session-list"))) is not None:
         return response
-    memberships = memberships_for_user(request.user)
     may_bulk = any(m.can(Role.MEMBER) for m in memberships.values())
-    rows = rows_for([session], memberships, may_bulk=may_bulk, user_id=request.user.pk)
-    if session.can_change and unchanged(request, rows[0].version):
+    rows = rows_for(sessions, memberships, may_bulk=may_bulk, user_id=request.user.pk)
+    changed = [row for row in rows if not (row.polls and asked[row.pk] == row.version)]
+    if not any(row.polls for row in rows):
+        return stop_polling(HttpResponse(render_rows(changed, oob=True)))
+    if not changed:
         return not_modified()
-    response = HttpResponse(render_rows(rows))
-    return response if session.can_change else stop_polling(response)
+    return HttpResponse(render_rows(changed, oob=True))
 
 
 @require_POST
@@ -339,27 +383,12 @@ def session_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def session_header(request: AuthedRequest, pk: int) -> HttpResponse:
-    """The header (state, facts, approval, actions) with the plan out of band."""
-    session = get_session_for_user(request.user, pk)
-    url = reverse("sessions_app:session-detail", args=[pk])
-    if (response := fragment_only(request, url)) is not None:
-        return response
-    role = _role(request, session)
-    context = _header_context(request, session, role, plan_view_for(session))
-    if session.can_change and unchanged(request, context["header_version"]):
-        return not_modified()
-    response = render(request, f"{DETAIL_TEMPLATE}#header-poll", context)
-    return response if session.can_change else stop_polling(response)
+def session_live(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The session page's one poll: the header (`v`, its digest), the activities after
+    `after` (an activity id) and the pending list (`p`, its digest), each only if changed.
 
-
-@require_GET
-def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
-    """Activities after `after` (an activity id), to append to the timeline.
-
-    The answer also carries, out of band, the actions still on their way and, when
-    something new arrived, the outputs. Once the session cannot change and nothing new
-    came, it is a 286 with no poller, so the page stops asking.
+    Changed parts come as out-of-band swaps, and the outputs with anything new; 204 when
+    nothing changed, 286 once the session cannot change.
     """
     session = get_session_for_user(request.user, pk)
     url = reverse("sessions_app:session-detail", args=[pk])
@@ -367,26 +396,35 @@ def session_activities(request: AuthedRequest, pk: int) -> HttpResponse:
         return response
     after = parse_id(request.GET.get("after", "0"))
     if after is None:
-        return HttpResponseBadRequest("`after` must be an activity id.")
+        return HttpResponseBadRequest("`after` must be an activity id.", content_type="text/plain")
+    role = _role(request, session)
+    context = _header_context(request, session, role, plan_view_for(session))
     new = list(session.activities.filter(pk__gt=after).order_by("create_time", "id"))
     outputs = _outputs(session) if new else []
-    pending = _pending_context(request, session)
-    context = {
-        "session": session,
-        "activities": mark_question(
-            session,
-            activity_views(
-                new, frozenset(o.patch for o in outputs if o.patch), people_behind(session, new)
+    pending = _pending_context(request, session, context["pending"])
+    context.update(
+        {
+            "header_changed": not unchanged(request, context["header_version"]),
+            "activities": mark_question(
+                session,
+                activity_views(
+                    new,
+                    frozenset(o.patch for o in outputs if o.patch),
+                    people_behind(session, new),
+                ),
             ),
-        ),
-        "last_activity_id": max([a.pk for a in new], default=int(after)),
-        "outputs": output_views(outputs),
-        "outputs_changed": bool(new),
-        "pending_changed": request.GET.get("p") != pending["pending_version"],
-        **pending,
-    }
-    response = render(request, f"{DETAIL_TEMPLATE}#activities-poll", context)
-    return response if session.can_change or new else stop_polling(response)
+            "last_activity_id": max([a.pk for a in new], default=after),
+            "outputs": output_views(outputs),
+            "outputs_changed": bool(new),
+            "pending_changed": request.GET.get("p") != pending["pending_version"],
+            **pending,
+        }
+    )
+    changed = context["header_changed"] or new or context["pending_changed"]
+    if session.can_change and not changed:
+        return not_modified()
+    response = render(request, f"{DETAIL_TEMPLATE}#live-poll", context)
+    return response if session.can_change else stop_polling(response)
 
 
 def _back_to(request: AuthedRequest, session: Session) -> HttpResponse:
