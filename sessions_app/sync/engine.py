@@ -394,9 +394,10 @@ def _list_and_read(
 ) -> None:
     """List sessions page by page, with the activities of each page's new and changed ones.
 
-    `max_pages`: stop after that many pages (the changes pass reads one). For each page: read its cached rows, download the activities of the sessions that
+    For each page: read its cached rows, download the activities of the sessions that
     changed (several requests in flight), then hand the page to the writer, which writes
     the sessions and their activities in one transaction while the next page downloads.
+    `max_pages`: stop after that many pages (the changes pass reads one).
     """
     newest_known = Session.objects.filter(connection=connection).aggregate(m=Max("create_time"))[
         "m"
