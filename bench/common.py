@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/jules_bench"
 
 
-def _maintenance(url: str) -> Any:
+def maintenance_connection(url: str) -> Any:
     """An autocommit connection to the server's `postgres` database, beside `url`'s."""
     import psycopg
 
@@ -31,7 +31,7 @@ def drop_database(url: str) -> None:
     from django.db import connections
 
     connections.close_all()
-    with _maintenance(url) as conn:
+    with maintenance_connection(url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
 
 
@@ -41,7 +41,7 @@ def setup_django(database_url: str | None = None, redis_url: str | None = None) 
     url = database_url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if urlsplit(url).scheme.startswith("postgres"):
         name = urlsplit(url).path.lstrip("/")
-        with _maintenance(url) as conn:
+        with maintenance_connection(url) as conn:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = url

@@ -10,13 +10,19 @@ interrupted (Ctrl-C):
    activities for one team whose members are the simulated people (`bench.seed`);
 2. starts a Jules simulator holding a large account (`--sync-sessions` sessions of
    `--sync-activities` activities) and gives the same team a connection to it;
-3. starts the portal under gunicorn (as `run_portal` and the Docker image start it) and a
-   Celery worker on the `sync` and `actions` queues, both on Redis (`BENCH_LOAD_REDIS_URL`,
-   default db 5 on loopback, emptied first);
+3. starts the portal under gunicorn (as `run_portal` and the Docker image start it) and,
+   as `run_portal` does, one Celery worker per queue (`sync`, then `actions`), all on Redis
+   (`BENCH_LOAD_REDIS_URL`, default db 5 on loopback, emptied first); the workers may reach
+   the simulator because its address is passed as `JULES_ALLOWED_BASE_URLS`;
 4. queues a full sync of the large account and, at once, runs locust headless (a
    subprocess, `bench/locustfile.py`) with `--users` people for `--duration` seconds;
 5. prints requests, error rate, p50/p95/p99 per kind of request and overall, the sync's
-   progress during the run, and the CPU time each part of the system used.
+   progress during the run (and the sessions it wrote a second), and the CPU time each
+   part of the system used.
+
+With `--reuse-seed`, the seeded database is kept as a PostgreSQL template
+(`<database>_seed_<sessions>x<activities>x<users>`) and later runs with the same figures
+copy it instead of seeding again; drop that database to seed afresh.
 
 Locust's CSV files are kept with `--csv PREFIX`; the logs of gunicorn and the worker with
 `--keep-logs`. All traffic stays on loopback.
@@ -39,6 +45,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil  # type: ignore[import-untyped]  # locust brings it
 
@@ -91,7 +98,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
-    parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery processes")
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=2, help="processes of the sync worker"
+    )
+    parser.add_argument(
+        "--reuse-seed",
+        action="store_true",
+        help="copy the seeded database kept by an earlier run with the same figures",
+    )
     parser.add_argument("--think", default="1,3", help="pause between pages, MIN,MAX seconds")
     parser.add_argument("--dwell", default="5,15", help="time on a polling page, MIN,MAX s")
     parser.add_argument("--no-sync", action="store_true", help="measure without the sync")
@@ -130,19 +144,88 @@ def prepare_database(args: argparse.Namespace, database_url: str) -> Prepared:
     from bench.common import setup_django
     from bench.seed import seed
 
-    setup_django(database_url)
+    started = time.monotonic()
+    template = _seed_template_name(args, database_url)
+    if args.reuse_seed and _copy_database(database_url, template):
+        setup_django(database_url)
+        prepared = _prepared_from_copy()
+        print(f"Copied the seeded database {template} in {time.monotonic() - started:.0f} s.")
+    else:
+        setup_django(database_url)
+        # `seed` empties the portal's tables first.
+        seeded = seed(
+            args.sessions, activities_per_session=args.activities, teams=1, users=args.users
+        )
+        # What `migrate` gives sessions cached before their derived tables: search
+        # documents and analytics facts, so every run starts with them.
+        from sessions_app.runtime.derived import fill_missing
+
+        fill_missing()
+        print(
+            f"Cached {seeded.sessions} sessions ({seeded.activities} activities, "
+            f"{seeded.outputs} outputs) for {len(seeded.usernames)} people in "
+            f"{time.monotonic() - started:.0f} s."
+        )
+        prepared = Prepared(seeded.usernames, seeded.password, seeded.team_ids[0])
+        if args.reuse_seed:
+            _keep_database(database_url, template)
+            print(f"Kept the seeded database as {template} for the next --reuse-seed run.")
     from django.db import connection
 
-    started = time.monotonic()
-    # `seed` empties the portal's tables first; sign-ins and lockouts of earlier runs go too.
-    seeded = seed(args.sessions, activities_per_session=args.activities, teams=1, users=args.users)
+    # Sign-ins and lockouts of earlier runs go.
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE django_session, axes_accessattempt, axes_accesslog CASCADE")
-    print(
-        f"Cached {seeded.sessions} sessions ({seeded.activities} activities, {seeded.outputs} "
-        f"outputs) for {len(seeded.usernames)} people in {time.monotonic() - started:.0f} s."
+    return prepared
+
+
+def _seed_template_name(args: argparse.Namespace, database_url: str) -> str:
+    name = urlsplit(database_url).path.lstrip("/")
+    return f"{name}_seed_{args.sessions}x{args.activities}x{args.users}"
+
+
+def _copy_database(database_url: str, template: str) -> bool:
+    """Recreate the load database as a copy of `template`; False if there is none."""
+    from bench.common import maintenance_connection
+
+    name = urlsplit(database_url).path.lstrip("/")
+    with maintenance_connection(database_url) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone():
+            return False
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return True
+
+
+def _keep_database(database_url: str, template: str) -> None:
+    """Copy the freshly seeded load database to `template` for later runs."""
+    from django.db import connections
+
+    from bench.common import maintenance_connection
+
+    connections.close_all()
+    name = urlsplit(database_url).path.lstrip("/")
+    with maintenance_connection(database_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{template}"')
+        conn.execute(f'CREATE DATABASE "{template}" TEMPLATE "{name}"')
+
+
+def _prepared_from_copy() -> Prepared:
+    """Who signs in to a copied database: `bench.seed`'s people and team."""
+    from django.contrib.auth import get_user_model
+
+    from bench.seed import PASSWORD, USER_PREFIX
+    from sessions_app.models import Team
+
+    usernames = list(
+        get_user_model()
+        .objects.filter(username__startswith=USER_PREFIX)
+        .order_by("id")
+        .values_list("username", flat=True)
     )
-    return Prepared(seeded.usernames, seeded.password, seeded.team_ids[0])
+    team = Team.objects.filter(slug__startswith="bench-").order_by("id").first()
+    if not usernames or team is None:
+        raise RuntimeError("the kept seeded database holds no bench people or team")
+    return Prepared(usernames, PASSWORD, team.pk)
 
 
 def add_sync_connection(prepared: Prepared, base_url: str) -> int:
@@ -202,7 +285,7 @@ class Children:
             self.stop(name)
 
 
-def child_env(database_url: str, redis_url: str) -> dict[str, str]:
+def child_env(database_url: str, redis_url: str, sim_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
@@ -211,6 +294,9 @@ def child_env(database_url: str, redis_url: str) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         DEBUG="0",
     )
+    if sim_url:
+        # The portal connects only where the operator allows (docs/reliability.md#jules-address).
+        env["JULES_ALLOWED_BASE_URLS"] = sim_url
     env.setdefault("SECRET_KEY_FILE", str(ROOT / "var" / "secret_key"))
     env.setdefault("FIELD_ENCRYPTION_KEY_FILE", str(ROOT / "var" / "field_encryption_key"))
     return env
@@ -229,13 +315,17 @@ def wait_for_web(url: str, children: Children, timeout: float = 60) -> None:
     raise RuntimeError(f"gunicorn did not answer /healthz in {timeout:.0f} s")
 
 
-def wait_for_worker(celery_app: Any, children: Children, timeout: float = 60) -> None:
+def wait_for_worker(
+    celery_app: Any, children: Children, timeout: float = 60, names: tuple[str, ...] = ()
+) -> None:
+    """Wait until a worker answers a ping, or each worker of `names` (`-n NAME@%h`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children.check()
-        if celery_app.control.ping(timeout=1.0):
+        answered = [name for reply in celery_app.control.ping(timeout=1.0) for name in reply]
+        if answered and all(any(a.startswith(f"{n}@") for a in answered) for n in names):
             return
-    raise RuntimeError(f"the Celery worker did not answer a ping in {timeout:.0f} s")
+    raise RuntimeError(f"the Celery worker(s) did not answer a ping in {timeout:.0f} s")
 
 
 # --- measuring ------------------------------------------------------------------------
@@ -462,6 +552,13 @@ def print_failures(prefix: str) -> None:
             print(f"  exception in the locustfile, {row['Count']} x: {row['Message'][:150]}")
 
 
+def sync_rate(samples: list[SyncSample]) -> float | None:
+    """Sessions the sync wrote a second between the first and the last sample."""
+    if len(samples) < 2 or samples[-1].at <= samples[0].at:
+        return None
+    return (samples[-1].sessions - samples[0].sessions) / (samples[-1].at - samples[0].at)
+
+
 def print_sync(samples: list[SyncSample], args: argparse.Namespace) -> None:
     if not samples:
         return
@@ -482,6 +579,9 @@ def print_sync(samples: list[SyncSample], args: argparse.Namespace) -> None:
             f"{s.sessions:>9} {s.activities:>10}"
         )
     last = samples[-1]
+    rate = sync_rate(samples)
+    if rate is not None:
+        print(f"During the load the sync wrote {rate:.0f} sessions/s.")
     if last.finished_after is not None:
         print(
             f"The sync finished {last.finished_after:.1f} s after it was queued: {last.sessions} "
@@ -538,7 +638,7 @@ def main() -> int:
                 f"({time.monotonic() - started:.0f} s to seed)."
             )
 
-        env = child_env(database_url, redis_url)
+        env = child_env(database_url, redis_url, sim.base_url if sim is not None else None)
         port = free_port()
         host = f"http://127.0.0.1:{port}"
         python = sys.executable
@@ -560,29 +660,31 @@ def main() -> int:
             ],
             env,
         )
-        children.start(
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "julesweb",
-                "worker",
-                "-Q",
-                "sync,actions",
-                "-c",
-                str(args.worker_concurrency),
-                "--loglevel",
-                "WARNING",
-                "-n",
-                "load@%h",
-            ],
-            env,
-        )
+        # One worker per queue, as `run_portal` and docker-compose.yml run them.
+        for queue, concurrency in (("sync", args.worker_concurrency), ("actions", 1)):
+            children.start(
+                f"{queue} worker",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "julesweb",
+                    "worker",
+                    "-Q",
+                    queue,
+                    "-c",
+                    str(concurrency),
+                    "--loglevel",
+                    "WARNING",
+                    "-n",
+                    f"{queue}@%h",
+                ],
+                env,
+            )
         celery_app = Celery("load", broker=redis_url)
         wait_for_web(host, children)
-        wait_for_worker(celery_app, children)
+        wait_for_worker(celery_app, children, names=("sync", "actions"))
 
         users_file = work / "users.json"
         users_file.write_text(
@@ -677,6 +779,7 @@ def main() -> int:
                 "args": vars(args),
                 "tables": tables,
                 "sync": [vars(sample) for sample in samples],
+                "sync_sessions_per_second": sync_rate(samples),
                 "cpu_seconds": cpu,
                 "seconds": elapsed,
             }

@@ -82,16 +82,22 @@ class InFlight:
                 self._clean = 0
                 if outcome.retry_after:
                     self._hold_until = max(self._hold_until, now + outcome.retry_after)
-            else:
-                latency = now - started
-                if self._best is None or latency < self._best:
-                    self._best = latency
-                if latency <= self._best * SLOWER + 0.001:
-                    self._clean += 1
-                    if self._clean >= self._limit and self._limit < self.ceiling:
-                        self._set(self._limit + 1, now)
-                        self._clean = 0
-            self._cond.notify_all()
+                # Every waiter re-reads the hold and the new limit.
+                self._cond.notify_all()
+                return
+            latency = now - started
+            if self._best is None or latency < self._best:
+                self._best = latency
+            freed = 1
+            if latency <= self._best * SLOWER + 0.001:
+                self._clean += 1
+                if self._clean >= self._limit and self._limit < self.ceiling:
+                    self._set(self._limit + 1, now)
+                    self._clean = 0
+                    freed = 2
+            # Wake only as many waiters as there are new slots: with a pool sized to the
+            # ceiling, waking all of them on every answer would cost the CPU-bound case.
+            self._cond.notify(freed)
 
     def _set(self, limit: int, now: float) -> None:
         if limit != self._limit:

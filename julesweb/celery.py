@@ -56,7 +56,8 @@ app.conf.update(
 app.conf.beat_schedule = {
     # The scheduler runs often and cheaply; each connection's own cadences (in settings)
     # decide whether a sync is due, so the beat schedule needs no per-connection entries.
-    "schedule-syncs": {"task": "sessions_app.tasks.schedule_syncs", "schedule": 5.0},
+    # Every second, so a connection's changes pass (SYNC_CHANGES_SECONDS) starts on time.
+    "schedule-syncs": {"task": "sessions_app.tasks.schedule_syncs", "schedule": 1.0},
     "sweep-outbox": {"task": "sessions_app.tasks.sweep_outbox", "schedule": 30.0},
     "sweep-notifications": {"task": "sessions_app.tasks.sweep_notifications", "schedule": 30.0},
     "close-lockouts": {"task": "sessions_app.tasks.close_lockouts", "schedule": 60.0},
@@ -85,3 +86,15 @@ def apply_worker_settings() -> None:
 @worker_process_init.connect
 def _on_worker_start(**kwargs: Any) -> None:
     apply_worker_settings()
+
+
+@worker_init.connect
+def _lower_sync_priority(sender: Any = None, **kwargs: Any) -> None:
+    """A sync-only worker yields the CPU to the web server (docs/operations.md#cpu-priority-of-the-sync);
+    its pool processes, forked later, inherit the priority."""
+    from django.conf import settings
+
+    from julesweb.priority import lower_sync_priority
+
+    if sender is not None:
+        lower_sync_priority(sender.app.amqp.queues.consume_from, settings.SYNC_WORKER_NICE)

@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from julesweb.env import env, envbool, envfloat, envgroups, envint, envlist, secret
+from julesweb.priority import parse_nice
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the portal writes at run time (the SQLite file, the embedded broker's
@@ -279,6 +280,9 @@ API_RATE_LIMIT = envint("API_RATE_LIMIT", 600)
 # Sync cadences in seconds: active sessions are re-read fast, finished ones slowly, and a
 # full re-list catches revived or changed old sessions that the createTime order hides.
 SYNC_ACTIVE_SECONDS = envint("SYNC_ACTIVE_SECONDS", 10)
+# The changes pass: the first list page, whose updateTimes say which sessions changed;
+# 0 turns it off (passes then come every SYNC_ACTIVE_SECONDS). docs/architecture.md#sync
+SYNC_CHANGES_SECONDS = envint("SYNC_CHANGES_SECONDS", 4)
 SYNC_IDLE_SECONDS = envint("SYNC_IDLE_SECONDS", 300)
 SYNC_LIST_SECONDS = envint("SYNC_LIST_SECONDS", 30)
 SYNC_FULL_SECONDS = envint("SYNC_FULL_SECONDS", 3600)
@@ -287,6 +291,9 @@ SYNC_SOURCES_SECONDS = envint("SYNC_SOURCES_SECONDS", 900)
 JULES_SYNC_CONCURRENCY = envint("JULES_SYNC_CONCURRENCY", 4)
 # Ceiling of the adaptive GETs in flight per sync client; CONCURRENCY is where it starts.
 JULES_SYNC_MAX_IN_FLIGHT = envint("JULES_SYNC_MAX_IN_FLIGHT", 16)
+# How far a worker that consumes only the sync queue lowers its CPU priority, so that pages
+# stay quick while a large account syncs: docs/operations.md#cpu-priority-of-the-sync
+SYNC_WORKER_NICE = parse_nice(env("SYNC_WORKER_NICE", "5") or "5")
 
 # Notifications (docs/notifications.md). Email goes through Django's backend: the console
 # backend prints messages to the terminal unless an SMTP host is set.

@@ -16,7 +16,11 @@ Everything here is scoped to the teams the user belongs to. The list must stay q
   renew; so they follow every change that moves a count, and lag at most `COUNTS_TTL`
   behind one made any other way (a session archived in Jules itself, for instance). The
   table of rows is a cached fragment under that key plus the connections' newest session
-  write (`synced_at`), the address, the user's roles and the minute;
+  write (`synced_at`), the address, the user's roles and the minute. While one of the
+  teams' connections syncs, a sync write renews both at most every `SYNC_SETTLE`
+  seconds, so a large account's sync, which writes many times a second, does not make
+  every page count and render again (docs/performance.md, "Pages while a large account
+  syncs (issue 19)"); the portal's own writes still show at once;
 - date filters compare `create_time` with the bounds of the days in the portal's time
   zone, so an index on the column still applies (a `__date` lookup would wrap it); the
   free-text search is served on PostgreSQL by trigram indexes (migration 0004).
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, overload
@@ -44,7 +49,7 @@ from sessions_app.models import (
     SessionTransition,
     Source,
 )
-from sessions_app.models.jules import ATTENTION_STATES
+from sessions_app.models.jules import ATTENTION_STATES, SyncStatus
 from sessions_app.sessions.forms import DELETED, OUTSIDE_PORTAL
 from sessions_app.teams.selectors import is_service_bot, service_bot_label
 
@@ -52,6 +57,8 @@ T = TypeVar("T")
 PAGE_SIZE = 50
 # How long counts per state may be served from the cache at most (seconds).
 COUNTS_TTL = 60
+# While a connection syncs, how long counts and rows may lag its writes (seconds).
+SYNC_SETTLE = 3.0
 # How long the filter menus' repositories and people may be (seconds).
 MENUS_TTL = 60
 # The per-process cache (settings.CACHES) of everything here but the stamps.
@@ -255,6 +262,10 @@ def sessions_changed(team_ids: Iterable[int]) -> None:
     cache.set_many({_stamp_key(t): uuid.uuid4().hex for t in set(team_ids)}, COUNTS_TTL * 2)
 
 
+def _now() -> float:
+    return time.monotonic()
+
+
 def cached_count_states(
     qs: QuerySet[Session],
     team_ids: Iterable[int],
@@ -278,21 +289,33 @@ def cached_count_states(
     # version this also returns, follow every write.
     moves = [(c.pk, c.created_at, getattr(c, "newest_transition", None)) for c in connections]
     writes = [getattr(c, "newest_session_sync", None) for c in connections]
-    raw = repr((teams, filters, moves)).encode()
+    syncing = any(c.sync_status == SyncStatus.SYNCING for c in connections)
+    raw = repr((teams, filters)).encode()
     key = "session-list:counts:" + hashlib.sha256(raw).hexdigest()
     stamp_keys = [_stamp_key(t) for t in teams]
     # The stamps are shared by every process (the default cache); what they validate is
     # keyed by its content, so it lives in each process' memory.
     found = cache.get_many(stamp_keys)
     stamps = [found.get(k) for k in stamp_keys]
-    version = hashlib.sha256(repr((key, stamps, writes)).encode()).hexdigest()[:20]
     local = caches[LOCAL_CACHE]
+    now = _now()
     cached = local.get(key)
     if cached is not None and cached[0] == stamps:
-        return dict(cached[1]), version
+        seen_moves, seen_writes, counts, at = cached[1:]
+        # While a sync writes, what was counted and rendered a moment ago still stands.
+        settled = syncing and now - at < SYNC_SETTLE
+        if settled or (seen_moves == moves and seen_writes == writes):
+            return dict(counts), _data_version(key, stamps, seen_moves, seen_writes)
+        if seen_moves == moves:
+            local.set(key, (stamps, moves, writes, counts, now), COUNTS_TTL)
+            return dict(counts), _data_version(key, stamps, moves, writes)
     counts = count_states(qs)
-    local.set(key, (stamps, counts), COUNTS_TTL)
-    return counts, version
+    local.set(key, (stamps, moves, writes, counts, now), COUNTS_TTL)
+    return counts, _data_version(key, stamps, moves, writes)
+
+
+def _data_version(key: str, *parts: Any) -> str:
+    return hashlib.sha256(repr((key, *parts)).encode()).hexdigest()[:20]
 
 
 class LazyList(Sequence[T]):

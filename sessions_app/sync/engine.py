@@ -3,11 +3,12 @@
 One pass over a connection (`sync_connection`):
 
 1. claims the connection by conditional update, so two workers never sync it at once;
-2. lists sessions newest first, stopping once past the newest known createTime, or to the
-   end (archived included) on a full pass, which also catches revived old sessions and
-   notices deletions;
-3. re-reads the sessions whose own cadence is due (fast while they can move, slowly for a
-   while after they rest);
+2. lists sessions newest first: every pass reads the first page (the changes pass: each
+   listed session's updateTime says whether it changed), every SYNC_LIST_SECONDS it goes
+   on until past the newest known createTime, and on a full pass to the end (archived
+   included), which also catches revived old sessions and notices deletions;
+3. re-reads the sessions whose own cadence is due and that the listing did not show (fast
+   while they can move, slowly for a while after they rest);
 4. reads new activities incrementally with the `create_time >` filter for every session
    whose updateTime moved, several requests in flight, and writes them in bulk;
 5. refreshes sources when due, and records every observed change as a transition.
@@ -66,6 +67,9 @@ logger = logging.getLogger(__name__)
 CLAIM_SECONDS = 600
 # Sessions per batch of activity reads and bulk writes.
 BATCH = 50
+# Seconds by which a connection may be early for its next pass (`due_connections`); less
+# than the beat's `schedule-syncs` cadence (julesweb/celery.py).
+SCHEDULE_SLACK = 0.5
 
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -81,6 +85,14 @@ def _pivot(session: Session) -> str | None:
         return None
     earlier = session.last_activity_at - dt.timedelta(milliseconds=1)
     return earlier.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def pool_size(client: JulesClient) -> int:
+    """Threads for a pass's reads: up to the client's ceiling of requests in flight, whose
+    adaptive limit (jules/inflight.py) gates them; without one, the fixed concurrency."""
+    if client.inflight is not None:
+        return client.inflight.ceiling
+    return max(1, settings.JULES_SYNC_CONCURRENCY)
 
 
 def _fetch_activities(
@@ -121,7 +133,16 @@ def sync_activities(
         report.merge(inline.report)
         return
     batches = [sessions[i : i + BATCH] for i in range(0, len(sessions), BATCH)]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    if workers <= 1:
+        # One request in flight: no pool (and no thread handoff per request).
+        for batch in batches:
+            by_id = _fetch_many(client, None, batch, report)
+            rows = [(s, by_id[s.remote_id]) for s in batch if s.remote_id in by_id]
+            if rows:
+                prepared = store.prepare_activities(connection, rows, set(), set())
+                writer.submit(apply_activities, store, prepared, writer.report)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
 
         def submit(batch: Sequence[Session]) -> list[tuple[Session, Any]]:
             return [(s, pool.submit(_fetch_activities, client, s, report.errors)) for s in batch]
@@ -223,10 +244,10 @@ def sync_connection(
         sync_done=0,
         sync_total=0,
     )
-    workers = workers or settings.JULES_SYNC_CONCURRENCY
     full_pass = False
     try:
         client = client or sync_client(connection)
+        workers = workers or pool_size(client)
         full_pass = _run_pass(
             client,
             connection,
@@ -285,6 +306,9 @@ def _run_pass(
     now = timezone.now()
     full = full or _due(now, connection.last_full_sync_at, settings.SYNC_FULL_SECONDS)
     list_due = full or _due(now, connection.last_list_at, settings.SYNC_LIST_SECONDS)
+    # Between the listings, the changes pass reads the first page only: the list items are
+    # the sessions themselves, updateTime included (docs/jules-api.md#finding-changes).
+    changes_only = not list_due and settings.SYNC_CHANGES_SECONDS > 0
     if full or _due(now, connection.last_sources_sync_at, settings.SYNC_SOURCES_SECONDS):
         _progress(connection.pk, token, "sources", 0, 0, progress)
         report.sources = write_sources(connection, client, report.errors)
@@ -296,7 +320,7 @@ def _run_pass(
     # are written while the next pages and activities download; what it counts is merged
     # into the report at the end.
     with Writer(threaded=store.can_thread()) as writer:
-        if list_due:
+        if list_due or changes_only:
             _list_and_read(
                 client,
                 connection,
@@ -309,7 +333,9 @@ def _run_pass(
                 progress,
                 workers,
                 writer,
+                max_pages=1 if changes_only else None,
             )
+        if list_due:
             JulesConnection.objects.filter(pk=connection.pk).update(last_list_at=timezone.now())
             if full:
                 # A session the listing lacks is deleted only when a GET confirms it: an
@@ -320,8 +346,8 @@ def _run_pass(
                         client, connection, store, missing, report, repos, needs_activities, workers
                     )
 
-        # Sessions due on their own cadence. Those the listing just read are only
-        # rescheduled.
+        # Sessions due on their own cadence. Those the listing just read (written if they
+        # changed) are only rescheduled; deeper ones are read one by one.
         due = list(
             Session.objects.filter(
                 connection=connection, deleted_remotely=False, next_poll_at__lte=timezone.now()
@@ -363,12 +389,15 @@ def _list_and_read(
     progress: ProgressCallback | None,
     workers: int,
     writer: Writer,
+    *,
+    max_pages: int | None = None,
 ) -> None:
     """List sessions page by page, with the activities of each page's new and changed ones.
 
     For each page: read its cached rows, download the activities of the sessions that
     changed (several requests in flight), then hand the page to the writer, which writes
     the sessions and their activities in one transaction while the next page downloads.
+    `max_pages`: stop after that many pages (the changes pass reads one).
     """
     newest_known = Session.objects.filter(connection=connection).aggregate(m=Max("create_time"))[
         "m"
@@ -376,7 +405,7 @@ def _list_and_read(
     written: deque[Future[Any]] = deque()
     # One request in flight needs no pool (and no thread handoff per request).
     with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
-        for page in _list_pages(client, archived=None if full else False):
+        for number, page in enumerate(_list_pages(client, archived=None if full else False), 1):
             report.sessions_seen += len(page)
             items = usable_sessions(page, report.errors)
             seen_ids.update(r.id for r in items if r.id)
@@ -411,7 +440,7 @@ def _list_and_read(
                 and newest_known
                 and items
                 and all(s.create_time is not None and s.create_time < newest_known for s in items)
-            ):
+            ) or (max_pages is not None and number >= max_pages):
                 break
     while written:
         written.popleft().result()
@@ -600,6 +629,9 @@ def due_connections(now: dt.datetime | None = None) -> list[int]:
     """The enabled connections whose next pass is due (the `schedule_syncs` task enqueues
     them)."""
     now = now or timezone.now()
+    # Passes come at the changes pass's cadence (each lists the first page), or without it
+    # at the live sessions' own.
+    cadence = settings.SYNC_CHANGES_SECONDS or settings.SYNC_ACTIVE_SECONDS
     due = []
     for connection in JulesConnection.objects.filter(enabled=True).exclude(
         sync_status=SyncStatus.BROKEN
@@ -607,10 +639,10 @@ def due_connections(now: dt.datetime | None = None) -> list[int]:
         if connection.sync_claimed_until and connection.sync_claimed_until > now:
             continue
         # Failures back off exponentially, capped at ten minutes.
-        interval = min(
-            settings.SYNC_ACTIVE_SECONDS * (2 ** min(connection.consecutive_failures, 10)), 600
-        )
+        interval = min(cadence * (2 ** min(connection.consecutive_failures, 10)), 600)
         started = connection.last_sync_started_at
-        if started is None or (now - started).total_seconds() >= interval:
+        # A pass starts just after the beat's tick, so `interval` later the next tick finds
+        # it a hair short: without the slack every pass would wait one more beat.
+        if started is None or (now - started).total_seconds() >= interval - SCHEDULE_SLACK:
             due.append(connection.pk)
     return due

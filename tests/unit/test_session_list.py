@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from sessions_app.models import OutboxAction, Session, SessionTransition
+from sessions_app.sessions import filters
 from sessions_app.sessions.rows import ago
 from tests.factories import (
     ActivityFactory,
@@ -742,6 +743,15 @@ def _state_counts(html):
     return dict(re.findall(r'id="state-count-(\w+)">(\d+)<', html))
 
 
+def _discover(conn):
+    """What the sync does when it finds a session: the row and its transition."""
+    new = SessionFactory(
+        connection=conn, state="COMPLETED", title="Just synced", create_time=timezone.now()
+    )
+    SessionTransition.objects.create(team=conn.team, session=new, kind="discovered")
+    return new
+
+
 def test_it_serves_the_counts_from_the_cache_until_a_count_moves(
     client, cast, many, conn, same_minute
 ):
@@ -749,10 +759,7 @@ def test_it_serves_the_counts_from_the_cache_until_a_count_moves(
     _clear_caches()
     assert _state_counts(client.get(URL).content.decode())["COMPLETED"] == "87"
     # The sync discovers a session: the row and its transition, in one transaction.
-    new = SessionFactory(
-        connection=conn, state="COMPLETED", title="Just synced", create_time=timezone.now()
-    )
-    SessionTransition.objects.create(team=cast.team, session=new, kind="discovered")
+    new = _discover(conn)
     html = client.get(URL).content.decode()
     assert _state_counts(html)["COMPLETED"] == "88"
     assert "Just synced" in _titles(html)
@@ -792,6 +799,50 @@ def test_it_refreshes_rows_but_keeps_counts_when_a_sync_write_moves_no_count(
     # The rows were read again, the counts were not.
     assert len(queries) == LIST_QUERIES_WARM + 1
     assert not any("COUNT(" in q["sql"] for q in queries.captured_queries)
+
+
+def test_it_keeps_counts_and_rows_for_a_moment_while_a_connection_syncs(
+    client, cast, many, conn, same_minute, monkeypatch
+):
+    clock = [1000.0]
+    monkeypatch.setattr("sessions_app.sessions.filters._now", lambda: clock[0])
+    conn.sync_status = "syncing"
+    conn.save(update_fields=["sync_status"])
+    client.force_login(cast.admin)
+    _clear_caches()
+    assert _state_counts(client.get(URL).content.decode())["COMPLETED"] == "87"
+    # A large sync writes a new session and its transition a moment later.
+    new = _discover(conn)
+    clock[0] += filters.SYNC_SETTLE / 2
+    with CaptureQueriesContext(db_connection) as queries:
+        html = client.get(URL).content.decode()
+    # Within the settle time: neither counted nor rendered again.
+    assert _state_counts(html)["COMPLETED"] == "87"
+    assert "Just synced" not in _titles(html)
+    assert len(queries) == LIST_QUERIES_WARM
+    clock[0] += filters.SYNC_SETTLE
+    html = client.get(URL).content.decode()
+    assert _state_counts(html)["COMPLETED"] == "88"
+    assert "Just synced" in _titles(html)
+    # The portal's own writes show at once, sync or not.
+    client.post(reverse("sessions_app:session-bulk"), {"action": "archive", "ids": [new.pk]})
+    html = client.get(URL).content.decode()
+    assert _state_counts(html)["COMPLETED"] == "87"
+    assert "Just synced" not in _titles(html)
+
+
+def test_it_counts_again_at_once_once_the_sync_has_finished(
+    client, cast, many, conn, same_minute, monkeypatch
+):
+    monkeypatch.setattr("sessions_app.sessions.filters._now", lambda: 1000.0)
+    client.force_login(cast.admin)
+    _clear_caches()
+    client.get(URL)
+    _discover(conn)
+    # No connection syncing: no settle time, the same instant shows the new session.
+    html = client.get(URL).content.decode()
+    assert _state_counts(html)["COMPLETED"] == "88"
+    assert "Just synced" in _titles(html)
 
 
 def test_it_refreshes_cached_rows_every_minute(client, cast, conn, monkeypatch):
