@@ -226,9 +226,11 @@ class _Simulator:
         raise RuntimeError("The simulator did not start within ten minutes.")
 
     def add_latency(self, seconds: float) -> None:
+        self.add_fault(f"kind=latency,seconds={seconds}")
+
+    def add_fault(self, spec: str) -> None:
         import requests
 
-        spec = f"kind=latency,seconds={seconds}"
         if self._thread_sim is not None:
             self._thread_sim.add_fault(spec)
         else:
