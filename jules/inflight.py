@@ -3,8 +3,9 @@
 Every attempt passes through `InFlight.slot()`: it waits for a free slot, and on leaving
 reports how the attempt went. The limit starts small, grows by one after a limit's worth
 of clean answers that came back no slower than before (so on loopback, where more threads
-only contend for the CPU, it stays put), halves on a 429 or 5xx, and while a
-`Retry-After` runs holds every new attempt until it has passed. It never exceeds `ceiling`.
+only contend for the CPU, it stays put), halves on a 429 or 5xx (once for all the attempts
+that were in flight together), and while a `Retry-After` runs holds every new attempt until
+it has passed. It never exceeds `ceiling`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class InFlight:
         self._clean = 0
         self._best: float | None = None
         self._hold_until = 0.0
+        # When the limit was last halved: a throttled answer to an attempt that started
+        # before then was already counted by that cut (one halving per round trip).
+        self._cut_at = float("-inf")
         self.peak = 0
         # (time, limit) at every change, for the curve of requests in flight.
         self.history: list[tuple[float, int]] = [(clock(), self._limit)]
@@ -78,7 +82,9 @@ class InFlight:
             self._active -= 1
             now = self._clock()
             if outcome.throttled:
-                self._set(max(1, self._limit // 2), now)
+                if started >= self._cut_at:
+                    self._set(max(1, self._limit // 2), now)
+                    self._cut_at = now
                 self._clean = 0
                 if outcome.retry_after:
                     self._hold_until = max(self._hold_until, now + outcome.retry_after)

@@ -46,6 +46,23 @@ def test_does_not_grow_when_answers_get_slower():
     assert ctl.limit == 2
 
 
+def test_answers_in_flight_together_halve_once():
+    clock = Clock()
+    ctl = InFlight(ceiling=16, start=8, clock=clock)
+    started = [ctl.acquire() for _ in range(8)]
+    clock.now += 0.05
+    for at in started:
+        out = Outcome()
+        out.throttled = True
+        ctl.release(at, out)
+    # One storm seen by eight answers of one round trip is one halving, not eight.
+    assert ctl.limit == 4
+    # An attempt sent after the cut and throttled again halves again.
+    clock.now += 0.05
+    throttled(ctl)
+    assert ctl.limit == 2
+
+
 def test_halves_on_throttle_down_to_one():
     clock = Clock()
     ctl = InFlight(ceiling=16, start=8, clock=clock)
