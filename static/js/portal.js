@@ -153,8 +153,10 @@ document.addEventListener("keydown", function (event) {
   });
 })();
 // Live updates (issue 11): pollers (elements with an `every` trigger) that fail back off,
-// and the page says so; it also says when nothing polls any more. The state lives in
-// [data-live-status] (a short note) and [data-live-alert] (a notice shown while failing).
+// and the page says so; it also says when nothing polls any more. A poller answered 404 or
+// 403 stops: what it follows is gone or no longer the person's, so asking again cannot
+// help. The state lives in [data-live-status] (a short note) and [data-live-alert] (a
+// notice shown while failing or once stopped).
 (function () {
   "use strict";
   var BASE_MS = 3000;
@@ -204,29 +206,50 @@ document.addEventListener("keydown", function (event) {
     if (ticker) { clearInterval(ticker); ticker = null; }
     setAlert("");
   }
+  function isGone(xhr) {
+    return !!xhr && (xhr.status === 404 || xhr.status === 403);
+  }
+  function gone(elt) {
+    // Its timer still ticks, but beforeRequest cancels every request it would send.
+    elt.setAttribute("data-live-gone", "");
+    recovered();
+    setNotes("stopped", "Updates stopped");
+    setAlert("Live updates stopped: this is no longer here for you (it was deleted, or " +
+      "your access to it changed). Reload the page to see where things stand.");
+  }
   function stoppedIfIdle() {
     if (failures || !document.querySelector("[data-live-status]")) return;
-    if (document.querySelector("[hx-trigger*='every']")) {
+    if (document.querySelector("[hx-trigger*='every']:not([data-live-gone])")) {
       setNotes("live", "Updates live");
     } else {
       setNotes("stopped", "No more updates: nothing here can change any more.");
     }
   }
   document.addEventListener("htmx:beforeRequest", function (event) {
-    if (isPoller(event.detail.elt) && Date.now() < retryAt) event.preventDefault();
+    var elt = event.detail.elt;
+    if (!isPoller(elt)) return;
+    if (elt.hasAttribute("data-live-gone") || Date.now() < retryAt) event.preventDefault();
   });
   document.addEventListener("htmx:sendError", function (event) {
     if (isPoller(event.detail.elt)) failed();
   });
   document.addEventListener("htmx:responseError", function (event) {
-    if (isPoller(event.detail.elt)) failed();
+    if (!isPoller(event.detail.elt)) return;
+    if (isGone(event.detail.xhr)) gone(event.detail.elt);
+    else failed();
   });
   // beforeSwap, not afterRequest: a poller replaces itself, and events on the detached
   // element no longer reach the document. Every answer passes here, 204 included.
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (!isPoller(event.detail.elt)) return;
     if (event.detail.isError) {
-      failed();
+      if (isGone(event.detail.xhr)) {
+        gone(event.detail.elt);
+        // Handled here and said on the page: not an error for htmx to log.
+        event.detail.isError = false;
+      } else {
+        failed();
+      }
       return;
     }
     recovered();

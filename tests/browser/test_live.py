@@ -1,6 +1,7 @@
 """Live parts of the pages in Chromium: the session page's one poll (a sent message leaves
-the pending list once recorded, the page says when updates fail or stop and backs off),
-the list page's one poll for its live rows, toasts."""
+the pending list once recorded, the page says when updates fail or stop and backs off, and
+the poll stops for good once the session is no longer the person's), the list page's one
+poll for its live rows, toasts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from sessions_app.models import OutboxAction, Session
+from sessions_app.models import Membership, OutboxAction, Session
 from tests.browser.conftest import sign_in, wait_until
 from tests.factories import ActivityFactory, ConnectionFactory, SessionFactory
 
@@ -90,6 +91,35 @@ def test_it_says_when_live_updates_fail_backs_off_and_recovers(
     assert "No more updates" in page.inner_text("[data-live-status]")
     page.wait_for_selector(".session-header >> text=Completed")
     assert page.locator("[hx-trigger*='every']").count() == 0
+
+
+def test_the_poll_stops_and_says_so_once_the_session_is_no_longer_theirs(
+    page, live_server, cast, browser_problems
+):
+    session = _session(cast, state="IN_PROGRESS")
+    # The one 404 answer is expected: the harness lists every 4xx, and Chromium logs a
+    # failed load as a console line of its own. Nothing else may be logged (htmx's
+    # responseError is not: the page handles the answer).
+    browser_problems.allow(r"HTTP 404: GET .*/live/|status of 404 \(Not Found\) .*/live/")
+    polls: list[float] = []
+    page.on(
+        "request",
+        lambda request: polls.append(time.monotonic()) if "/live/" in request.url else None,
+    )
+    sign_in(page, live_server, "viewer")
+    with page.expect_request(re.compile(r".*/live/.*"), timeout=10_000):
+        page.goto(f"{live_server.url}/sessions/{session.pk}/")
+    # The viewer moves to another team: the session is no longer theirs to see. (One
+    # UPDATE, as the other tests here write while the page polls.)
+    Membership.objects.filter(user=cast.viewer, team=cast.team).update(team=cast.other_team)
+    page.wait_for_selector("[data-live-alert]:has-text('Live updates stopped')", timeout=10_000)
+    assert page.inner_text("[data-live-status]") == "Updates stopped"
+    stopped_at = len(polls)
+    # A poll every 3 s would ask twice more in 7 s; a stopped one does not ask at all.
+    page.wait_for_timeout(7_000)
+    assert len(polls) == stopped_at, polls
+    # What the page showed stays in place.
+    assert page.locator(".session-header >> text=Live one").count() == 1
 
 
 def test_the_session_page_polls_once_and_swaps_only_what_changed(page, live_server, cast):
