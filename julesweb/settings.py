@@ -293,7 +293,7 @@ JULES_SYNC_CONCURRENCY = envint("JULES_SYNC_CONCURRENCY", 4)
 JULES_SYNC_MAX_IN_FLIGHT = envint("JULES_SYNC_MAX_IN_FLIGHT", 16)
 # How far a worker that consumes only the sync queue lowers its CPU priority, so that pages
 # stay quick while a large account syncs: docs/operations.md#cpu-priority-of-the-sync
-SYNC_WORKER_NICE = parse_nice(env("SYNC_WORKER_NICE", "5") or "5")
+SYNC_WORKER_NICE = parse_nice(env("SYNC_WORKER_NICE", "10") or "10")
 
 # Notifications (docs/notifications.md). Email goes through Django's backend: the console
 # backend prints messages to the terminal unless an SMTP host is set.

@@ -61,8 +61,8 @@ def test_it_stops_at_startup_on_a_bad_setting() -> None:
     assert "SYNC_WORKER_NICE must be a whole number from 0 to 19, not 'high'" in result.stderr
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, "5"), ("", "5"), ("12", "12")])
-def test_it_defaults_to_nice_5(value: str | None, expected: str) -> None:
+@pytest.mark.parametrize(("value", "expected"), [(None, "10"), ("", "10"), ("12", "12")])
+def test_it_defaults_to_nice_10(value: str | None, expected: str) -> None:
     result = _settings_nice(value)
 
     assert result.returncode == 0, result.stderr
