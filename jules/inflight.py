@@ -1,20 +1,17 @@
 """An adaptive limit of requests in flight for one client (docs/jules-api.md, "Retries").
 
 Every attempt passes through `InFlight.slot()`: it waits for a free slot, and on leaving
-reports how the attempt went. The limit starts small and grows while that pays:
+reports how the attempt went. The limit starts small and grows by one while that pays:
 
-- it measures answers a second in rounds of a limit's worth of answers (and at least
-  100 ms between them) to attempts the limit held back (each took the last free slot);
-  the time of a stretch where it held nothing back does not count, so a serial phase,
-  where one request is enough, neither grows it nor blurs the figure;
+- it counts rounds of a limit's worth of clean answers (no slower than the best recent
+  one) to attempts the limit held back (each took the last free slot), so a serial phase,
+  where one request is enough, never grows it;
 - after each step up it skips one round (the answers still come at the old rate), then
-  measures one: if answers a second rose by at least a quarter of what the new slots
-  could give, it steps up again; if not, it steps back to where it was and waits a few
-  rounds before trying again (twice as many after each try in a row that did not pay).
-  The steps double the limit until one does not pay or a throttle comes, then add one.
-  Over a slow network every slot pays, so the limit reaches the ceiling within a few
-  round trips; on loopback, where more threads only take the CPU (the GIL) from the work
-  done with the answers, it stays near its start.
+  measures one: if answers a second rose by at least a quarter of what the extra slot
+  could give, it steps up again; if not, it steps back down and waits a few rounds before
+  trying again. Over a slow network every slot pays; on loopback, where more threads only
+  take the CPU (the GIL) from the work done with the answers, the limit stays near its
+  start.
 
 It halves on a 429 or 5xx (once for all the attempts that were in flight together), and
 while a `Retry-After` runs holds every new attempt until it has passed. It never exceeds
@@ -25,22 +22,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-# A step up pays when answers a second rose by at least this share of the ideal gain (the
-# new slots over the old limit).
+# An answer counts as "not slower" within this factor of the best recent latency.
+SLOWER = 1.5
+# A step up pays when answers a second rose by at least this share of the ideal gain (one
+# more slot over `limit - 1`).
 GAIN = 0.25
-# Rounds to wait at the lower limit after a step up that did not pay, before trying again;
-# doubled after each one in a row that did not pay, up to MAX_PROBE_ROUNDS.
+# Rounds to wait at the lower limit after a step up that did not pay, before trying again.
 PROBE_ROUNDS = 4
-MAX_PROBE_ROUNDS = 256
-# A round lasts at least this long too: on loopback a limit's worth of answers takes a few
-# milliseconds, too short a time to tell one rate from another.
-MIN_ROUND_SECONDS = 0.1
-# Changes of the limit kept for the curve (the newest).
-HISTORY = 4096
 
 
 class Outcome:
@@ -68,27 +59,22 @@ class InFlight:
         self._clock = clock
         self._cond = threading.Condition()
         self._active = 0
-        # The round under way: answers to pressed attempts, and the time between two such
-        # answers in a row (a stretch where the limit held nothing back does not count).
+        self._best: float | None = None
+        # The round under way: pressed clean answers counted since `_round_start`.
         self._count = 0
-        self._elapsed = 0.0
-        self._last: float | None = None
+        self._round_start = clock()
         # The first round after a change only warms up; `_rate_before` is the answers a
         # second measured at the limit before the last step up.
         self._warm = True
         self._rate_before: float | None = None
-        self._limit_before = self._limit
         self._hold = 0
-        self._probe_rounds = PROBE_ROUNDS
-        # Steps double the limit until one does not pay or a throttle comes.
-        self._doubling = True
         self._hold_until = 0.0
         # When the limit was last halved: a throttled answer to an attempt that started
         # before then was already counted by that cut (one halving per round trip).
         self._cut_at = float("-inf")
         self.peak = 0
         # (time, limit) at every change, for the curve of requests in flight.
-        self.history: deque[tuple[float, int]] = deque([(clock(), self._limit)], maxlen=HISTORY)
+        self.history: list[tuple[float, int]] = [(clock(), self._limit)]
 
     @property
     def limit(self) -> int:
@@ -130,22 +116,21 @@ class InFlight:
                 self._warm = True
                 self._rate_before = None
                 self._hold = 0
-                self._doubling = False
                 if outcome.retry_after:
                     self._hold_until = max(self._hold_until, now + outcome.retry_after)
                 # Every waiter re-reads the hold and the new limit.
                 self._cond.notify_all()
                 return
+            latency = now - started
+            if self._best is None or latency < self._best:
+                self._best = latency
             freed = 1
             if not outcome.pressed:
                 # The limit held nothing back: this says nothing about a larger one.
-                self._last = None
-            else:
-                if self._last is not None:
-                    self._count += 1
-                    self._elapsed += now - self._last
-                self._last = now
-                if self._count >= self._limit and self._elapsed >= MIN_ROUND_SECONDS:
+                self._restart(now)
+            elif latency <= self._best * SLOWER + 0.001:
+                self._count += 1
+                if self._count >= self._limit:
                     freed += self._end_round(now)
             # Wake only as many waiters as there are new slots: with a pool sized to the
             # ceiling, waking all of them on every answer would cost the CPU-bound case.
@@ -153,12 +138,11 @@ class InFlight:
 
     def _restart(self, now: float) -> None:
         self._count = 0
-        self._elapsed = 0.0
-        self._last = now
+        self._round_start = now
 
     def _end_round(self, now: float) -> int:
         """Decide at the end of a round; return how many more slots there are now."""
-        rate = self._count / self._elapsed
+        rate = self._count / max(now - self._round_start, 1e-6)
         self._restart(now)
         if self._warm:
             self._warm = False
@@ -167,32 +151,22 @@ class InFlight:
             self._hold -= 1
             return 0
         limit = self._limit
-        before = self._limit_before
-        paid = self._rate_before is None or rate >= self._rate_before * (
-            1 + GAIN * (limit - before) / before
-        )
+        paid = self._rate_before is None or rate >= self._rate_before * (1 + GAIN / (limit - 1))
         if not paid:
-            # The last step bought (almost) nothing: back down, try one more later.
-            self._set(before, now)
+            # The last step bought (almost) nothing: back down, try again later.
+            self._set(limit - 1, now)
             self._rate_before = None
-            self._hold = self._probe_rounds
-            self._probe_rounds = min(self._probe_rounds * 2, MAX_PROBE_ROUNDS)
+            self._hold = PROBE_ROUNDS
             self._warm = True
-            self._doubling = False
             return 0
         if limit >= self.ceiling:
             # At the ceiling and worth it: nothing more to try.
             self._rate_before = None
             return 0
-        if self._rate_before is not None:
-            # The last step paid: the next one may come as soon.
-            self._probe_rounds = PROBE_ROUNDS
         self._rate_before = rate
-        self._limit_before = limit
-        grown = min(self.ceiling, limit * 2 if self._doubling else limit + 1)
-        self._set(grown, now)
+        self._set(limit + 1, now)
         self._warm = True
-        return grown - limit
+        return 1
 
     def _set(self, limit: int, now: float) -> None:
         if limit != self._limit:

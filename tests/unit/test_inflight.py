@@ -57,11 +57,10 @@ def steady(ctl: InFlight, clock: Clock, answers: int, latency, work: float = 0.0
 def test_grows_to_the_ceiling_while_the_network_is_the_wait():
     clock = Clock()
     ctl = InFlight(ceiling=16, start=4, clock=clock)
-    # 50 ms a request, half a millisecond of work an answer: every slot pays, and the
-    # limit doubles (4, 8, 16) within the first hundred answers.
+    # 50 ms a request, half a millisecond of work an answer: every slot pays.
     limits = steady(ctl, clock, 2000, lambda limit: 0.05, work=0.0005)
-    assert 16 in limits[:100]
-    assert min(limits[100:]) >= 15
+    assert max(limits) == 16
+    assert limits[-1] >= 15
 
 
 def test_stays_near_its_start_when_more_slots_do_not_add_answers():
@@ -70,13 +69,8 @@ def test_stays_near_its_start_when_more_slots_do_not_add_answers():
     # Fast answers, but the client's own work caps it at 2,000 answers a second from two
     # slots on: answers are no slower with more in flight, they just do not come faster.
     limits = steady(ctl, clock, 4000, lambda limit: 0.001, work=0.0005)
-    # One doubling is tried and undone (within the first half second); after it, one more
-    # slot at a time, each undone.
-    assert max(limits) <= 8
-    assert max(limits[1000:]) <= 5
-    assert limits[-1] == 4
-    # Each try that did not pay doubles the wait before the next: few changes in all.
-    assert len(ctl.history) <= 8, list(ctl.history)
+    assert max(limits) <= 5
+    assert limits[-1] <= 5
 
 
 def test_does_not_grow_when_answers_get_slower():
@@ -84,9 +78,7 @@ def test_does_not_grow_when_answers_get_slower():
     ctl = InFlight(ceiling=16, start=2, clock=clock)
     # A server that serves one at a time: each answer waits behind the others.
     limits = steady(ctl, clock, 1000, lambda limit: 0.01 * limit)
-    # One doubling is tried and undone; after it, one more slot at a time, each undone.
-    assert max(limits) <= 4
-    assert max(limits[100:]) <= 3
+    assert max(limits) <= 3
 
 
 def test_one_request_at_a_time_never_grows_it():
