@@ -233,10 +233,9 @@ document.addEventListener("keydown", function (event) {
   document.addEventListener("htmx:sendError", function (event) {
     if (isPoller(event.detail.elt)) failed();
   });
+  // A 404 or 403 never reaches here: beforeSwap below handles it and clears isError.
   document.addEventListener("htmx:responseError", function (event) {
-    if (!isPoller(event.detail.elt)) return;
-    if (isGone(event.detail.xhr)) gone(event.detail.elt);
-    else failed();
+    if (isPoller(event.detail.elt)) failed();
   });
   // beforeSwap, not afterRequest: a poller replaces itself, and events on the detached
   // element no longer reach the document. Every answer passes here, 204 included.
