@@ -67,6 +67,9 @@ logger = logging.getLogger(__name__)
 CLAIM_SECONDS = 600
 # Sessions per batch of activity reads and bulk writes.
 BATCH = 50
+# Writer threads of a pass (each with its own database connection): with two, one page's
+# waits on PostgreSQL overlap the next page's preparation (docs/performance.md).
+WRITE_THREADS = 2
 # Seconds by which a connection may be early for its next pass (`due_connections`); less
 # than the beat's `schedule-syncs` cadence (julesweb/celery.py).
 SCHEDULE_SLACK = 0.5
@@ -130,7 +133,7 @@ def sync_activities(
                 workers=workers,
                 writer=inline,
             )
-        report.merge(inline.report)
+        inline.merge_into(report)
         return
     batches = [sessions[i : i + BATCH] for i in range(0, len(sessions), BATCH)]
     if workers <= 1:
@@ -140,7 +143,7 @@ def sync_activities(
             rows = [(s, by_id[s.remote_id]) for s in batch if s.remote_id in by_id]
             if rows:
                 prepared = store.prepare_activities(connection, rows, set(), set())
-                writer.submit(apply_activities, store, prepared, writer.report)
+                writer.submit(apply_activities, store, prepared, writer.new_report())
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
 
@@ -169,7 +172,7 @@ def sync_activities(
             if not fetched:
                 continue
             batch = store.prepare_activities(connection, fetched, set(), set())
-            writer.submit(apply_activities, store, batch, writer.report)
+            writer.submit(apply_activities, store, batch, writer.new_report())
 
 
 def claim(connection_id: int, seconds: int = CLAIM_SECONDS) -> str | None:
@@ -316,10 +319,11 @@ def _run_pass(
 
     needs_activities: list[int] = []
     seen_ids: set[str] = set()
-    # Writes go to the writer (a thread of their own on PostgreSQL), so each page's rows
-    # are written while the next pages and activities download; what it counts is merged
-    # into the report at the end.
-    with Writer(threaded=store.can_thread()) as writer:
+    # Writes go to the writer (threads of their own on PostgreSQL), so each page's rows
+    # are written while the next pages and activities download; what they count is merged
+    # into the report at the end. Pages and activity batches hold different sessions, so
+    # two may be written at once.
+    with Writer(threaded=store.can_thread(), threads=WRITE_THREADS) as writer:
         if list_due or changes_only:
             _list_and_read(
                 client,
@@ -373,7 +377,7 @@ def _run_pass(
             workers,
             writer,
         )
-    report.merge(writer.report)
+    writer.merge_into(report)
     return full
 
 
@@ -426,11 +430,12 @@ def _list_and_read(
                     existing,
                     fetched,
                     store=store,
-                    report=writer.report,
+                    report=writer.new_report(),
                     repos=repos,
                 )
             )
-            while len(written) > 1:
+            # As many pages ahead as there are writer threads, so each has one to write.
+            while len(written) > max(1, writer.threads):
                 written.popleft().result()
             _progress(connection.pk, token, "sessions", report.sessions_seen, 0, progress)
             # Newest first: once a whole page is older than the newest session already

@@ -287,6 +287,84 @@ def test_the_writer_keeps_the_callers_exception_and_finishes_queued_writes():
     assert done == [1]
 
 
+def test_two_writer_threads_run_two_writes_at_once_and_start_only_when_needed():
+    import threading
+
+    from sessions_app.sync.pipeline import Writer
+
+    def writers() -> set[str]:
+        return {t.name for t in threading.enumerate() if t.name.startswith("jules-sync-writer")}
+
+    # One write at a time needs one thread, so a pass with one write opens one connection.
+    with Writer(threaded=True, threads=2) as writer:
+        assert writer.threads == 2
+        assert writer.call(writers).result(timeout=10) == {"jules-sync-writer-0"}
+    # Two writes that each wait for the other finish only if both run at once.
+    both = threading.Barrier(2, timeout=10)
+    with Writer(threaded=True, threads=2) as writer:
+        first, second = writer.call(both.wait), writer.call(both.wait)
+        assert {first.result(timeout=15), second.result(timeout=15)} == {0, 1}
+    with Writer(threaded=True, threads=1) as writer:
+        alone = threading.Barrier(2, timeout=0.5)
+        waits = [writer.call(alone.wait), writer.call(alone.wait)]
+        assert isinstance(waits[0].exception(timeout=10), threading.BrokenBarrierError)
+
+
+def test_each_write_counts_into_its_own_report_and_the_writer_adds_them_up():
+    from sessions_app.sync.pipeline import Writer
+    from sessions_app.sync.writers import SyncReport
+
+    def write(created: int, report: SyncReport) -> None:
+        report.sessions_created += created
+        report.errors.append(f"write of {created}")
+
+    total = SyncReport(sessions_created=1)
+    with Writer(threaded=True, threads=2) as writer:
+        for n in range(1, 21):
+            writer.submit(write, n, writer.new_report())
+    writer.merge_into(total)
+    assert total.sessions_created == 1 + sum(range(1, 21))
+    assert sorted(total.errors) == sorted(f"write of {n}" for n in range(1, 21))
+    # Merged once: a second merge adds nothing.
+    writer.merge_into(total)
+    assert total.sessions_created == 211
+
+
+def test_with_two_threads_the_first_failure_is_raised_and_later_writes_are_dropped():
+    import threading
+    import time
+
+    from sessions_app.sync.pipeline import Writer
+
+    done: list[str] = []
+    release = threading.Event()
+    writer = Writer(threaded=True, threads=2, depth=8)
+
+    def fail() -> None:
+        release.wait(10)
+        raise ValueError("the database said no")
+
+    def beside() -> None:
+        # Runs beside the failing write and ends only once the failure is recorded.
+        release.wait(10)
+        deadline = time.monotonic() + 10
+        while writer._error is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        done.append("beside")
+
+    with pytest.raises(ValueError, match="the database said no"):
+        try:
+            writer.submit(fail)
+            writer.submit(beside)
+            for n in range(3):
+                writer.submit(done.append, f"queued {n}")
+            release.set()
+        finally:
+            writer.close()
+    # The writes still queued when the first one failed were drained, not run.
+    assert done == ["beside"]
+
+
 def test_the_writer_thread_leaves_the_switch_interval_alone():
     import sys
 
