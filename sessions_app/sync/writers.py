@@ -193,6 +193,7 @@ def upsert_sessions(
                     observed_at=now,
                 )
             )
+    inserted: set[str] = set()
     with transaction.atomic(savepoint=False):
         if superseded:
             transitions.extend(_supersede(connection, superseded, now))
@@ -227,7 +228,8 @@ def upsert_sessions(
             notify.events_for_discovered([s for s in to_create if s.remote_id in inserted])
         if facts:
             rollup.refresh_facts(u.session.pk for u in results if u.changed)
-    report.sessions_created += len(to_create)
+    # A row that collided was inserted by someone else: not counted as created here.
+    report.sessions_created += len(inserted)
     report.sessions_updated += len(to_update)
     return results
 
