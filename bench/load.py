@@ -352,17 +352,17 @@ def sample_sync(connection_id: int, started: float, queued_at: datetime.datetime
         "sync_phase", "sync_status", "sync_done", "sync_total", "last_success_at"
     ).get(pk=connection_id)
     success = row["last_success_at"]
+    # The sessions' own activity counts, written with their activities: counting the
+    # activity rows instead cost PostgreSQL 0.3 to 0.6 s a sample once a few hundred
+    # thousand were in, load that the pages measured beside it would pay for.
     with db.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM sessions_app_session WHERE connection_id = %s", [connection_id]
-        )
-        sessions = int(cursor.fetchone()[0])
-        cursor.execute(
-            "SELECT count(*) FROM sessions_app_activity a JOIN sessions_app_session s "
-            "ON a.session_id = s.id WHERE s.connection_id = %s",
+            "SELECT count(*), coalesce(sum(activity_count), 0) FROM sessions_app_session "
+            "WHERE connection_id = %s",
             [connection_id],
         )
-        activities = int(cursor.fetchone()[0])
+        counted = cursor.fetchone()
+        sessions, activities = int(counted[0]), int(counted[1])
     return SyncSample(
         time.monotonic() - started,
         row["sync_phase"],
