@@ -44,7 +44,7 @@ class Writer:
         self._error: BaseException | None = None
         self._lock = threading.Lock()
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max(1, depth))
-        self._threaded = threaded
+        # How many threads may start; 0 writes inline (also once closed).
         self._most = max(1, threads) if threaded else 0
         # Threads start as writes arrive, so a pass with one write opens one connection.
         self._threads: list[threading.Thread] = []
@@ -71,7 +71,7 @@ class Writer:
         """Run `function(*args)` after the writes submitted before it (with several
         threads: once those have started)."""
         self._raise()
-        if not self._threaded:
+        if not self._most:
             function(*args)
             return
         self._put((function, args, {}, None))
@@ -80,7 +80,7 @@ class Writer:
         """Run `function(*args, **kwargs)` in turn; its result or failure in a future."""
         self._raise()
         future: Future[T] = Future()
-        if not self._threaded:
+        if not self._most:
             try:
                 future.set_result(function(*args, **kwargs))
             except Exception as exc:
@@ -103,7 +103,6 @@ class Writer:
         """Wait for every submitted write; raise the first failure."""
         with self._lock:
             started, self._threads, self._most = self._threads, [], 0
-            self._threaded = False
         for _ in started:
             self._queue.put(None)
         for thread in started:
